@@ -1,0 +1,119 @@
+"""``rigbench agent serve``: the agent's own command line, argparse only.
+
+Kept free of typer/rich so a board's agent install stays small; ``rigbench.cli`` routes
+``rigbench agent serve`` here and every other command to the controller's CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from rigbench.agent.server import AgentConfig, serve
+from rigbench.errors import RigbenchError
+
+
+def default_home() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "rigbench-agent"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rigbench agent serve",
+        description="Serve this device to a rigbench controller over gRPC.",
+        epilog="example: rigbench agent serve --port 0 --home /var/lib/rigbench-agent",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    p.add_argument("--port", type=int, default=50151, help="port; 0 picks a free one and prints it")
+    p.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="artifact cache, spool and compile cache (default $XDG_STATE_HOME/rigbench-agent)",
+    )
+    p.add_argument("--port-file", type=Path, help="write the bound port here once serving")
+    p.add_argument(
+        "--token-file", type=Path, help="file holding the bearer token callers must send"
+    )
+    p.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
+    p.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    p.add_argument("--tls-client-ca", type=Path, help="require client certificates from this CA")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback bind without TLS and token (not recommended)",
+    )
+    p.add_argument("--max-upload-mb", type=float, default=4096, help="largest artifact accepted")
+    p.add_argument("--max-cache-mb", type=float, default=20480, help="artifact cache size limit")
+    p.add_argument("--spool-retention-days", type=float, default=7.0)
+    p.add_argument("--spool-max-mb", type=float, default=2048)
+    p.add_argument(
+        "--telemetry-root",
+        type=Path,
+        default=Path("/"),
+        help="read sensors under this root (a recorded device root for simulation)",
+    )
+    p.add_argument(
+        "--simulated",
+        action="store_true",
+        help="the telemetry root is a recording: mark every reading as simulated",
+    )
+    p.add_argument("--external-meter", help="command that prints the device's power in watts")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def config_from_args(a: argparse.Namespace) -> AgentConfig:
+    token = a.token_file.read_text().strip() if a.token_file else None
+    return AgentConfig(
+        home=a.home or default_home(),
+        host=a.host,
+        port=a.port,
+        token=token,
+        tls_cert=a.tls_cert,
+        tls_key=a.tls_key,
+        tls_client_ca=a.tls_client_ca,
+        insecure=a.insecure,
+        max_cache_bytes=int(a.max_cache_mb * (1 << 20)),
+        max_upload_bytes=int(a.max_upload_mb * (1 << 20)),
+        spool_retention_days=a.spool_retention_days,
+        spool_max_bytes=int(a.spool_max_mb * (1 << 20)),
+        telemetry_root=a.telemetry_root,
+        telemetry_simulated=a.simulated,
+        external_meter=shlex.split(a.external_meter) if a.external_meter else None,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        cfg = config_from_args(args)
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    def ready(port: int) -> None:
+        if args.port_file:
+            tmp = args.port_file.with_suffix(".tmp")
+            tmp.write_text(str(port))
+            tmp.replace(args.port_file)
+        print(f"rigbench agent listening on {cfg.host}:{port}", flush=True)
+
+    try:
+        asyncio.run(serve(cfg, ready))
+    except RigbenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

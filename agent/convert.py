@@ -1,0 +1,297 @@
+"""Protobuf <-> domain conversion, the only place that knows both shapes.
+
+Everything inside the agent and the controller works on the dataclasses of ``jobs.py``; the
+gRPC edge calls these functions. Each pair round-trips (tests/test_convert.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rigbench.agent.describe import DeviceDescription, SensorSummary
+from rigbench.agent.jobs import (
+    InputOverride,
+    JobEvent,
+    JobFailure,
+    JobResult,
+    JobSpec,
+    MeasurementConfig,
+    Progress,
+    RuntimeConfig,
+    SoakConfig,
+    TelemetryBatch,
+    TelemetryConfig,
+    TelemetryGapInfo,
+    TelemetryPoint,
+    TensorInfo,
+)
+from rigbench.agent.runtimes.base import RuntimeDescription
+from rigbench.v1 import agent_pb2 as pb
+
+
+def job_spec_to_pb(spec: JobSpec) -> pb.JobSpec:
+    r, m, t, s = spec.runtime, spec.measurement, spec.telemetry, spec.soak
+    return pb.JobSpec(
+        job_id=spec.job_id,
+        artifact_sha256=spec.artifact_sha256,
+        model_format=spec.model_format,
+        runtime=pb.RuntimeConfig(
+            runtime=r.runtime,
+            providers=list(r.providers),
+            allow_cpu_fallback=r.allow_cpu_fallback,
+            intra_op_threads=r.intra_op_threads,
+            inter_op_threads=r.inter_op_threads,
+            graph_optimization=r.graph_optimization,
+            options=dict(r.options),
+        ),
+        inputs=[
+            pb.InputOverride(
+                name=i.name,
+                shape=list(i.shape or ()),
+                dtype=i.dtype or "",
+                has_value=i.value is not None,
+                value=i.value if i.value is not None else 0.0,
+            )
+            for i in spec.inputs
+        ],
+        inputs_npz_sha256=spec.inputs_npz_sha256,
+        measurement=pb.MeasurementConfig(
+            warmup_iterations=m.warmup_iterations,
+            warmup_s=m.warmup_s,
+            min_iterations=m.min_iterations,
+            max_iterations=m.max_iterations,
+            min_duration_s=m.min_duration_s,
+            max_duration_s=m.max_duration_s,
+            ci_target_rel_width=m.ci_target_rel_width,
+            ci_confidence=m.ci_confidence,
+            seed=m.seed,
+        ),
+        telemetry=pb.TelemetryConfig(
+            enabled=t.enabled, rate_hz=t.rate_hz, idle_baseline_s=t.idle_baseline_s
+        ),
+        soak=pb.SoakConfig(duration_s=s.duration_s, window_s=s.window_s),
+        reference_inputs_sha256=spec.reference_inputs_sha256,
+        label=spec.label,
+    )
+
+
+def job_spec_from_pb(msg: pb.JobSpec) -> JobSpec:
+    r, m, t, s = msg.runtime, msg.measurement, msg.telemetry, msg.soak
+    return JobSpec(
+        job_id=msg.job_id,
+        artifact_sha256=msg.artifact_sha256,
+        model_format=msg.model_format,
+        runtime=RuntimeConfig(
+            runtime=r.runtime or "onnxruntime",
+            providers=tuple(r.providers),
+            allow_cpu_fallback=r.allow_cpu_fallback,
+            intra_op_threads=r.intra_op_threads,
+            inter_op_threads=r.inter_op_threads,
+            graph_optimization=r.graph_optimization,
+            options=dict(r.options),
+        ),
+        inputs=tuple(
+            InputOverride(
+                name=i.name,
+                shape=tuple(i.shape) if len(i.shape) else None,
+                dtype=i.dtype or None,
+                value=i.value if i.has_value else None,
+            )
+            for i in msg.inputs
+        ),
+        inputs_npz_sha256=msg.inputs_npz_sha256,
+        measurement=MeasurementConfig(
+            warmup_iterations=m.warmup_iterations,
+            warmup_s=m.warmup_s,
+            min_iterations=m.min_iterations,
+            max_iterations=m.max_iterations,
+            min_duration_s=m.min_duration_s,
+            max_duration_s=m.max_duration_s,
+            ci_target_rel_width=m.ci_target_rel_width,
+            ci_confidence=m.ci_confidence or 0.95,
+            seed=m.seed,
+        ),
+        telemetry=TelemetryConfig(
+            enabled=t.enabled, rate_hz=t.rate_hz or 10.0, idle_baseline_s=t.idle_baseline_s
+        ),
+        soak=SoakConfig(duration_s=s.duration_s, window_s=s.window_s or 10.0),
+        reference_inputs_sha256=msg.reference_inputs_sha256,
+        label=msg.label,
+    )
+
+
+def _tensors_to_pb(tensors: list[TensorInfo]) -> list[pb.TensorInfo]:
+    return [pb.TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape)) for t in tensors]
+
+
+def _tensors_from_pb(tensors: Any) -> list[TensorInfo]:
+    return [TensorInfo(name=t.name, dtype=t.dtype, shape=tuple(t.shape)) for t in tensors]
+
+
+def result_to_pb(r: JobResult) -> pb.JobResult:
+    return pb.JobResult(
+        load_ns=r.load_ns,
+        compile_ns=r.compile_ns,
+        first_inference_ns=r.first_inference_ns,
+        warmup_iterations=r.warmup_iterations,
+        latencies_ns=r.latencies_ns,
+        measure_start_ns=r.measure_start_ns,
+        measure_end_ns=r.measure_end_ns,
+        peak_rss_bytes=r.peak_rss_bytes,
+        rss_before_load_bytes=r.rss_before_load_bytes,
+        runtime=r.runtime,
+        runtime_version=r.runtime_version,
+        providers_used=r.providers_used,
+        inputs=_tensors_to_pb(r.inputs),
+        outputs=_tensors_to_pb(r.outputs),
+        reference_outputs_npz=r.reference_outputs_npz,
+        telemetry_summary_json=json.dumps(r.telemetry_summary) if r.telemetry_summary else "",
+        stop_reason=r.stop_reason,
+        warnings=r.warnings,
+        soak_windows_json=json.dumps(r.soak_windows) if r.soak_windows else "",
+        compile_cache_hit=r.compile_cache_hit,
+    )
+
+
+def result_from_pb(m: pb.JobResult) -> JobResult:
+    return JobResult(
+        load_ns=m.load_ns,
+        compile_ns=m.compile_ns,
+        first_inference_ns=m.first_inference_ns,
+        warmup_iterations=m.warmup_iterations,
+        latencies_ns=list(m.latencies_ns),
+        measure_start_ns=m.measure_start_ns,
+        measure_end_ns=m.measure_end_ns,
+        peak_rss_bytes=m.peak_rss_bytes,
+        rss_before_load_bytes=m.rss_before_load_bytes,
+        runtime=m.runtime,
+        runtime_version=m.runtime_version,
+        providers_used=list(m.providers_used),
+        inputs=_tensors_from_pb(m.inputs),
+        outputs=_tensors_from_pb(m.outputs),
+        stop_reason=m.stop_reason,
+        reference_outputs_npz=bytes(m.reference_outputs_npz),
+        telemetry_summary=json.loads(m.telemetry_summary_json) if m.telemetry_summary_json else {},
+        warnings=list(m.warnings),
+        soak_windows=json.loads(m.soak_windows_json) if m.soak_windows_json else [],
+        compile_cache_hit=m.compile_cache_hit,
+    )
+
+
+def event_to_pb(e: JobEvent) -> pb.JobEvent:
+    msg = pb.JobEvent(job_id=e.job_id, seq=e.seq, replayed=e.replayed)
+    b = e.body
+    if isinstance(b, Progress):
+        msg.progress.CopyFrom(
+            pb.Progress(phase=b.phase, iterations=b.iterations, elapsed_ns=b.elapsed_ns)
+        )
+    elif isinstance(b, TelemetryBatch):
+        msg.telemetry.CopyFrom(
+            pb.TelemetryBatch(
+                samples=[
+                    pb.TelemetrySample(t_ns=s.t_ns, sensor=s.sensor, metric=s.metric, value=s.value)
+                    for s in b.samples
+                ],
+                gaps=[
+                    pb.TelemetryGap(t_ns=g.t_ns, source=g.source, reason=g.reason) for g in b.gaps
+                ],
+            )
+        )
+    elif isinstance(b, JobResult):
+        msg.result.CopyFrom(result_to_pb(b))
+    elif isinstance(b, JobFailure):
+        msg.error.CopyFrom(pb.JobError(kind=b.kind, message=b.message))
+    else:  # pragma: no cover - the union is closed
+        raise TypeError(f"unknown event body {type(b).__name__}")
+    return msg
+
+
+def event_from_pb(m: pb.JobEvent) -> JobEvent:
+    kind = m.WhichOneof("event")
+    body: Any
+    if kind == "progress":
+        body = Progress(m.progress.phase, m.progress.iterations, m.progress.elapsed_ns)
+    elif kind == "telemetry":
+        body = TelemetryBatch(
+            samples=tuple(
+                TelemetryPoint(s.t_ns, s.sensor, s.metric, s.value) for s in m.telemetry.samples
+            ),
+            gaps=tuple(TelemetryGapInfo(g.t_ns, g.source, g.reason) for g in m.telemetry.gaps),
+        )
+    elif kind == "result":
+        body = result_from_pb(m.result)
+    elif kind == "error":
+        body = JobFailure(m.error.kind, m.error.message)
+    else:
+        body = JobFailure("internal", "agent sent an event with no body")
+    return JobEvent(job_id=m.job_id, seq=m.seq, body=body, replayed=m.replayed)
+
+
+def description_to_pb(d: DeviceDescription) -> pb.DeviceDescription:
+    return pb.DeviceDescription(
+        agent_version=d.agent_version,
+        protocol_version=d.protocol_version,
+        hostname=d.hostname,
+        cpu_model=d.cpu_model,
+        cpu_cores_logical=d.cpu_cores_logical,
+        cpu_cores_physical=d.cpu_cores_physical,
+        memory_bytes=d.memory_bytes,
+        os=d.os,
+        kernel=d.kernel,
+        arch=d.arch,
+        python_version=d.python_version,
+        runtimes=[
+            pb.RuntimeInfo(
+                name=r.name, version=r.version, providers=list(r.providers), module=r.module
+            )
+            for r in d.runtimes
+        ],
+        sensors=[
+            pb.SensorInfo(
+                source=s.source,
+                status=s.status,
+                detail=s.detail,
+                sensors=s.sensors,
+                update_period_s=s.update_period_s or 0.0,
+                simulated=s.simulated,
+            )
+            for s in d.sensors
+        ],
+        simulated=d.simulated,
+        fingerprint=d.fingerprint,
+        busy_job_id=d.busy_job_id,
+    )
+
+
+def description_from_pb(m: pb.DeviceDescription) -> DeviceDescription:
+    return DeviceDescription(
+        agent_version=m.agent_version,
+        protocol_version=m.protocol_version,
+        hostname=m.hostname,
+        cpu_model=m.cpu_model,
+        cpu_cores_logical=m.cpu_cores_logical,
+        cpu_cores_physical=m.cpu_cores_physical,
+        memory_bytes=m.memory_bytes,
+        os=m.os,
+        kernel=m.kernel,
+        arch=m.arch,
+        python_version=m.python_version,
+        runtimes=[
+            RuntimeDescription(r.name, r.version, tuple(r.providers), r.module) for r in m.runtimes
+        ],
+        sensors=[
+            SensorSummary(
+                s.source,
+                s.status,
+                s.detail,
+                list(s.sensors),
+                s.update_period_s or None,
+                s.simulated,
+            )
+            for s in m.sensors
+        ],
+        simulated=m.simulated,
+        fingerprint=dict(m.fingerprint),
+        busy_job_id=m.busy_job_id,
+    )

@@ -1,0 +1,116 @@
+"""Build a model's inputs from its signature, the user's overrides and an optional .npz.
+
+Inputs are made once, before any timing. Every mistake is reported against the input's name:
+a dynamic dimension nobody resolved, an override of the wrong rank, a dtype that does not
+match, an unknown input name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from rigbench.agent.jobs import InputOverride
+from rigbench.agent.runtimes.base import TensorSpec
+from rigbench.errors import InputSpecError
+
+
+def resolve_shape(spec: TensorSpec, override: InputOverride | None) -> tuple[int, ...]:
+    """The concrete shape of one input, or an error naming the input and the dimension."""
+    if override is not None and override.shape is not None:
+        shape = tuple(int(d) for d in override.shape)
+        if len(shape) != len(spec.shape):
+            raise InputSpecError(
+                f"input {spec.name!r} has rank {len(spec.shape)} {_fmt(spec.shape)}, but the "
+                f"override gives rank {len(shape)} {_fmt(shape)}"
+            )
+        for i, (want, got) in enumerate(zip(spec.shape, shape)):
+            if got <= 0:
+                raise InputSpecError(f"input {spec.name!r} dimension {i}: size must be positive")
+            if isinstance(want, int) and want != got:
+                raise InputSpecError(
+                    f"input {spec.name!r} dimension {i} is fixed to {want} by the model, "
+                    f"but the override gives {got}"
+                )
+        return shape
+    dims = []
+    for i, d in enumerate(spec.shape):
+        if not isinstance(d, int):
+            label = f" ({d!r})" if isinstance(d, str) else ""
+            raise InputSpecError(
+                f"input {spec.name!r} dimension {i}{label} is dynamic; give its shape, "
+                f"e.g. --input {spec.name}={_example(spec.shape)}"
+            )
+        dims.append(d)
+    return tuple(dims)
+
+
+def _fmt(shape: Sequence[object]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _example(shape: Sequence[object]) -> str:
+    return "x".join(str(d) if isinstance(d, int) else "1" for d in shape) or "1"
+
+
+def _check_dtype(spec: TensorSpec, dtype: str, what: str) -> None:
+    if np.dtype(dtype) != np.dtype(spec.dtype):
+        raise InputSpecError(
+            f"input {spec.name!r} is {spec.dtype}, but {what} is {np.dtype(dtype).name}"
+        )
+
+
+def random_tensor(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Plausible values for a dtype: normal floats, small non-negative ints, random bools."""
+    dt = np.dtype(spec.dtype)
+    if dt.kind == "f":
+        return rng.standard_normal(shape).astype(dt)
+    if dt.kind == "b":
+        return rng.integers(0, 2, size=shape).astype(bool)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        if spec.is_quantized:
+            return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dt)
+        return rng.integers(0, min(10, int(info.max)), size=shape).astype(dt)
+    raise InputSpecError(f"input {spec.name!r} has dtype {dt.name}, which rigbench cannot generate")
+
+
+def build_inputs(
+    specs: Sequence[TensorSpec],
+    overrides: Sequence[InputOverride] = (),
+    arrays: Mapping[str, np.ndarray] | None = None,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """One array per model input: from the .npz if given, else generated, then overridden."""
+    by_name = {s.name: s for s in specs}
+    known = ", ".join(by_name) or "(none)"
+    ov = {}
+    for o in overrides:
+        if o.name not in by_name:
+            raise InputSpecError(
+                f"override names unknown input {o.name!r}; the model's inputs: {known}"
+            )
+        ov[o.name] = o
+    if arrays:
+        for name in arrays:
+            if name not in by_name:
+                raise InputSpecError(f"the .npz has array {name!r}, not an input; inputs: {known}")
+    rng = np.random.default_rng(seed)
+    feeds: dict[str, np.ndarray] = {}
+    for spec in specs:
+        o = ov.get(spec.name)
+        if o is not None and o.dtype:
+            _check_dtype(spec, o.dtype, "the override")
+        if arrays is not None and spec.name in arrays:
+            arr = np.asarray(arrays[spec.name])
+            _check_dtype(spec, arr.dtype.name, "the .npz array")
+            resolve_shape(spec, InputOverride(spec.name, shape=tuple(arr.shape)))
+            feeds[spec.name] = arr
+            continue
+        shape = resolve_shape(spec, o)
+        if o is not None and o.value is not None:
+            feeds[spec.name] = np.full(shape, o.value, dtype=np.dtype(spec.dtype))
+        else:
+            feeds[spec.name] = random_tensor(spec, shape, rng)
+    return feeds

@@ -1,0 +1,203 @@
+"""The agent's domain types: what a job asks for and what it produces.
+
+These plain dataclasses are what the agent's code passes around; protobuf messages exist only
+at the gRPC edge (``convert.py``). They also serialise to JSON for the worker process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InputOverride:
+    """A user's say over one model input: its shape, dtype check, or a constant fill value."""
+
+    name: str
+    shape: tuple[int, ...] | None = None
+    dtype: str | None = None
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Which runtime runs the model, and how."""
+
+    runtime: str = "onnxruntime"
+    providers: tuple[str, ...] = ()
+    allow_cpu_fallback: bool = False
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+    graph_optimization: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MeasurementConfig:
+    """Warm-up and stopping rules of the measured loop (DESIGN.md, Measurement)."""
+
+    warmup_iterations: int = 10
+    warmup_s: float = 0.0
+    min_iterations: int = 50
+    max_iterations: int = 100_000
+    min_duration_s: float = 1.0
+    max_duration_s: float = 60.0
+    ci_target_rel_width: float = 0.0
+    ci_confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    enabled: bool = True
+    rate_hz: float = 10.0
+    idle_baseline_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SoakConfig:
+    duration_s: float = 0.0
+    window_s: float = 10.0
+
+    @property
+    def is_soak(self) -> bool:
+        return self.duration_s > 0
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One measurement: an artifact on a runtime with inputs and stopping rules."""
+
+    job_id: str
+    artifact_sha256: str
+    model_format: str
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    inputs: tuple[InputOverride, ...] = ()
+    inputs_npz_sha256: str = ""
+    measurement: MeasurementConfig = field(default_factory=MeasurementConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    soak: SoakConfig = field(default_factory=SoakConfig)
+    reference_inputs_sha256: str = ""
+    label: str = ""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json_dict(cls, d: dict[str, Any]) -> JobSpec:
+        return cls(
+            job_id=d["job_id"],
+            artifact_sha256=d["artifact_sha256"],
+            model_format=d["model_format"],
+            runtime=RuntimeConfig(
+                **{**d["runtime"], "providers": tuple(d["runtime"]["providers"])}
+            ),
+            inputs=tuple(
+                InputOverride(
+                    name=i["name"],
+                    shape=tuple(i["shape"]) if i["shape"] is not None else None,
+                    dtype=i["dtype"],
+                    value=i["value"],
+                )
+                for i in d["inputs"]
+            ),
+            inputs_npz_sha256=d["inputs_npz_sha256"],
+            measurement=MeasurementConfig(**d["measurement"]),
+            telemetry=TelemetryConfig(**d["telemetry"]),
+            soak=SoakConfig(**d["soak"]),
+            reference_inputs_sha256=d["reference_inputs_sha256"],
+            label=d["label"],
+        )
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass
+class JobResult:
+    """What a finished job reports. Latencies are every measured iteration, in ns."""
+
+    load_ns: int
+    compile_ns: int
+    first_inference_ns: int
+    warmup_iterations: int
+    latencies_ns: list[int]
+    measure_start_ns: int
+    measure_end_ns: int
+    peak_rss_bytes: int
+    rss_before_load_bytes: int
+    runtime: str
+    runtime_version: str
+    providers_used: list[str]
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    stop_reason: str
+    reference_outputs_npz: bytes = b""
+    telemetry_summary: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    soak_windows: list[dict[str, Any]] = field(default_factory=list)
+    compile_cache_hit: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str
+    iterations: int = 0
+    elapsed_ns: int = 0
+
+
+@dataclass(frozen=True)
+class TelemetryPoint:
+    t_ns: int
+    sensor: str
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True)
+class TelemetryGapInfo:
+    t_ns: int
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TelemetryBatch:
+    samples: tuple[TelemetryPoint, ...] = ()
+    gaps: tuple[TelemetryGapInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that ended without a result. ``kind`` says whose fault it was."""
+
+    kind: (
+        str  # model | input | provider | runtime | artifact | cancelled | worker-crashed | internal
+    )
+    message: str
+
+    @property
+    def is_infrastructure(self) -> bool:
+        """Failures worth a retry elsewhere or later, as opposed to the model's own fault."""
+        return self.kind in ("worker-crashed", "internal", "cancelled")
+
+
+EventBody = Progress | TelemetryBatch | JobResult | JobFailure
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    job_id: str
+    seq: int
+    body: EventBody
+    replayed: bool = False
+
+    @property
+    def is_terminal(self) -> bool:
+        return isinstance(self.body, (JobResult, JobFailure))

@@ -1,0 +1,104 @@
+"""The small interface every runtime adapter implements: describe, load, prepare, run.
+
+A runtime's Python package is imported only inside its own adapter module, so the agent starts
+fast and a board installs only the runtimes it really has.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rigbench.agent.jobs import RuntimeConfig
+
+Dim = int | str | None  # a fixed size, a symbolic name, or unknown
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as the model declares it."""
+
+    name: str
+    dtype: str  # numpy dtype name
+    shape: tuple[Dim, ...]
+    quantization: tuple[float, int] | None = None  # (scale, zero_point) for quantized tensors
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.quantization is not None and self.quantization[0] != 0.0
+
+
+@dataclass(frozen=True)
+class RuntimeDescription:
+    name: str
+    version: str
+    providers: tuple[str, ...]
+    module: str
+
+
+@dataclass
+class LoadInfo:
+    """How loading went, apart from steady state."""
+
+    providers_used: list[str]
+    compile_ns: int = 0
+    compile_cache_hit: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+class LoadedModel(ABC):
+    """A model ready to run on one runtime."""
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    info: LoadInfo
+
+    @abstractmethod
+    def prepare(self, feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
+        """Bind inputs once and return the zero-argument call that the measured loop times."""
+
+    @abstractmethod
+    def run_float(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once on float inputs and return float outputs (quantizing/dequantizing as needed).
+
+        Used for the accuracy check, where the reference is always float.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free runtime resources."""
+
+
+class RuntimeAdapter(ABC):
+    """One inference runtime. Registered by name in ``runtimes/__init__.py``."""
+
+    name: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    @abstractmethod
+    def describe(cls) -> RuntimeDescription | None:
+        """Version and providers, or None when the runtime is not installed."""
+
+    @abstractmethod
+    def load(self, path: Path, config: RuntimeConfig, work_dir: Path) -> LoadedModel:
+        """Load a model; ``work_dir`` holds device-side compilation caches."""
+
+
+def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Float array to the tensor's quantized dtype with its scale and zero point."""
+    assert spec.quantization is not None
+    scale, zero = spec.quantization
+    info = np.iinfo(np.dtype(spec.dtype))
+    q = np.round(x.astype(np.float64) / scale) + zero
+    return np.clip(q, info.min, info.max).astype(spec.dtype)
+
+
+def dequantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    assert spec.quantization is not None
+    scale, zero = spec.quantization
+    return ((x.astype(np.float64) - zero) * scale).astype(np.float32)

@@ -1,0 +1,264 @@
+"""ONNX Runtime adapter.
+
+Providers are chosen per job and the provider that actually runs is reported: ORT silently
+falls back to CPU when a provider fails to initialise, so we check ``get_providers()`` and
+refuse the fallback unless the job allows it. Device-side compilation (the graph optimized for
+this device's provider, or a TensorRT engine cache) is built once, cached by (artifact,
+provider, options), and its build time is reported as compile time apart from load time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rigbench.agent.jobs import RuntimeConfig
+from rigbench.agent.runtimes.base import (
+    LoadedModel,
+    LoadInfo,
+    RuntimeAdapter,
+    RuntimeDescription,
+    TensorSpec,
+)
+from rigbench.errors import (
+    ModelLoadError,
+    ProviderUnavailableError,
+    RuntimeAdapterError,
+    RuntimeUnavailableError,
+)
+
+_ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int16)": "int16",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(uint16)": "uint16",
+    "tensor(bool)": "bool",
+}
+
+_OPT_LEVELS = ("disable", "basic", "extended", "layout", "all")
+_SHORT_PROVIDER = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "xnnpack": "XnnpackExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+}
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise RuntimeUnavailableError(
+            "onnxruntime is not installed on this device; install rigbench[onnxruntime]"
+        ) from e
+    return onnxruntime
+
+
+def provider_name(name: str) -> str:
+    """Accept 'cuda' or 'CUDAExecutionProvider' alike."""
+    return _SHORT_PROVIDER.get(name.lower(), name)
+
+
+class OnnxRuntimeModel(LoadedModel):
+    def __init__(self, session: Any, info: LoadInfo) -> None:
+        self.session = session
+        self.info = info
+        self.inputs = [_spec(i) for i in session.get_inputs()]
+        self.outputs = [_spec(o) for o in session.get_outputs()]
+        self._output_names = [o.name for o in self.outputs]
+
+    def prepare(self, feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
+        run, names = self.session.run, self._output_names
+
+        def call() -> Any:
+            return run(names, feeds)
+
+        return call
+
+    def run_float(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cast = {}
+        for spec in self.inputs:
+            arr = feeds[spec.name]
+            cast[spec.name] = arr.astype(spec.dtype) if arr.dtype != np.dtype(spec.dtype) else arr
+        outs = self.session.run(self._output_names, cast)
+        return {n: np.asarray(o).astype(np.float32) for n, o in zip(self._output_names, outs)}
+
+
+def _spec(node: Any) -> TensorSpec:
+    dtype = _ORT_DTYPES.get(node.type)
+    if dtype is None:
+        raise RuntimeAdapterError(f"tensor {node.name!r} has unsupported type {node.type}")
+    shape = tuple(
+        d if isinstance(d, int) and d >= 0 else (d if isinstance(d, str) else None)
+        for d in node.shape
+    )
+    return TensorSpec(name=node.name, dtype=dtype, shape=shape)
+
+
+class OnnxRuntimeAdapter(RuntimeAdapter):
+    name = "onnxruntime"
+    formats = ("onnx",)
+
+    @classmethod
+    def describe(cls) -> RuntimeDescription | None:
+        try:
+            ort = _ort()
+        except RuntimeUnavailableError:
+            return None
+        return RuntimeDescription(
+            name=cls.name,
+            version=ort.__version__,
+            providers=tuple(ort.get_available_providers()),
+            module="onnxruntime",
+        )
+
+    def load(self, path: Path, config: RuntimeConfig, work_dir: Path) -> LoadedModel:
+        ort = _ort()
+        available = ort.get_available_providers()
+        requested = [provider_name(p) for p in config.providers] or ["CPUExecutionProvider"]
+        missing = [p for p in requested if p not in available]
+        warnings: list[str] = []
+        if missing:
+            if not config.allow_cpu_fallback:
+                raise ProviderUnavailableError(
+                    f"execution provider(s) {', '.join(missing)} not available on this device "
+                    f"(available: {', '.join(available)}); allow CPU fallback in the runtime "
+                    "config to run on CPU instead"
+                )
+            warnings.append(f"{', '.join(missing)} not available; fell back to CPU")
+            requested = [p for p in requested if p in available] or ["CPUExecutionProvider"]
+        level = (config.graph_optimization or "all").lower()
+        if level not in _OPT_LEVELS:
+            raise RuntimeAdapterError(
+                f"unknown graph optimization {level!r}; use one of {', '.join(_OPT_LEVELS)}"
+            )
+        provider_options = [self._provider_options(p, config, work_dir) for p in requested]
+
+        compile_ns, cache_hit, model_path = 0, False, path
+        if level != "disable":
+            model_path, compile_ns, cache_hit = self._device_compile(
+                ort, path, requested, provider_options, level, config, work_dir, warnings
+            )
+        so = self._session_options(ort, config, "disable" if model_path != path else level)
+        try:
+            session = ort.InferenceSession(
+                str(model_path), sess_options=so, providers=list(zip(requested, provider_options))
+            )
+        except Exception as e:  # onnxruntime raises its own exception types from C++
+            raise ModelLoadError(f"onnxruntime could not load the model: {_first_line(e)}") from e
+        used = session.get_providers()
+        if requested[0] not in used:
+            if not config.allow_cpu_fallback:
+                raise ProviderUnavailableError(
+                    f"{requested[0]} failed to initialise (session uses {', '.join(used)}); "
+                    "allow CPU fallback to run anyway"
+                )
+            warnings.append(f"{requested[0]} failed to initialise; ran on {used[0]}")
+        info = LoadInfo(
+            providers_used=list(used),
+            compile_ns=compile_ns,
+            compile_cache_hit=cache_hit,
+            warnings=warnings,
+        )
+        return OnnxRuntimeModel(session, info)
+
+    @staticmethod
+    def _session_options(ort: Any, config: RuntimeConfig, level: str) -> Any:
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if config.intra_op_threads:
+            so.intra_op_num_threads = config.intra_op_threads
+        if config.inter_op_threads:
+            so.inter_op_num_threads = config.inter_op_threads
+        gol = ort.GraphOptimizationLevel
+        so.graph_optimization_level = {
+            "disable": gol.ORT_DISABLE_ALL,
+            "basic": gol.ORT_ENABLE_BASIC,
+            "extended": gol.ORT_ENABLE_EXTENDED,
+            "layout": getattr(gol, "ORT_ENABLE_LAYOUT", gol.ORT_ENABLE_ALL),
+            "all": gol.ORT_ENABLE_ALL,
+        }[level]
+        return so
+
+    @staticmethod
+    def _provider_options(provider: str, config: RuntimeConfig, work_dir: Path) -> dict[str, str]:
+        opts = {k: v for k, v in config.options.items()}
+        if provider == "TensorrtExecutionProvider":
+            # The TensorRT engine is the device-side compiled form: cache it on the agent.
+            cache = work_dir / "trt-engines"
+            cache.mkdir(parents=True, exist_ok=True)
+            opts.setdefault("trt_engine_cache_enable", "True")
+            opts.setdefault("trt_engine_cache_path", str(cache))
+        return opts if provider != "CPUExecutionProvider" else {}
+
+    def _device_compile(
+        self,
+        ort: Any,
+        path: Path,
+        providers: list[str],
+        provider_options: list[dict[str, str]],
+        level: str,
+        config: RuntimeConfig,
+        work_dir: Path,
+        warnings: list[str],
+    ) -> tuple[Path, int, bool]:
+        """Optimize the graph for this device once; later loads reuse the cached result."""
+        key_src = json.dumps(
+            {
+                "model": _file_digest(path),
+                "providers": providers,
+                "options": provider_options,
+                "level": level,
+                "ort": ort.__version__,
+            },
+            sort_keys=True,
+        )
+        key = hashlib.sha256(key_src.encode()).hexdigest()[:32]
+        out = work_dir / "ort-optimized" / f"{key}.onnx"
+        if out.exists():
+            return out, 0, True
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp.onnx")
+        so = self._session_options(ort, config, level)
+        so.optimized_model_filepath = str(tmp)
+        t0 = time.perf_counter_ns()
+        try:
+            ort.InferenceSession(
+                str(path), sess_options=so, providers=list(zip(providers, provider_options))
+            )
+        except Exception as e:
+            raise ModelLoadError(f"onnxruntime could not load the model: {_first_line(e)}") from e
+        compile_ns = time.perf_counter_ns() - t0
+        if not tmp.exists():
+            warnings.append("onnxruntime did not write an optimized model; loaded the original")
+            return path, 0, False
+        tmp.replace(out)
+        return out, compile_ns, False
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,0 +1,177 @@
+"""The process that loads and measures one job, started fresh for every job.
+
+A fresh process gives an honest peak RSS for the job, keeps a runtime that crashes on a bad
+model from taking the agent down, and lets a job be cancelled by killing it. It talks to the
+agent through its job folder: ``spec.json`` in; progress as JSON lines on stdout; and
+``result.json`` + ``latencies.npy`` (+ ``outputs.npz``) or ``error.json`` out.
+
+Usage: ``python -m rigbench.agent.worker JOB_DIR``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rigbench.agent.inputs import build_inputs
+from rigbench.agent.jobs import JobSpec
+from rigbench.agent.measure import run_measurement, soak_windows
+from rigbench.agent.runtimes import adapter_class
+from rigbench.errors import (
+    InputSpecError,
+    ModelLoadError,
+    ProviderUnavailableError,
+    RigbenchError,
+    RuntimeAdapterError,
+)
+
+ERROR_KINDS: list[tuple[type[Exception], str]] = [
+    (ModelLoadError, "model"),
+    (InputSpecError, "input"),
+    (ProviderUnavailableError, "provider"),
+    (RuntimeAdapterError, "runtime"),
+]
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _progress(phase: str, n: int, elapsed_ns: int) -> None:
+    _emit({"phase": phase, "iterations": n, "elapsed_ns": elapsed_ns})
+
+
+def _rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def reference_samples(arrays: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Split a reference .npz whose keys are ``<sample>:<input>`` into one dict per sample."""
+    samples: dict[int, dict[str, np.ndarray]] = {}
+    for key, arr in arrays.items():
+        idx, _, name = key.partition(":")
+        samples.setdefault(int(idx), {})[name] = arr
+    return [samples[i] for i in sorted(samples)]
+
+
+def run_job(job_dir: Path) -> dict[str, Any]:
+    """Load, prepare, measure; return the result fields (latencies go to a .npy file)."""
+    spec = JobSpec.from_json_dict(json.loads((job_dir / "spec.json").read_text()))
+    paths = json.loads((job_dir / "paths.json").read_text())
+    rss_before = _rss_bytes()
+    adapter = adapter_class(spec.runtime.runtime)()
+    if spec.model_format not in adapter.formats:
+        raise ModelLoadError(
+            f"runtime {spec.runtime.runtime} runs {', '.join(adapter.formats)} models, "
+            f"not {spec.model_format}"
+        )
+    _progress("loading", 0, 0)
+    t0 = time.perf_counter_ns()
+    model = adapter.load(Path(paths["artifact"]), spec.runtime, Path(paths["compile_cache"]))
+    load_ns = time.perf_counter_ns() - t0 - model.info.compile_ns
+
+    arrays = _load_npz(Path(paths["inputs_npz"])) if paths.get("inputs_npz") else None
+    feeds = build_inputs(model.inputs, spec.inputs, arrays, seed=spec.measurement.seed)
+
+    outputs_npz = b""
+    if paths.get("reference_inputs"):
+        _progress("reference", 0, 0)
+        outs: dict[str, np.ndarray] = {}
+        for i, sample in enumerate(reference_samples(_load_npz(Path(paths["reference_inputs"])))):
+            for name, arr in model.run_float(sample).items():
+                outs[f"{i}:{name}"] = arr
+        buf = io.BytesIO()
+        np.savez(buf, **outs)
+        outputs_npz = buf.getvalue()
+
+    cfg = spec.measurement
+    if spec.soak.is_soak:
+        cfg = dataclasses.replace(
+            cfg,
+            min_duration_s=spec.soak.duration_s,
+            max_duration_s=spec.soak.duration_s,
+            max_iterations=2**62,
+            ci_target_rel_width=0.0,
+        )
+    call = model.prepare(feeds)
+    m = run_measurement(call, cfg, _progress, record_starts=spec.soak.is_soak)
+    np.save(job_dir / "latencies.npy", np.asarray(m.latencies_ns, dtype=np.int64))
+    if outputs_npz:
+        (job_dir / "outputs.npz").write_bytes(outputs_npz)
+    runtime_desc = adapter.describe()
+    return {
+        "load_ns": load_ns,
+        "compile_ns": model.info.compile_ns,
+        "compile_cache_hit": model.info.compile_cache_hit,
+        "first_inference_ns": m.first_inference_ns,
+        "warmup_iterations": m.warmup_iterations,
+        "measure_start_ns": m.start_ns,
+        "measure_end_ns": m.end_ns,
+        "peak_rss_bytes": _rss_bytes(),
+        "rss_before_load_bytes": rss_before,
+        "runtime": adapter.name,
+        "runtime_version": runtime_desc.version if runtime_desc else "unknown",
+        "providers_used": model.info.providers_used,
+        "inputs": [
+            {"name": n, "dtype": a.dtype.name, "shape": list(a.shape)} for n, a in feeds.items()
+        ],
+        "outputs": [
+            {
+                "name": s.name,
+                "dtype": s.dtype,
+                "shape": [d if isinstance(d, int) else -1 for d in s.shape],
+            }
+            for s in model.outputs
+        ],
+        "stop_reason": m.stop_reason,
+        "warnings": model.info.warnings,
+        "soak_windows": soak_windows(m.starts_ns, m.latencies_ns, m.start_ns, spec.soak.window_s)
+        if spec.soak.is_soak
+        else [],
+    }
+
+
+def _error_kind(e: Exception) -> str:
+    for cls, kind in ERROR_KINDS:
+        if isinstance(e, cls):
+            return kind
+    return "runtime" if isinstance(e, RigbenchError) else "internal"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    job_dir = Path(args[0])
+    try:
+        result = run_job(job_dir)
+    except Exception as e:  # every failure becomes a typed error the agent can report
+        kind = _error_kind(e)
+        msg = str(e) if isinstance(e, RigbenchError) else f"{type(e).__name__}: {e}"
+        _write_atomic(job_dir / "error.json", {"kind": kind, "message": msg})
+        return 0
+    _write_atomic(job_dir / "result.json", result)
+    return 0
+
+
+def _write_atomic(path: Path, obj: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""``rigbench bench MODEL``: benchmark one model file now, through an agent, into the store.
+
+What ``onnxruntime_perf_test`` or LiteRT's ``benchmark_model`` do, but on any inventory
+device and with every iteration kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from rigbench.controller.cli import app
+from rigbench.controller.cli.common import (
+    EXIT_ERROR,
+    Format,
+    InventoryOpt,
+    StoreOpt,
+    WorkOpt,
+    open_store,
+    work_path,
+)
+from rigbench.controller.cli.results import results_text
+from rigbench.controller.dispatch import RunRequest, execute_plan
+from rigbench.controller.inventory import load_inventory
+from rigbench.controller.plan import Plan
+from rigbench.controller.prepare import detect_format
+from rigbench.controller.progress import ProgressPrinter
+from rigbench.errors import PlanError
+
+
+def parse_shape(text: str) -> tuple[str, list[int]]:
+    name, sep, dims = text.rpartition("=")
+    if not sep or not name:
+        raise PlanError(f"--input takes NAME=1x3x224x224, got {text!r}")
+    try:
+        shape = [int(d) for d in dims.lower().split("x")] if dims.strip() else []
+    except ValueError:
+        raise PlanError(f"--input {text!r}: dimensions must be integers separated by 'x'") from None
+    return name, shape
+
+
+def parse_value(text: str) -> tuple[str, float]:
+    name, sep, v = text.rpartition("=")
+    if not sep or not name:
+        raise PlanError(f"--value takes NAME=VALUE, got {text!r}")
+    try:
+        return name, float(v)
+    except ValueError:
+        raise PlanError(f"--value {text!r}: {v!r} is not a number") from None
+
+
+def bench_plan(
+    model: Path,
+    runtime: str | None,
+    providers: list[str],
+    threads: int,
+    shapes: list[str],
+    values: list[str],
+    inputs_npz: Path | None,
+    iterations: int | None,
+    duration: float | None,
+    warmup: int,
+    allow_cpu_fallback: bool,
+) -> Plan:
+    if not model.exists():
+        raise PlanError(f"model file {model} does not exist")
+    fmt = detect_format(model)
+    runtime = runtime or ("litert" if fmt == "tflite" else "onnxruntime")
+    expected = "tflite" if runtime == "litert" else "onnx"
+    if fmt != expected:
+        raise PlanError(f"{model} is a {fmt} model; runtime {runtime} runs {expected} models")
+    inputs: dict[str, dict[str, object]] = {}
+    for s in shapes:
+        name, shape = parse_shape(s)
+        inputs.setdefault(name, {})["shape"] = shape
+    for v in values:
+        name, val = parse_value(v)
+        inputs.setdefault(name, {})["value"] = val
+    measurement: dict[str, object] = {"warmup_iterations": warmup}
+    if iterations is not None:
+        measurement.update(
+            min_iterations=iterations,
+            max_iterations=iterations,
+            min_duration_s=0.0,
+            max_duration_s=3600.0,
+        )
+    if duration is not None:
+        measurement.update(min_duration_s=duration, max_duration_s=max(duration * 2, duration + 5))
+        if iterations is None:
+            measurement["min_iterations"] = 1
+    return Plan.model_validate(
+        {
+            "name": f"bench {model.name}",
+            "models": [
+                {
+                    "name": model.stem,
+                    "path": str(model.resolve()),
+                    "inputs": inputs,
+                    "inputs_npz": str(inputs_npz.resolve()) if inputs_npz else None,
+                    "variants": ["tflite-fp32" if fmt == "tflite" else "fp32"],
+                    "accuracy": {"samples": 0},
+                }
+            ],
+            "runtimes": [
+                {
+                    "name": runtime,
+                    "runtime": runtime,
+                    "providers": providers,
+                    "threads": threads,
+                    "allow_cpu_fallback": allow_cpu_fallback,
+                }
+            ],
+            "measurement": measurement,
+            "retries": 0,
+        }
+    )
+
+
+@app.command("bench")
+def bench_cmd(
+    model: Path = typer.Argument(..., help=".onnx or .tflite file"),
+    device: str = typer.Option(None, "--device", "-d", help="inventory device [default: first]"),
+    runtime: str = typer.Option(None, "--runtime", "-r", help="onnxruntime | litert [by format]"),
+    provider: list[str] = typer.Option(
+        None,
+        "--provider",
+        "-p",
+        help="ORT execution provider (repeat for priority) or LiteRT delegate: xnnpack | none",
+    ),
+    threads: int = typer.Option(0, "--threads", help="intra-op threads [runtime default]"),
+    input_shape: list[str] = typer.Option(
+        None, "--input", help="NAME=1x3x224x224: resolve dynamic dimensions"
+    ),
+    value: list[str] = typer.Option(None, "--value", help="NAME=V: fill an input with V"),
+    inputs: Path = typer.Option(None, "--inputs", help=".npz of input arrays by name"),
+    iterations: int = typer.Option(None, "--iterations", "-n", help="measure exactly N"),
+    duration: float = typer.Option(None, "--duration", help="measure at least S seconds"),
+    warmup: int = typer.Option(10, "--warmup"),
+    allow_cpu_fallback: bool = typer.Option(False, "--allow-cpu-fallback"),
+    inventory: Path = InventoryOpt,
+    store: Path = StoreOpt,
+    work: Path = WorkOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+) -> None:
+    """Benchmark one model file on one device now, and store the result.
+
+    Example: rigbench bench model.onnx --input input=1x3x224x224 --value sr=16000 -n 500
+    """
+    plan = bench_plan(
+        model,
+        runtime,
+        provider or [],
+        threads,
+        input_shape or [],
+        value or [],
+        inputs,
+        iterations,
+        duration,
+        warmup,
+        allow_cpu_fallback,
+    )
+    inv = load_inventory(inventory)
+    names = [device] if device else [inv.devices[0].name]
+    req = RunRequest(
+        plan=plan,
+        inventory=inv,
+        store=open_store(store),
+        work=work_path(work),
+        kind="bench",
+        device_names=names,
+    )
+    progress = ProgressPrinter(quiet=fmt != Format.table)
+    outcome = asyncio.run(execute_plan(req, progress))
+    typer.echo(results_text(store, outcome.run_id, fmt))
+    if outcome.stored == 0:
+        raise typer.Exit(EXIT_ERROR)

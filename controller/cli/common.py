@@ -1,0 +1,52 @@
+"""Options and helpers shared by the commands: where the store and work folder live."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from rigbench.controller.store import Store
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_ERROR = 2  # bad input, unreachable farm: nothing to compare
+
+DEFAULT_STORE = Path(".rigbench") / "rigbench.duckdb"
+DEFAULT_WORK = Path(".rigbench") / "work"
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def store_path(value: Path | None) -> Path:
+    return value or Path(os.environ.get("RIGBENCH_STORE", str(DEFAULT_STORE)))
+
+
+def work_path(value: Path | None) -> Path:
+    return value or Path(os.environ.get("RIGBENCH_WORK", str(DEFAULT_WORK)))
+
+
+def open_store(value: Path | None) -> Store:
+    return Store(store_path(value))
+
+
+StoreOpt = typer.Option(
+    None, "--store", help="DuckDB file [env RIGBENCH_STORE; default .rigbench/rigbench.duckdb]"
+)
+WorkOpt = typer.Option(
+    None,
+    "--work",
+    help="compiled variants, generated models and local agents [default .rigbench/work]",
+)
+InventoryOpt = typer.Option(
+    None,
+    "--inventory",
+    "-i",
+    help="inventory file [default ./inventory.yaml, else one local device]",
+)

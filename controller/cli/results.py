@@ -1,0 +1,108 @@
+"""``rigbench results``: the results table of a run, from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rigbench.controller.cli import app
+from rigbench.controller.cli.common import Format, StoreOpt, open_store
+from rigbench.controller.store import queries
+from rigbench.errors import StoreError
+from rigbench.reports.tables import render
+
+RESULT_TABLE = [
+    ("device", "device"),
+    ("model", "model"),
+    ("variant", "variant"),
+    ("runtime_name", "runtime"),
+    ("providers_used", "provider"),
+    ("scenario", "scenario"),
+    ("p50_ms", "p50 ms"),
+    ("p90_ms", "p90 ms"),
+    ("p99_ms", "p99 ms"),
+    ("mean_ms", "mean ms"),
+    ("throughput_ips", "inf/s"),
+    ("load_ms", "load ms"),
+    ("first_inference_ms", "first ms"),
+    ("peak_rss_mb", "peak RSS MB"),
+    ("max_abs_err", "max abs err"),
+    ("cosine_similarity", "cosine"),
+    ("top1_agreement", "top1"),
+    ("avg_power_w", "power W"),
+    ("energy_per_inference_mj", "mJ/inf"),
+    ("throttled", "throttled"),
+]
+
+
+def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> str:
+    store = open_store(store_file)
+    run_id = run_id or queries.latest_run_id(store)
+    if run_id is None:
+        raise StoreError(
+            "the store holds no run yet; run `rigbench run PLAN` or `rigbench bench MODEL`"
+        )
+    info = queries.run_info(store, run_id)
+    rows = queries.results(store, run_id)
+    if fmt != Format.table:
+        return render(rows, fmt.value, RESULT_TABLE)
+    title = (
+        f"run {run_id} ({info['kind']}, plan {info['plan_name']}, {info['status']}): "
+        f"{len(rows)} result(s)"
+    )
+    text = render(rows, "table", RESULT_TABLE, title)
+    if any(r.get("simulated") for r in rows):
+        text += (
+            "\n(telemetry of simulated devices replays recorded data: its power and "
+            "temperature figures are simulated)"
+        )
+    failed = queries.failed_jobs(store, run_id)
+    if failed:
+        text += f"\n{len(failed)} job(s) failed:"
+        for f in failed:
+            text += (
+                f"\n  {f['device']} {f['model']}/{f['variant']} on {f['runtime_name']}: "
+                f"{f['error_kind']}: {f['error_message']}"
+            )
+    return text
+
+
+@app.command("results")
+def results_cmd(
+    run_id: str = typer.Argument(None, help="run id [default: the latest run]"),
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    store: Path = StoreOpt,
+) -> None:
+    """Show a run's results: latency percentiles, throughput, load, memory, accuracy, power.
+
+    Example: rigbench results --format csv > results.csv
+    """
+    typer.echo(results_text(store, run_id, fmt))
+
+
+@app.command("runs")
+def runs_cmd(
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    store: Path = StoreOpt,
+    limit: int = typer.Option(20, "--limit"),
+) -> None:
+    """List recent runs in the store.
+
+    Example: rigbench runs --limit 5
+    """
+    rows = queries.runs(open_store(store), limit)
+    typer.echo(
+        render(
+            rows,
+            fmt.value,
+            [
+                ("run_id", "run"),
+                ("kind", "kind"),
+                ("plan_name", "plan"),
+                ("status", "status"),
+                ("started_at", "started"),
+                ("results", "results"),
+            ],
+        )
+    )

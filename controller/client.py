@@ -1,0 +1,209 @@
+"""The controller's side of the wire: an asyncio gRPC client with a deadline on every call.
+
+Proto messages stop here: callers get the agent's domain dataclasses, and gRPC failures
+become ``AgentUnreachableError`` / ``DeviceBusyError`` / ``ArtifactError`` with messages a
+user can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from rigbench import PROTOCOL_VERSION
+from rigbench.agent.convert import description_from_pb, event_from_pb, job_spec_to_pb
+from rigbench.agent.describe import DeviceDescription
+from rigbench.agent.jobs import JobEvent, JobSpec
+from rigbench.errors import (
+    AgentUnreachableError,
+    ArtifactError,
+    DeviceBusyError,
+    JobNotFoundError,
+    ProtocolMismatchError,
+    RigbenchError,
+)
+from rigbench.v1 import agent_pb2 as pb
+from rigbench.v1 import agent_pb2_grpc as pb_grpc
+
+CHUNK_BYTES = 1 << 20
+MAX_MESSAGE_BYTES = 64 << 20
+SUPPORTED_PROTOCOLS = (PROTOCOL_VERSION,)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    address: str
+    tls_ca: bytes | None = None
+    tls_cert: bytes | None = None
+    tls_key: bytes | None = None
+    server_name: str | None = None
+    token: str | None = None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _map_error(e: grpc.aio.AioRpcError, address: str, what: str) -> RigbenchError:
+    code, detail = e.code(), e.details() or ""
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return DeviceBusyError(detail)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return JobNotFoundError(detail)
+    if code in (
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.DATA_LOSS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ):
+        return ArtifactError(detail)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return AgentUnreachableError(f"agent at {address} refused the credentials: {detail}")
+    if code in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+    ):
+        return AgentUnreachableError(
+            f"agent at {address} unreachable during {what}: {code.name.lower()}: {detail}"
+        )
+    return RigbenchError(f"agent at {address} failed {what}: {code.name}: {detail}")
+
+
+class AgentClient:
+    """One connection to one agent."""
+
+    def __init__(self, cfg: ChannelConfig, call_timeout_s: float = 30.0):
+        self.cfg = cfg
+        self.address = cfg.address
+        self.call_timeout_s = call_timeout_s
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if cfg.server_name:
+            options.append(("grpc.ssl_target_name_override", cfg.server_name))
+        if cfg.tls_ca is not None:
+            creds = grpc.ssl_channel_credentials(cfg.tls_ca, cfg.tls_key, cfg.tls_cert)
+            self.channel = grpc.aio.secure_channel(cfg.address, creds, options=options)
+        else:
+            self.channel = grpc.aio.insecure_channel(cfg.address, options=options)
+        self.stub = pb_grpc.AgentStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self._md = (("authorization", f"Bearer {cfg.token}"),) if cfg.token else None
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> AgentClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def check_health(self, timeout_s: float = 5.0) -> bool:
+        try:
+            r = await self.health.Check(
+                health_pb2.HealthCheckRequest(service="rigbench.v1.Agent"), timeout=timeout_s
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return r.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def describe(self) -> DeviceDescription:
+        try:
+            msg = await self.stub.Describe(
+                pb.DescribeRequest(), timeout=self.call_timeout_s, metadata=self._md
+            )
+        except grpc.aio.AioRpcError as e:
+            raise _map_error(e, self.address, "Describe") from e
+        desc = description_from_pb(msg)
+        if desc.protocol_version not in SUPPORTED_PROTOCOLS:
+            raise ProtocolMismatchError(
+                f"agent at {self.address} speaks protocol {desc.protocol_version or '(none)'}, "
+                f"this controller speaks {', '.join(SUPPORTED_PROTOCOLS)}; upgrade the agent "
+                "(rigbench agent upgrade) or the controller so both match"
+            )
+        return desc
+
+    async def missing(self, digests: list[str]) -> list[str]:
+        try:
+            r = await self.stub.MissingArtifacts(
+                pb.MissingArtifactsRequest(sha256=digests),
+                timeout=self.call_timeout_s,
+                metadata=self._md,
+            )
+        except grpc.aio.AioRpcError as e:
+            raise _map_error(e, self.address, "MissingArtifacts") from e
+        return list(r.sha256)
+
+    async def put_artifact(
+        self, path: Path, digest: str | None = None, timeout_s: float = 600.0
+    ) -> int:
+        """Upload one file; returns the bytes sent (0 if the agent already had it)."""
+        digest = digest or sha256_file(path)
+        size = path.stat().st_size
+
+        def chunks() -> Iterator[pb.ArtifactChunk]:
+            with open(path, "rb") as f:
+                first = True
+                while True:
+                    data = f.read(CHUNK_BYTES)
+                    if first:
+                        yield pb.ArtifactChunk(sha256=digest, size_bytes=size, data=data)
+                        first = False
+                    elif data:
+                        yield pb.ArtifactChunk(data=data)
+                    if not data or len(data) < CHUNK_BYTES:
+                        return
+
+        try:
+            r = await self.stub.PutArtifact(chunks(), timeout=timeout_s, metadata=self._md)
+        except grpc.aio.AioRpcError as e:
+            raise _map_error(e, self.address, f"upload of {path.name}") from e
+        return 0 if r.already_present else size
+
+    async def ensure_artifacts(self, files: dict[str, Path]) -> int:
+        """Upload only what the agent lacks; returns bytes uploaded."""
+        missing = await self.missing(list(files))
+        sent = 0
+        for digest in missing:
+            sent += await self.put_artifact(files[digest], digest)
+        return sent
+
+    async def run(self, spec: JobSpec, timeout_s: float) -> AsyncIterator[JobEvent]:
+        call = self.stub.RunBenchmark(job_spec_to_pb(spec), timeout=timeout_s, metadata=self._md)
+        try:
+            async for msg in call:
+                yield event_from_pb(msg)
+        except grpc.aio.AioRpcError as e:
+            raise _map_error(e, self.address, f"job {spec.job_id}") from e
+
+    async def attach(self, job_id: str, from_seq: int, timeout_s: float) -> AsyncIterator[JobEvent]:
+        call = self.stub.AttachJob(
+            pb.AttachJobRequest(job_id=job_id, from_seq=from_seq),
+            timeout=timeout_s,
+            metadata=self._md,
+        )
+        try:
+            async for msg in call:
+                yield event_from_pb(msg)
+        except grpc.aio.AioRpcError as e:
+            raise _map_error(e, self.address, f"attach to job {job_id}") from e
+
+    async def cancel(self, job_id: str) -> str:
+        try:
+            r = await self.stub.CancelJob(
+                pb.CancelJobRequest(job_id=job_id), timeout=self.call_timeout_s, metadata=self._md
+            )
+        except grpc.aio.AioRpcError as e:
+            raise _map_error(e, self.address, "CancelJob") from e
+        return r.state

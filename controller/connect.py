@@ -1,0 +1,85 @@
+"""Reach a device's agent over the transport its inventory entry names.
+
+``local``: the controller starts the agent itself. ``grpc``: an agent already running, with
+TLS and a token when it is not on loopback. Each transport returns an ``AgentClient`` plus
+the means to close what was opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rigbench.agent.server import is_loopback
+from rigbench.controller.client import AgentClient, ChannelConfig
+from rigbench.controller.inventory import Device
+from rigbench.controller.local_agent import LocalAgent, start_local_agent
+from rigbench.errors import AgentUnreachableError, InventoryError
+
+
+@dataclass
+class Connection:
+    device: Device
+    client: AgentClient
+    local: LocalAgent | None = None
+
+
+def grpc_channel_config(device: Device) -> ChannelConfig:
+    g = device.grpc
+    assert g is not None
+    host = g.address.rsplit(":", 1)[0].strip("[]")
+    if g.tls is None and not is_loopback(host) and not g.insecure:
+        raise InventoryError(
+            f"device {device.name}: plaintext gRPC to {g.address} is refused; add a tls: block "
+            "(and token_file), or set insecure: true to accept the risk"
+        )
+    token = None
+    if g.token_file is not None:
+        try:
+            token = g.token_file.expanduser().read_text().strip()
+        except OSError as e:
+            raise InventoryError(f"device {device.name}: cannot read token_file: {e}") from e
+    if g.tls is None:
+        return ChannelConfig(g.address, token=token)
+    try:
+        return ChannelConfig(
+            g.address,
+            tls_ca=g.tls.ca.expanduser().read_bytes(),
+            tls_cert=g.tls.cert.expanduser().read_bytes() if g.tls.cert else None,
+            tls_key=g.tls.key.expanduser().read_bytes() if g.tls.key else None,
+            server_name=g.tls.server_name,
+            token=token,
+        )
+    except OSError as e:
+        raise InventoryError(f"device {device.name}: cannot read TLS file: {e}") from e
+
+
+@contextlib.asynccontextmanager
+async def connect(device: Device, work: Path) -> AsyncIterator[Connection]:
+    """Open the device's agent for the duration of the block."""
+    local: LocalAgent | None = None
+    if device.local is not None:
+        lt = device.local
+        local = await start_local_agent(
+            (lt.home or work / "agents" / device.name).expanduser(),
+            telemetry_root=lt.telemetry_root,
+            simulated=lt.simulated or lt.telemetry_root is not None,
+            external_meter=lt.external_meter,
+            timeout_s=device.connect_timeout_s * 2,
+        )
+        cfg = ChannelConfig(local.address)
+    elif device.grpc is not None:
+        cfg = grpc_channel_config(device)
+    else:
+        raise AgentUnreachableError(
+            f"device {device.name}: the ssh transport is not available in this version"
+        )
+    client = AgentClient(cfg, call_timeout_s=device.connect_timeout_s)
+    try:
+        yield Connection(device, client, local)
+    finally:
+        await client.close()
+        if local is not None:
+            local.stop()

@@ -1,0 +1,503 @@
+"""Run a plan: expand it into jobs, drive every device in parallel, store every result once.
+
+One asyncio task per device, one job at a time per device; a device's failure never blocks
+another. Infrastructure failures (agent unreachable, agent restarted, deadline) are retried
+with backoff; a model's own failure is recorded, not retried. A device that keeps failing is
+quarantined for the rest of the run. Results finished before any failure are already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rigbench.agent.jobs import (
+    InputOverride,
+    JobFailure,
+    JobResult,
+    JobSpec,
+    Progress,
+    TelemetryBatch,
+)
+from rigbench.controller.connect import Connection, connect
+from rigbench.controller.inventory import Device, Inventory
+from rigbench.controller.plan import Plan, RuntimeEntry, Scenario
+from rigbench.controller.prepare import (
+    PreparedModel,
+    PreparedVariant,
+    load_reference_outputs,
+    prepare_model,
+)
+from rigbench.controller.progress import ProgressPrinter
+from rigbench.controller.stats import latency_stats
+from rigbench.controller.store.db import JobRecord, Store, now
+from rigbench.errors import (
+    AgentUnreachableError,
+    DeviceBusyError,
+    JobNotFoundError,
+    PlanError,
+    ProtocolMismatchError,
+    RigbenchError,
+)
+
+log = logging.getLogger("rigbench.controller")
+
+INFRA_KINDS = ("agent-restarted", "internal")
+QUARANTINE_AFTER = 3
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+@dataclass
+class PlannedJob:
+    job_id: str
+    job_key: str
+    device: Device
+    model: PreparedModel
+    variant: PreparedVariant
+    runtime: RuntimeEntry
+    scenario: Scenario
+    spec: JobSpec
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.name}/{self.variant.name} on {self.runtime.name}" + (
+            f" [{self.scenario.name}]" if self.scenario.kind != "single-stream" else ""
+        )
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    stored: int = 0
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (job label, kind, message)
+    unreachable: list[tuple[str, str]] = field(default_factory=list)  # (device, why)
+    quarantined: list[str] = field(default_factory=list)
+    skipped_existing: int = 0
+
+    @property
+    def farm_failed(self) -> bool:
+        return bool(self.unreachable or self.quarantined)
+
+
+def job_id_for(run_id: str, job_key: str) -> str:
+    return f"{run_id}.{hashlib.sha256(job_key.encode()).hexdigest()[:12]}"
+
+
+def expand_jobs(
+    run_id: str, plan: Plan, devices: Sequence[Device], models: Sequence[PreparedModel]
+) -> list[PlannedJob]:
+    """Every (device, model variant, runtime, scenario) whose runtime takes the variant's format."""
+    jobs: list[PlannedJob] = []
+    entries = {m.name: m for m in plan.models}
+    for device in devices:
+        for pm in models:
+            entry = entries[pm.name]
+            overrides = tuple(
+                InputOverride(n, tuple(s.shape) if s.shape else None, s.dtype, s.value)
+                for n, s in entry.inputs.items()
+            )
+            for variant in pm.variants:
+                for rt in plan.runtimes:
+                    if variant.format not in rt.formats:
+                        continue
+                    for sc in plan.scenarios:
+                        key = f"{device.name}/{pm.name}/{variant.name}/{rt.name}/{sc.name}"
+                        jid = job_id_for(run_id, key)
+                        spec = JobSpec(
+                            job_id=jid,
+                            artifact_sha256=variant.sha256,
+                            model_format=variant.format,
+                            runtime=rt.config(),
+                            inputs=overrides,
+                            inputs_npz_sha256=pm.inputs_npz[0] if pm.inputs_npz else "",
+                            measurement=plan.measurement.config(),
+                            telemetry=plan.telemetry.config(),
+                            soak=sc.soak(),
+                            reference_inputs_sha256=(
+                                pm.reference_inputs[0] if pm.reference_inputs else ""
+                            ),
+                            label=key,
+                        )
+                        jobs.append(PlannedJob(jid, key, device, pm, variant, rt, sc, spec))
+    return jobs
+
+
+def _json(v: Any) -> str | None:
+    return json.dumps(v) if v is not None else None
+
+
+def result_row(job: PlannedJob, run_id: str, result: JobResult, simulated: bool) -> dict[str, Any]:
+    lat = np.asarray(result.latencies_ns, dtype=np.int64)
+    st = latency_stats(lat, result.measure_end_ns - result.measure_start_ns)
+    tel = result.telemetry_summary or {}
+    batch = next((t.shape[0] for t in result.inputs if t.shape), None)
+    return {
+        "job_id": job.job_id,
+        "run_id": run_id,
+        "device": job.device.name,
+        "model": job.model.name,
+        "variant": job.variant.name,
+        "runtime": result.runtime,
+        "runtime_name": job.runtime.name,
+        "runtime_version": result.runtime_version,
+        "providers_used": ",".join(result.providers_used),
+        "scenario": job.scenario.name,
+        "batch_size": int(batch) if batch is not None else None,
+        "iterations": st.iterations,
+        "p50_ns": st.p50_ns,
+        "p90_ns": st.p90_ns,
+        "p99_ns": st.p99_ns,
+        "mean_ns": st.mean_ns,
+        "min_ns": st.min_ns,
+        "max_ns": st.max_ns,
+        "std_ns": st.std_ns,
+        "p50_ci_low_ns": st.p50_ci_low_ns,
+        "p50_ci_high_ns": st.p50_ci_high_ns,
+        "throughput_ips": st.throughput_ips,
+        "load_ns": result.load_ns,
+        "compile_ns": result.compile_ns,
+        "compile_cache_hit": result.compile_cache_hit,
+        "first_inference_ns": result.first_inference_ns,
+        "peak_rss_bytes": result.peak_rss_bytes,
+        "rss_before_load_bytes": result.rss_before_load_bytes,
+        "measure_start_ns": result.measure_start_ns,
+        "measure_end_ns": result.measure_end_ns,
+        "stop_reason": result.stop_reason,
+        "warnings_json": json.dumps(result.warnings + list(job.variant.warnings)),
+        "inputs_json": json.dumps([dataclasses.asdict(t) for t in result.inputs]),
+        "avg_power_mw": tel.get("avg_power_mw"),
+        "idle_power_mw": tel.get("idle_power_mw"),
+        "energy_per_inference_mj": tel.get("energy_per_inference_mj"),
+        "dynamic_energy_per_inference_mj": tel.get("dynamic_energy_per_inference_mj"),
+        "energy_source": tel.get("energy_source"),
+        "energy_coverage": tel.get("energy_coverage"),
+        "peak_temp_mc": tel.get("peak_temp_mc"),
+        "throttled": tel.get("throttled"),
+        "throttle_reasons_json": _json(tel.get("throttle_reasons")),
+        "telemetry_json": _json(tel) if tel else None,
+        "soak_windows_json": _json(result.soak_windows) if result.soak_windows else None,
+        "simulated": simulated or bool(tel.get("simulated")),
+        "created_at": now(),
+    }
+
+
+def accuracy_rows(job: PlannedJob, result: JobResult) -> list[dict[str, Any]]:
+    """Compare the device's outputs for the reference inputs with the fp32 source's."""
+    if not job.model.reference_outputs or not result.reference_outputs_npz:
+        return []
+    from rigbench.controller.accuracy import compare, within_tolerance
+
+    device_out = load_reference_outputs(result.reference_outputs_npz)
+    report = compare(job.model.reference_outputs, device_out)
+    ok, reasons = (
+        within_tolerance(report, job.model.tolerance) if job.model.tolerance else (None, [])
+    )
+    rows = []
+    d = report.to_dict()
+    for name, per in d.get("outputs", {}).items():
+        rows.append({"output": name, **per})
+    overall = {k: v for k, v in d.items() if k != "outputs"}
+    rows.append(
+        {
+            "output": "*",
+            **overall,
+            "within_tolerance": ok,
+            "reasons": "; ".join(reasons) if reasons else None,
+        }
+    )
+    return rows
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        work: Path,
+        progress: ProgressPrinter,
+        retries: int = 2,
+        backoff_s: float = 1.0,
+    ):
+        self.store = store
+        self.run_id = run_id
+        self.work = work
+        self.progress = progress
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.outcome = RunOutcome(run_id)
+
+    async def run(self, jobs: Sequence[PlannedJob]) -> RunOutcome:
+        by_device: dict[str, list[PlannedJob]] = {}
+        for j in jobs:
+            by_device.setdefault(j.device.name, []).append(j)
+        await asyncio.gather(*(self._device(js[0].device, js) for js in by_device.values()))
+        return self.outcome
+
+    async def _device(self, device: Device, jobs: list[PlannedJob]) -> None:
+        pending = [j for j in jobs if not self._stored(j.job_id)]
+        self.outcome.skipped_existing += len(jobs) - len(pending)
+        if not pending:
+            return
+        try:
+            async with connect(device, self.work) as conn:
+                await self._describe(conn)
+                strikes = 0
+                for job in pending:
+                    ok = await self._job_with_retries(conn, job)
+                    strikes = 0 if ok is not None else strikes + 1
+                    if strikes >= QUARANTINE_AFTER:
+                        self.outcome.quarantined.append(device.name)
+                        self.progress.info(
+                            f"[{device.name}] quarantined after {strikes} "
+                            "infrastructure failures in a row; its remaining jobs "
+                            "are skipped"
+                        )
+                        for rest in pending[pending.index(job) + 1 :]:
+                            self.store.mark_job(
+                                rest.job_id,
+                                "failed",
+                                error_kind="quarantined",
+                                error_message=f"device {device.name} quarantined",
+                            )
+                        return
+        except (AgentUnreachableError, ProtocolMismatchError) as e:
+            self.outcome.unreachable.append((device.name, str(e)))
+            self.progress.info(f"[{device.name}] unreachable: {e}")
+            for job in pending:
+                if not self._stored(job.job_id):
+                    self.store.mark_job(
+                        job.job_id, "failed", error_kind="unreachable", error_message=str(e)
+                    )
+
+    def _stored(self, job_id: str) -> bool:
+        return bool(self.store.query("SELECT 1 FROM results WHERE job_id = ?", [job_id]))
+
+    async def _describe(self, conn: Connection) -> None:
+        deadline = asyncio.get_running_loop().time() + conn.device.connect_timeout_s
+        while not await conn.client.check_health(timeout_s=min(5.0, conn.device.connect_timeout_s)):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AgentUnreachableError(
+                    f"device {conn.device.name}: agent at {conn.client.address} is not healthy "
+                    f"after {conn.device.connect_timeout_s:g} s"
+                )
+            await asyncio.sleep(0.5)
+        desc = await conn.client.describe()
+        d = conn.device
+        self.store.record_device(
+            self.run_id,
+            d.name,
+            d.device_class,
+            d.tags,
+            d.transport,
+            dataclasses.asdict(desc),
+            d.cost.model_dump() if d.cost else None,
+        )
+        self._simulated = desc.simulated
+
+    async def _job_with_retries(self, conn: Connection, job: PlannedJob) -> bool | None:
+        """True stored, False failed for the model's own reasons, None infrastructure failure."""
+        attempts = self._attempts(job.job_id)
+        if attempts > 0:
+            resumed = await self._try_resume(conn, job, attempts)
+            if resumed is not None:
+                return resumed
+        last_kind, last_msg = "", ""
+        for i in range(self.retries + 1):
+            attempts += 1
+            self.store.mark_job(job.job_id, "running", attempts=attempts)
+            self.progress.job_started(job.device.name, job.label, attempts)
+            try:
+                spec = dataclasses.replace(job.spec, job_id=f"{job.job_id}.a{attempts}")
+                await conn.client.ensure_artifacts(job.model.files())
+                ok = await self._consume(job, conn.client.run(spec, job.device.job_timeout_s))
+                if ok is not None:
+                    return ok
+                last_kind, last_msg = "agent-restarted", "the agent lost the job"
+            except DeviceBusyError as e:
+                last_kind, last_msg = "busy", str(e)
+            except AgentUnreachableError as e:
+                last_kind, last_msg = "unreachable", str(e)
+            except RigbenchError as e:
+                self._fail(job, "artifact", str(e), retrying=False)
+                return False
+            retrying = i < self.retries
+            self.progress.job_failed(job.device.name, job.label, last_kind, last_msg, retrying)
+            if retrying:
+                await asyncio.sleep(self.backoff_s * (2**i))
+                await self._wait_healthy(conn)
+        self._fail(job, last_kind, last_msg, retrying=False, announce=False)
+        return None
+
+    async def _wait_healthy(self, conn: Connection) -> None:
+        deadline = asyncio.get_running_loop().time() + conn.device.connect_timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            if await conn.client.check_health(timeout_s=2.0):
+                return
+            await asyncio.sleep(0.5)
+
+    def _attempts(self, job_id: str) -> int:
+        rows = self.store.query("SELECT attempts FROM jobs WHERE job_id = ?", [job_id])
+        return int(rows[0]["attempts"]) if rows else 0
+
+    async def _try_resume(self, conn: Connection, job: PlannedJob, attempts: int) -> bool | None:
+        """Re-attach to the last attempt's spool; store its result if it finished."""
+        agent_job = f"{job.job_id}.a{attempts}"
+        try:
+            ok = await self._consume(
+                job, conn.client.attach(agent_job, 0, job.device.job_timeout_s)
+            )
+        except JobNotFoundError:
+            return None
+        except AgentUnreachableError:
+            return None
+        if ok is not None:
+            self.progress.info(f"[{job.device.name}] {job.label}: re-attached to {agent_job}")
+        return ok
+
+    async def _consume(self, job: PlannedJob, events: Any) -> bool | None:
+        telemetry: list[tuple[int, str, str, float]] = []
+        gaps: list[tuple[int, str, str]] = []
+        async for ev in events:
+            b = ev.body
+            if isinstance(b, Progress):
+                self.progress.job_progress(
+                    job.device.name, job.label, b.phase, b.iterations, b.elapsed_ns
+                )
+            elif isinstance(b, TelemetryBatch):
+                telemetry.extend((s.t_ns, s.sensor, s.metric, s.value) for s in b.samples)
+                gaps.extend((g.t_ns, g.source, g.reason) for g in b.gaps)
+            elif isinstance(b, JobResult):
+                self._store(job, b, telemetry, gaps)
+                return True
+            elif isinstance(b, JobFailure):
+                if b.kind in INFRA_KINDS:
+                    return None
+                self._fail(job, b.kind, b.message, retrying=False)
+                return False
+        return None  # the stream ended without a terminal event
+
+    def _store(
+        self,
+        job: PlannedJob,
+        result: JobResult,
+        telemetry: list[tuple[int, str, str, float]],
+        gaps: list[tuple[int, str, str]],
+    ) -> None:
+        row = result_row(job, self.run_id, result, getattr(self, "_simulated", False))
+        try:
+            acc = accuracy_rows(job, result)
+        except RigbenchError as e:
+            result.warnings.append(f"accuracy not computed: {e}")
+            row["warnings_json"] = json.dumps(result.warnings)
+            acc = []
+        stored = self.store.store_result(
+            row, np.asarray(result.latencies_ns, dtype=np.int64), telemetry, gaps, acc
+        )
+        if stored:
+            self.outcome.stored += 1
+        p50 = row["p50_ns"] / 1e6
+        acc_txt = ""
+        overall = next((a for a in acc if a["output"] == "*"), None)
+        if overall and overall.get("max_abs_err") is not None:
+            acc_txt = f", max abs err {overall['max_abs_err']:.3g}"
+        self.progress.job_done(
+            job.device.name,
+            job.label,
+            f"p50 {p50:.3f} ms over {row['iterations']} iterations{acc_txt}",
+        )
+
+    def _fail(
+        self, job: PlannedJob, kind: str, message: str, retrying: bool, announce: bool = True
+    ) -> None:
+        self.store.mark_job(job.job_id, "failed", error_kind=kind, error_message=message)
+        self.outcome.failed.append((f"{job.device.name}: {job.label}", kind, message))
+        if announce:
+            self.progress.job_failed(job.device.name, job.label, kind, message, retrying)
+
+
+@dataclass
+class RunRequest:
+    plan: Plan
+    inventory: Inventory
+    store: Store
+    work: Path
+    kind: str = "run"
+    resume_run_id: str | None = None
+    device_names: list[str] | None = None
+
+
+async def execute_plan(req: RunRequest, progress: ProgressPrinter) -> RunOutcome:
+    """Prepare models, expand jobs, dispatch them, and close the run in the store."""
+    plan, store = req.plan, req.store
+    sel = plan.devices
+    names = req.device_names or sel.names
+    try:
+        devices = req.inventory.select(names, sel.tags, sel.classes)
+    except RigbenchError as e:
+        raise PlanError(f"plan {plan.name!r}: {e}") from e
+    if not devices:
+        raise PlanError(
+            f"plan {plan.name!r} selects no device from the inventory "
+            f"(devices: {', '.join(req.inventory.names())})"
+        )
+    if req.resume_run_id:
+        run_id = req.resume_run_id
+        store.finish_run(run_id, "running")
+    else:
+        run_id = new_run_id()
+        store.begin_run(run_id, req.kind, plan.name, plan.model_dump_json(), plan.digest())
+    progress.info(f"run {run_id}: plan {plan.name!r} on {len(devices)} device(s)")
+    try:
+        models = []
+        for entry in plan.models:
+            progress.info(f"preparing model {entry.name} ...")
+            models.append(prepare_model(entry, req.work, store))
+        jobs = expand_jobs(run_id, plan, devices, models)
+        if not jobs:
+            raise PlanError(f"plan {plan.name!r}: no runtime takes any of the variants' formats")
+        store.record_jobs(
+            [
+                JobRecord(
+                    j.job_id,
+                    run_id,
+                    j.job_key,
+                    j.device.name,
+                    j.model.name,
+                    j.variant.name,
+                    j.variant.sha256,
+                    j.runtime.name,
+                    j.runtime.runtime,
+                    j.scenario.name,
+                    json.dumps(j.spec.to_json_dict()),
+                )
+                for j in jobs
+            ]
+        )
+        outcome = await Dispatcher(store, run_id, req.work, progress, plan.retries).run(jobs)
+    except BaseException as e:
+        status = (
+            "interrupted"
+            if isinstance(e, (KeyboardInterrupt, asyncio.CancelledError))
+            else "failed"
+        )
+        store.finish_run(run_id, status, note=str(e)[:500])
+        raise
+    status = (
+        "finished" if not outcome.farm_failed and not outcome.failed else "finished-with-errors"
+    )
+    store.finish_run(run_id, status)
+    return outcome

@@ -1,0 +1,173 @@
+"""A plan: which models (and variants) to measure, on which runtimes and devices, and how."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rigbench.agent.jobs import MeasurementConfig, RuntimeConfig, SoakConfig, TelemetryConfig
+from rigbench.controller.yamlfile import load_model
+from rigbench.errors import PlanError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSpec(_Strict):
+    shape: list[int] | None = None
+    value: float | None = None
+    dtype: str | None = None
+
+
+class Generate(_Strict):
+    """A model made by rigbench's own generator: no download needed."""
+
+    size: Literal["tiny", "small"] = "small"
+    seed: int = 0
+    slowdown: int = Field(default=0, ge=0)
+
+
+class Tolerance(_Strict):
+    max_abs_err: float | None = None
+    mean_abs_err: float | None = None
+    cosine_min: float | None = None
+    top1_min: float | None = None
+
+
+class Accuracy(_Strict):
+    samples: int = Field(default=8, ge=0)  # reference inputs; 0 turns the check off
+    seed: int = 1234
+    npz: Path | None = None
+    tolerance: Tolerance | None = None
+
+
+class ModelEntry(_Strict):
+    name: str
+    path: Path | None = None  # .onnx or .tflite
+    generate: Generate | None = None
+    tflite: Path | None = None  # a TFLite form of the same network, registered as tflite-fp32
+    inputs: dict[str, InputSpec] = {}
+    inputs_npz: Path | None = None
+    variants: list[str | dict[str, object]] = []
+    accuracy: Accuracy = Accuracy()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelEntry:
+        if (self.path is None) == (self.generate is None):
+            raise ValueError(
+                "give exactly one of path (a model file) or generate (the built-in CNN)"
+            )
+        return self
+
+
+class RuntimeEntry(_Strict):
+    name: str
+    runtime: Literal["onnxruntime", "litert"]
+    providers: list[str] = []
+    allow_cpu_fallback: bool = False
+    threads: int = Field(default=0, ge=0)
+    inter_op_threads: int = Field(default=0, ge=0)
+    graph_optimization: Literal["", "disable", "basic", "extended", "layout", "all"] = ""
+    options: dict[str, str] = {}
+
+    def config(self) -> RuntimeConfig:
+        return RuntimeConfig(
+            runtime=self.runtime,
+            providers=tuple(self.providers),
+            allow_cpu_fallback=self.allow_cpu_fallback,
+            intra_op_threads=self.threads,
+            inter_op_threads=self.inter_op_threads,
+            graph_optimization=self.graph_optimization,
+            options=dict(self.options),
+        )
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return ("onnx",) if self.runtime == "onnxruntime" else ("tflite",)
+
+
+class Measurement(_Strict):
+    warmup_iterations: int = Field(default=10, ge=0)
+    warmup_s: float = Field(default=0.0, ge=0)
+    min_iterations: int = Field(default=50, ge=1)
+    max_iterations: int = Field(default=100_000, ge=1)
+    min_duration_s: float = Field(default=1.0, ge=0)
+    max_duration_s: float = Field(default=60.0, gt=0)
+    ci_target_rel_width: float = Field(default=0.0, ge=0)
+    ci_confidence: float = Field(default=0.95, gt=0, lt=1)
+    seed: int = 0
+
+    def config(self) -> MeasurementConfig:
+        return MeasurementConfig(**self.model_dump())
+
+
+class Telemetry(_Strict):
+    enabled: bool = True
+    rate_hz: float = Field(default=10.0, gt=0, le=1000)
+    idle_baseline_s: float = Field(default=0.0, ge=0)
+
+    def config(self) -> TelemetryConfig:
+        return TelemetryConfig(**self.model_dump())
+
+
+class Scenario(_Strict):
+    name: str = "single-stream"
+    kind: Literal["single-stream", "soak"] = "single-stream"
+    duration_s: float = Field(default=0.0, ge=0)
+    window_s: float = Field(default=10.0, gt=0)
+
+    def soak(self) -> SoakConfig:
+        return SoakConfig(self.duration_s, self.window_s) if self.kind == "soak" else SoakConfig()
+
+
+class DeviceSelector(_Strict):
+    names: list[str] = []
+    tags: list[str] = []
+    classes: list[str] = []
+
+
+class Plan(_Strict):
+    name: str
+    models: list[ModelEntry] = Field(min_length=1)
+    runtimes: list[RuntimeEntry] = Field(min_length=1)
+    measurement: Measurement = Measurement()
+    telemetry: Telemetry = Telemetry()
+    scenarios: list[Scenario] = [Scenario()]
+    devices: DeviceSelector = DeviceSelector()
+    retries: int = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Plan:
+        for what, names in (
+            ("model", [m.name for m in self.models]),
+            ("runtime", [r.name for r in self.runtimes]),
+            ("scenario", [s.name for s in self.scenarios]),
+        ):
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ValueError(f"{what} name(s) used twice: {', '.join(sorted(dup))}")
+        return self
+
+    def digest(self) -> str:
+        return hashlib.sha256(
+            json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        ).hexdigest()
+
+
+def load_plan(path: Path) -> Plan:
+    """Load a plan; relative model paths are resolved against the plan's folder."""
+    plan = load_model(Plan, path, PlanError)
+    base = path.resolve().parent
+    for m in plan.models:
+        for attr in ("path", "tflite", "inputs_npz"):
+            p = getattr(m, attr)
+            if p is not None and not p.is_absolute():
+                setattr(m, attr, base / p)
+        if m.accuracy.npz is not None and not m.accuracy.npz.is_absolute():
+            m.accuracy.npz = base / m.accuracy.npz
+    return plan

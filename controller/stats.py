@@ -1,0 +1,47 @@
+"""Latency statistics from every per-iteration sample of a job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rigbench.agent.measure import median_ci
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    iterations: int
+    p50_ns: float
+    p90_ns: float
+    p99_ns: float
+    mean_ns: float
+    min_ns: float
+    max_ns: float
+    std_ns: float
+    p50_ci_low_ns: float | None
+    p50_ci_high_ns: float | None
+    throughput_ips: float | None  # iterations per second of the measured window
+
+
+def latency_stats(latencies_ns: np.ndarray, window_ns: int | None = None) -> LatencyStats:
+    """Percentiles (linear interpolation), mean, spread and the median's 95% CI."""
+    lat = np.asarray(latencies_ns, dtype=np.int64)
+    if lat.size == 0:
+        raise ValueError("no latency samples")
+    p50, p90, p99 = np.percentile(lat, [50, 90, 99])
+    ci = median_ci(np.sort(lat).tolist(), 0.95)
+    window = window_ns if window_ns and window_ns > 0 else int(lat.sum())
+    return LatencyStats(
+        iterations=int(lat.size),
+        p50_ns=float(p50),
+        p90_ns=float(p90),
+        p99_ns=float(p99),
+        mean_ns=float(lat.mean()),
+        min_ns=float(lat.min()),
+        max_ns=float(lat.max()),
+        std_ns=float(lat.std(ddof=1)) if lat.size > 1 else 0.0,
+        p50_ci_low_ns=ci[0] if ci else None,
+        p50_ci_high_ns=ci[1] if ci else None,
+        throughput_ips=lat.size / (window / 1e9) if window > 0 else None,
+    )

@@ -1,0 +1,66 @@
+"""Read queries over the store, shared by the CLI and the reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rigbench.controller.store.db import Store
+from rigbench.errors import StoreError
+
+RESULT_COLUMNS = """
+    r.run_id, r.job_id, r.device, r.model, r.variant, r.runtime, r.runtime_name,
+    r.providers_used, r.scenario, r.iterations,
+    r.p50_ns / 1e6 AS p50_ms, r.p90_ns / 1e6 AS p90_ms, r.p99_ns / 1e6 AS p99_ms,
+    r.mean_ns / 1e6 AS mean_ms, r.p50_ci_low_ns / 1e6 AS p50_ci_low_ms,
+    r.p50_ci_high_ns / 1e6 AS p50_ci_high_ms, r.throughput_ips,
+    r.load_ns / 1e6 AS load_ms, r.compile_ns / 1e6 AS compile_ms,
+    r.first_inference_ns / 1e6 AS first_inference_ms,
+    r.peak_rss_bytes / 1048576.0 AS peak_rss_mb,
+    r.avg_power_mw / 1000.0 AS avg_power_w, r.energy_per_inference_mj,
+    r.throttled, r.simulated,
+    a.max_abs_err, a.mean_abs_err, a.cosine_similarity, a.top1_agreement, a.within_tolerance
+"""
+
+
+def latest_run_id(store: Store) -> str | None:
+    rows = store.query("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1")
+    return rows[0]["run_id"] if rows else None
+
+
+def run_info(store: Store, run_id: str) -> dict[str, Any]:
+    rows = store.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    if not rows:
+        known = [
+            r["run_id"]
+            for r in store.query("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 5")
+        ]
+        raise StoreError(
+            f"no run {run_id!r} in the store; recent runs: {', '.join(known) or '(none)'}"
+        )
+    return rows[0]
+
+
+def results(store: Store, run_id: str) -> list[dict[str, Any]]:
+    return store.query(
+        f"SELECT {RESULT_COLUMNS} FROM results r "
+        "LEFT JOIN accuracy a ON a.job_id = r.job_id AND a.output = '*' "
+        "WHERE r.run_id = ? ORDER BY r.device, r.model, r.variant, r.runtime_name, r.scenario",
+        [run_id],
+    )
+
+
+def failed_jobs(store: Store, run_id: str) -> list[dict[str, Any]]:
+    return store.query(
+        "SELECT device, model, variant, runtime_name, scenario, error_kind, error_message "
+        "FROM jobs WHERE run_id = ? AND status = 'failed' ORDER BY device, model, variant",
+        [run_id],
+    )
+
+
+def runs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+    return store.query(
+        "SELECT run_id, kind, plan_name, status, started_at, finished_at, "
+        "(SELECT count(*) FROM results r WHERE r.run_id = runs.run_id) AS results "
+        "FROM runs ORDER BY started_at DESC LIMIT ?",
+        [limit],
+    )

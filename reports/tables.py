@@ -1,0 +1,92 @@
+"""Render rows as a terminal table, JSON or CSV: the formats every CLI listing offers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+NOT_AVAILABLE = "n/a"
+
+
+def _cell(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return NOT_AVAILABLE
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return NOT_AVAILABLE
+        if v != 0 and (abs(v) < 10**-digits or abs(v) >= 1e6):
+            return f"{v:.{digits}g}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def to_text(
+    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None
+) -> str:
+    """A plain aligned table; missing figures print as n/a, never 0."""
+    header = [h for _, h in columns]
+    body = [[_cell(r.get(k)) for k, _ in columns] for r in rows]
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)
+    ]
+    lines = []
+    if title:
+        lines.append(title)
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    lines.append("  ".join("-" * w for w in widths))
+    for b in body:
+        lines.append(
+            "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(b, widths))
+        )
+    return "\n".join(lines)
+
+
+def _numeric(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def to_json(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2)
+
+
+def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _jsonable(v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def render(
+    rows: Sequence[dict[str, Any]],
+    fmt: str,
+    columns: Sequence[tuple[str, str]],
+    title: str | None = None,
+) -> str:
+    if fmt == "json":
+        return to_json(rows)
+    if fmt == "csv":
+        return to_csv(rows)
+    return to_text(rows, columns, title)
