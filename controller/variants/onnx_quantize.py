@@ -84,13 +84,22 @@ def _preprocess(job: CompileJob) -> Path:
 
 def _culprit(model: Any, message: str) -> str:
     """The node a quantizer message is about, found by the node or tensor names it mentions."""
-    best: tuple[int, str] | None = None
+    # Rank a mention by how specific it is (longer names first), then by how it names the node:
+    # its own name, a tensor it reads (the quantizer complains about inputs), one it writes.
+    best: tuple[int, int, str] | None = None
     for node in iter_nodes(model.graph):
-        names = [node.name, *node.input, *node.output]
-        for name in names:
-            if len(name) >= 2 and name in message and (best is None or len(name) > best[0]):
-                best = (len(name), f"node {node.name!r} ({node.op_type})")
-    return best[1] if best else "an unidentified node"
+        label = (
+            f"{node.op_type} node {node.name!r}" if node.name else f"unnamed {node.op_type} node"
+        )
+        mentions = [(3, node.name, label)]
+        mentions += [(2, t, f"{label} (reading {t!r})") for t in node.input]
+        mentions += [(1, t, f"{label} (writing {t!r})") for t in node.output]
+        for rank, name, text in mentions:
+            if len(name) >= 2 and name in message:
+                cand = (len(name), rank, text)
+                if best is None or cand[:2] > best[:2]:
+                    best = cand
+    return best[2] if best else "an unidentified node"
 
 
 def _quantizer_error(job: CompileJob, model_path: Path, e: Exception) -> VariantError:

@@ -13,6 +13,7 @@ otherwise return it unchanged and the "variant" would silently be the source aga
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,12 @@ def _quantize(job: CompileJob, make_recipe: Callable[[dict[str, Any]], Any]) -> 
         qt = quantizer.Quantizer(str(job.source), make_recipe(job.params))
         calib = None
         if qt.need_calibration:
-            calib = qt.calibrate(_calibration_data(job))
+            data = _calibration_data(job)
+            with warnings.catch_warnings():
+                # The calibrator keeps all intermediate tensors on purpose; LiteRT's
+                # "intended for debugging" warning about that is noise here.
+                warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+                calib = qt.calibrate(data)
         result = qt.quantize(calib, enable_progress_bar=False, enable_progress_report=False)
     except VariantError:
         raise
