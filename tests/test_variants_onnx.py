@@ -160,7 +160,8 @@ def test_int8_dynamic_is_smaller_and_measurably_different(cnn, cache, reference)
 
 def test_int8_of_an_already_quantized_model_names_the_node(cnn, cache) -> None:
     quantized = compile_variant(cnn.onnx_path, VariantSpec("int8-dynamic"), cache)
-    with pytest.raises(VariantError, match=r"already quantized \(node '[^']+' is (DynamicQuantizeLinear|\w+Integer)\)"):
+    pattern = r"already quantized \(node '[^']+' is (DynamicQuantizeLinear|\w+Integer)\)"
+    with pytest.raises(VariantError, match=pattern):
         compile_variant(quantized.path, VariantSpec("int8-dynamic"), cache)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from rigbench.controller.variants import identity, onnx_fp16, onnx_optimize, onnx_quantize
 from rigbench.controller.variants import tflite_quantize as tfq
 from rigbench.controller.variants.base import ANY, CompileJob, Transform, first_line, resolve_params
@@ -32,7 +33,6 @@ from rigbench.controller.variants.lineage import (
     sha256_file,
     tool_versions,
 )
-
 from rigbench.errors import InputSpecError, ModelLoadError, VariantError
 
 __all__ = [

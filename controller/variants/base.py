@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rigbench.controller.variants.formats import EXTENSIONS
 
+from rigbench.controller.variants.formats import EXTENSIONS
 from rigbench.errors import VariantError
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from rigbench.controller.variants.lineage import LINEAGE_FILE, Lineage, canonical_json, sha256_file
-
 from rigbench.errors import VariantError
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from rigbench.controller.variants.base import CompileJob, Param
 from rigbench.controller.variants.lineage import sha256_file
 from rigbench.controller.variants.signature import (
@@ -23,7 +24,6 @@ from rigbench.controller.variants.signature import (
     split_samples,
     synthesize,
 )
-
 from rigbench.errors import VariantError
 
 SYNTHETIC_WARNING = (

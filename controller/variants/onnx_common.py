@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from rigbench.controller.variants.base import first_line
-
 from rigbench.errors import VariantError
 
 STANDARD_DOMAINS = ("", "ai.onnx")

@@ -16,7 +16,6 @@ from pathlib import Path
 from rigbench.controller.variants.base import ONNX_TOOLS, CompileJob, Param, Transform, first_line
 from rigbench.controller.variants.formats import ONNX, load_onnx
 from rigbench.controller.variants.onnx_common import check_known_ops, check_loads
-
 from rigbench.errors import VariantError
 
 _TYPE_ERROR = re.compile(r"of operator \((?P<op>[^)]*)\) in node \((?P<node>[^)]*)\)")

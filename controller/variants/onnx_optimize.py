@@ -19,7 +19,6 @@ from rigbench.controller.variants.onnx_common import (
     iter_nodes,
     session_options,
 )
-
 from rigbench.errors import VariantError
 
 

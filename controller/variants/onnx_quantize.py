@@ -25,7 +25,6 @@ from rigbench.controller.variants.onnx_common import (
     ops_of,
 )
 from rigbench.controller.variants.signature import read_signature
-
 from rigbench.errors import InputSpecError, VariantError
 
 # Ops that only appear in a model someone already quantized (or that our result must contain).

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rigbench.controller.variants.formats import ONNX, detect_format, load_onnx
 
+from rigbench.controller.variants.formats import ONNX, detect_format, load_onnx
 from rigbench.errors import InputSpecError
 
 Dim = int | str | None  # fixed size, symbolic name, or unknown

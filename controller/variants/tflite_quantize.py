@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from rigbench.controller.variants import calibration
 from rigbench.controller.variants.base import TFLITE_TOOLS, CompileJob, Param, Transform, first_line
 from rigbench.controller.variants.formats import TFLITE, check_tflite
 from rigbench.controller.variants.signature import read_signature
-
 from rigbench.errors import InputSpecError, ModelLoadError, VariantError
 
 _INT_KINDS = "iu"
