@@ -1,0 +1,139 @@
+"""What every telemetry backend shares: the reading, the status it reports, and where it reads.
+
+A backend is one small module with one `TelemetrySource` subclass. `probe` tells the agent's
+`Describe` what the device offers (and why not, with the fix); `open`/`read`/`close` feed the
+sampler thread. Everything a backend touches (the sysfs root, the command runner) lives in a
+`SensorEnv`, so the same code reads real hardware, captured fixtures or a recorded device.
+
+A figure that cannot be measured is absent, never 0: a backend returns no `Reading` for it.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from rigbench.agent.telemetry.commands import (
+    CommandRunner,
+    StreamSpawner,
+    run_command,
+    spawn_lines,
+)
+
+METRICS = frozenset(
+    {
+        "temp_mc",
+        "power_mw",
+        "energy_uj",
+        "clock_khz",
+        "util_pct",
+        "mem_used_kb",
+        "voltage_mv",
+        "current_ma",
+        "throttled",  # 1.0 while the condition named by the sensor holds, else 0.0
+        "throttle_count",  # a counter that grows when throttling happened (even between polls)
+    }
+)
+
+TOTAL = "total"
+"""Suffix of the one sensor per source that is its best non-overlapping total (`rapl:total`)."""
+
+TOTAL_COVERAGE = {
+    "external": "the external meter's reading",
+    "jetson": "the Jetson module's INA3221 rails (input rail, or the sum of rails)",
+    "rapl": "CPU packages and DRAM only (RAPL), not the whole machine",
+    "nvml": "NVIDIA GPU boards only",
+    "rpi": "Raspberry Pi PMIC rails only, not total board power (5 V input not measured)",
+    "hwmon": "one hwmon power/energy channel",
+}
+"""What each source's total covers, so an energy figure never claims more than it measured."""
+
+
+def total_sensor(source: str) -> str:
+    """The sensor id of a source's total power/energy, e.g. `jetson:total`."""
+    return f"{source}:{TOTAL}"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One value read from one sensor."""
+
+    sensor: str  # stable id, e.g. "rapl:package-0", "thermal:x86_pkg_temp", "jetson:VDD_IN"
+    metric: str  # one of METRICS; the unit is in the name
+    value: float
+
+
+class SourceStatus(enum.Enum):
+    """Whether a backend can be used on this device."""
+
+    AVAILABLE = "available"
+    NEEDS_PERMISSION = "needs permission"
+    NOT_AVAILABLE = "not available"
+
+
+@dataclass(frozen=True)
+class SensorInfo:
+    """What `Describe` lists for each backend."""
+
+    source: str
+    status: SourceStatus
+    detail: str  # human text: what was found, or why not and how to fix it
+    sensors: tuple[str, ...] = ()
+    update_period_s: float | None = None  # how often the hardware refreshes, when known
+    simulated: bool = False
+
+
+@dataclass
+class SensorEnv:
+    """Everything a backend may touch, so tests point it at captured data."""
+
+    root: Path = Path("/")  # sysfs/procfs root
+    run: CommandRunner = run_command
+    simulated: bool = False  # set when root/runner replay recorded data
+    external_meter: list[str] | None = None  # argv of a command that prints watts
+    command_timeout_s: float = 2.0
+    spawn: StreamSpawner = field(default=spawn_lines)  # long-running commands (tegrastats)
+
+
+class TelemetrySource(ABC):
+    """One backend. Subclasses set `name` and implement probe/open/read."""
+
+    name: ClassVar[str]
+    min_interval_s: float = 0.0
+    """The sampler polls this source no faster than this (forking a command is not free)."""
+
+    def __init__(self) -> None:
+        self._problems: list[str] = []
+
+    @classmethod
+    @abstractmethod
+    def probe(cls, env: SensorEnv) -> SensorInfo:
+        """Say whether this backend works here. Never raises."""
+
+    @classmethod
+    @abstractmethod
+    def open(cls, env: SensorEnv) -> TelemetrySource:
+        """Start reading; may raise `TelemetryError` when the source is not usable."""
+
+    @abstractmethod
+    def read(self) -> list[Reading]:
+        """Read every sensor once; raises `TelemetryError` when nothing could be read."""
+
+    def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
+        """Release what `open` acquired."""
+
+    def problems(self) -> list[str]:
+        """Sensors that failed during the last `read` while others worked (then cleared)."""
+        out, self._problems = self._problems, []
+        return out
+
+    def _problem(self, what: str) -> None:
+        self._problems.append(what)
+
+
+def not_available(source: str, detail: str, env: SensorEnv) -> SensorInfo:
+    """The info of a backend that found nothing to read."""
+    return SensorInfo(source, SourceStatus.NOT_AVAILABLE, detail, simulated=env.simulated)
