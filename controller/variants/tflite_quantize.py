@@ -83,16 +83,13 @@ def _quantize(job: CompileJob, make_recipe: Callable[[dict[str, Any]], Any]) -> 
         )
     out = job.artifact_path(TFLITE)
     try:
-        qt = quantizer.Quantizer(str(job.source), make_recipe(job.params))
-        calib = None
-        if qt.need_calibration:
-            data = _calibration_data(job)
-            with warnings.catch_warnings():
-                # The calibrator keeps all intermediate tensors on purpose; LiteRT's
-                # "intended for debugging" warning about that is noise here.
-                warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
-                calib = qt.calibrate(data)
-        result = qt.quantize(calib, enable_progress_bar=False, enable_progress_report=False)
+        with warnings.catch_warnings():
+            # Calibration keeps every intermediate tensor on purpose; LiteRT's "intended for
+            # debugging" warning about that is noise here.
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+            qt = quantizer.Quantizer(str(job.source), make_recipe(job.params))
+            calib = qt.calibrate(_calibration_data(job)) if qt.need_calibration else None
+            result = qt.quantize(calib, enable_progress_bar=False, enable_progress_report=False)
     except VariantError:
         raise
     except Exception as e:  # ai-edge-quantizer raises ValueError/RuntimeError/KeyError...
