@@ -108,10 +108,9 @@ def fingerprint(root: Path, runtimes: list[RuntimeDescription]) -> dict[str, str
             fp[name] = v
     for rt in runtimes:
         fp[f"runtime.{rt.name}"] = rt.version
-    for f in ("etc/nv_tegra_release",):
-        v = _read(root / f).strip().splitlines()
-        if v:
-            fp["l4t"] = v[0][:120]
+    l4t = _read(root / "etc/nv_tegra_release").strip().splitlines()
+    if l4t:
+        fp["l4t"] = l4t[0][:120]
     return fp
 
 

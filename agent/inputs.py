@@ -85,13 +85,13 @@ def build_inputs(
     """One array per model input: from the .npz if given, else generated, then overridden."""
     by_name = {s.name: s for s in specs}
     known = ", ".join(by_name) or "(none)"
-    ov = {}
-    for o in overrides:
-        if o.name not in by_name:
+    ov: dict[str, InputOverride] = {}
+    for given in overrides:
+        if given.name not in by_name:
             raise InputSpecError(
-                f"override names unknown input {o.name!r}; the model's inputs: {known}"
+                f"override names unknown input {given.name!r}; the model's inputs: {known}"
             )
-        ov[o.name] = o
+        ov[given.name] = given
     if arrays:
         for name in arrays:
             if name not in by_name:

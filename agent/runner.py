@@ -132,7 +132,7 @@ class JobRunner:
     async def follow(self, job_id: str, from_seq: int = 0) -> AsyncIterator[JobEvent]:
         """The job's events from ``from_seq``: live while it runs, else from the spool."""
         cur = self.current
-        if cur is not None and cur.spec.job_id == job_id:
+        if cur is not None and cur.spec.job_id == job_id and not cur.done:
             i = from_seq
             while True:
                 while i < len(cur.events):

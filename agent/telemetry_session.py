@@ -30,6 +30,9 @@ from rigbench.agent.telemetry.summary import summarize
 
 log = logging.getLogger("rigbench.agent")
 
+# Metrics from which throttling can be seen; without any of them "not throttled" is unknown.
+_THROTTLE_EVIDENCE = frozenset({"throttled", "throttle_count", "temp_mc", "clock_khz"})
+
 
 @dataclass
 class TelemetrySession:
@@ -57,7 +60,7 @@ class TelemetrySession:
     def start(self, rate_hz: float, emit: Callable[[EventBody], Any]) -> Recorder:
         loop = asyncio.get_running_loop()
         infos = {i.source: i for i in discover(self.env)}
-        periods = {
+        periods: dict[str, float | None] = {
             s: i.update_period_s
             for s, i in infos.items()
             if i.status is SourceStatus.AVAILABLE and i.update_period_s
@@ -92,7 +95,7 @@ class TelemetrySession:
 class Recorder:
     sampler: Sampler
     sources: list[Any]
-    update_periods: dict[str, float]
+    update_periods: dict[str, float | None]
     simulated: bool
     flush: Callable[[], None]
 
@@ -116,5 +119,7 @@ class Recorder:
             iterations=len(body.latencies_ns),
             update_periods=self.update_periods,
         ).to_dict()
+        if not any(s.metric in _THROTTLE_EVIDENCE for s in out.samples):
+            summary["throttled"] = None  # nothing here could have seen throttling: unknown
         summary["simulated"] = self.simulated
         return summary

@@ -51,8 +51,32 @@ def _progress(phase: str, n: int, elapsed_ns: int) -> None:
     _emit({"phase": phase, "iterations": n, "elapsed_ns": elapsed_ns})
 
 
-def _rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def _proc_status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_bytes() -> int:
+    """Peak RSS of this process image.
+
+    VmHWM belongs to the memory map, which exec replaces; ``ru_maxrss`` on Linux survives
+    exec and would report the agent's own peak from before the fork.
+    """
+    kb = _proc_status_kb("VmHWM")
+    return (
+        kb * 1024 if kb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+
+
+def current_rss_bytes() -> int:
+    kb = _proc_status_kb("VmRSS")
+    return kb * 1024 if kb is not None else peak_rss_bytes()
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -73,7 +97,7 @@ def run_job(job_dir: Path) -> dict[str, Any]:
     """Load, prepare, measure; return the result fields (latencies go to a .npy file)."""
     spec = JobSpec.from_json_dict(json.loads((job_dir / "spec.json").read_text()))
     paths = json.loads((job_dir / "paths.json").read_text())
-    rss_before = _rss_bytes()
+    rss_before = current_rss_bytes()
     adapter = adapter_class(spec.runtime.runtime)()
     if spec.model_format not in adapter.formats:
         raise ModelLoadError(
@@ -96,7 +120,7 @@ def run_job(job_dir: Path) -> dict[str, Any]:
             for name, arr in model.run_float(sample).items():
                 outs[f"{i}:{name}"] = arr
         buf = io.BytesIO()
-        np.savez(buf, **outs)
+        np.savez(buf, **outs)  # type: ignore[arg-type]
         outputs_npz = buf.getvalue()
 
     cfg = spec.measurement
@@ -122,7 +146,7 @@ def run_job(job_dir: Path) -> dict[str, Any]:
         "warmup_iterations": m.warmup_iterations,
         "measure_start_ns": m.start_ns,
         "measure_end_ns": m.end_ns,
-        "peak_rss_bytes": _rss_bytes(),
+        "peak_rss_bytes": peak_rss_bytes(),
         "rss_before_load_bytes": rss_before,
         "runtime": adapter.name,
         "runtime_version": runtime_desc.version if runtime_desc else "unknown",

@@ -85,7 +85,7 @@ class AgentClient:
         self.cfg = cfg
         self.address = cfg.address
         self.call_timeout_s = call_timeout_s
-        options = [
+        options: list[tuple[str, str | int]] = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]

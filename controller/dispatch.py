@@ -206,15 +206,27 @@ def accuracy_rows(job: PlannedJob, result: JobResult) -> list[dict[str, Any]]:
     ok, reasons = (
         within_tolerance(report, job.model.tolerance) if job.model.tolerance else (None, [])
     )
-    rows = []
-    d = report.to_dict()
-    for name, per in d.get("outputs", {}).items():
-        rows.append({"output": name, **per})
-    overall = {k: v for k, v in d.items() if k != "outputs"}
+    rows = [
+        {
+            "output": o.name,
+            "max_abs_err": o.max_abs_err,
+            "mean_abs_err": o.mean_abs_err,
+            "cosine_similarity": o.cosine_similarity,
+            "top1_agreement": o.top1_agreement,
+            "top5_agreement": o.top5_agreement,
+            "n_samples": o.n_samples,
+        }
+        for o in report.outputs
+    ]
     rows.append(
         {
             "output": "*",
-            **overall,
+            "max_abs_err": report.max_abs_err,
+            "mean_abs_err": report.mean_abs_err,
+            "cosine_similarity": report.cosine_similarity,
+            "top1_agreement": report.top1_agreement,
+            "top5_agreement": report.top5_agreement,
+            "n_samples": report.n_samples,
             "within_tolerance": ok,
             "reasons": "; ".join(reasons) if reasons else None,
         }

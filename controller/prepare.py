@@ -137,27 +137,6 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
             base = tflite
         else:
             base = source
-        if name in ("fp32", "tflite-fp32") and not params:
-            fmt = detect_format(base)
-            if (name == "tflite-fp32") != (fmt == "tflite"):
-                raise VariantError(
-                    f"model {entry.name!r}: {base} is {fmt}, not what {name} expects"
-                )
-            digest = sha256_file(base)
-            variants.append(PreparedVariant(name, base, fmt, digest))
-            store.record_artifact(
-                ArtifactRecord(
-                    sha256=digest,
-                    format=fmt,
-                    size_bytes=base.stat().st_size,
-                    model=entry.name,
-                    variant=name,
-                    source_sha256=source_sha,
-                    transform="as-given",
-                    path=str(base),
-                )
-            )
-            continue
         cv = compile_variant(
             base, VariantSpec(name, params), cache_dir, input_shapes=shapes or None
         )

@@ -42,7 +42,18 @@ agent_app = typer.Typer(
 app.add_typer(agent_app, name="agent")
 
 # Registration: one import per command module (each adds its commands to `app`).
-from rigbench.controller.cli import bench, devices, model, results, run  # noqa: E402,F401
+from rigbench.controller.cli import (  # noqa: E402,F401
+    bench,
+    devices,
+    export,
+    fleet,
+    model,
+    nightly,
+    rank,
+    report,
+    results,
+    run,
+)
 
 
 @agent_app.command(

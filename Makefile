@@ -1,0 +1,43 @@
+# rigbench: two commands for a new user.
+#   make demo   set everything up, then benchmark the built-in model on this machine
+#   make test   set everything up, then run the checks and the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test check lint typecheck stubs bench clean
+
+$(STAMP): pyproject.toml setup.py
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+	  { echo "rigbench needs Python 3.10 or newer ($(PYTHON) is older)"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian/Ubuntu install python3-venv"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rigbench run plans/demo.yaml
+	@echo
+	@echo "Stored in .rigbench/rigbench.duckdb. Next: $(BIN)/rigbench results | rank | fleet --help"
+
+test: $(STAMP) check
+	$(BIN)/python -m pytest -q
+
+check: stubs lint typecheck
+
+stubs: $(STAMP)
+	$(BIN)/python protos/generate.py --check
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/vermin -q --no-tips --eval-annotations --violations -t=3.10- agent protos/rigbench rigbench
+
+typecheck: $(STAMP)
+	$(BIN)/python tools/typecheck.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .rigbench .typecheck .pytest_cache .mypy_cache .ruff_cache

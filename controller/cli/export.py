@@ -1,0 +1,1 @@
+"""`rigbench export`: see the module that implements it."""

@@ -1,0 +1,1 @@
+"""`rigbench fleet`: see the module that implements it."""

@@ -1,0 +1,1 @@
+"""`rigbench nightly`: see the module that implements it."""

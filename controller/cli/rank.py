@@ -1,0 +1,1 @@
+"""`rigbench rank`: see the module that implements it."""

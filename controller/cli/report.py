@@ -1,0 +1,1 @@
+"""`rigbench report`: see the module that implements it."""
