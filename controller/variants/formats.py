@@ -9,8 +9,12 @@ version and a graph. Everything here reads bytes only; the runtimes are imported
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rigbench.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
 
 ONNX = "onnx"
 TFLITE = "tflite"
@@ -24,7 +28,7 @@ def is_tflite_bytes(data: bytes) -> bool:
     return len(data) >= 8 and data[4:8] == TFLITE_IDENTIFIER
 
 
-def _parse_onnx(data: bytes, path: Path) -> object:
+def _parse_onnx(data: bytes, path: Path) -> ModelProto:
     """The ModelProto, or ModelLoadError saying why these bytes are not a usable ONNX model."""
     import onnx
     from google.protobuf.message import DecodeError
@@ -59,7 +63,7 @@ def detect_format(path: Path) -> str:
     return ONNX
 
 
-def load_onnx(path: Path) -> object:
+def load_onnx(path: Path) -> ModelProto:
     """Parse an ONNX file (external data is not loaded) with a clear error when it is not one."""
     path = Path(path)
     data = path.read_bytes()
