@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rigbench.controller.modelgen import GeneratedModel, generate_cnn
@@ -14,6 +15,7 @@ from rigbench.controller.variants import (
     available_variants,
     compile_variant,
 )
+from rigbench.controller.variants.cache import CompileCache
 from rigbench.controller.variants.lineage import LINEAGE_FILE, Lineage, sha256_file
 from rigbench.errors import ModelLoadError, VariantError
 
@@ -213,3 +215,34 @@ def test_external_registers_a_user_tflite_as_variant_of_the_onnx_source(
 def test_external_without_artifact_says_what_to_pass(cnn: GeneratedModel, tmp_path: Path) -> None:
     with pytest.raises(VariantError, match="needs params {'artifact'"):
         compile_variant(cnn.onnx_path, VariantSpec("external"), tmp_path)
+
+
+def test_a_moved_calibration_file_with_the_same_content_is_a_cache_hit(
+    cnn: GeneratedModel, tmp_path: Path
+) -> None:
+    data = np.random.default_rng(0).standard_normal((3, *cnn.input_shape)).astype(np.float32)
+    np.savez(tmp_path / "a.npz", input=data)
+    np.savez(tmp_path / "b.npz", input=data)
+    a = compile_variant(
+        cnn.onnx_path,
+        VariantSpec("int8-static", {"calibration": str(tmp_path / "a.npz")}),
+        tmp_path,
+    )
+    b = compile_variant(
+        cnn.onnx_path,
+        VariantSpec("int8-static", {"calibration": str(tmp_path / "b.npz")}),
+        tmp_path,
+    )
+    assert b.cache_hit and b.path == a.path
+
+
+def test_concurrent_publish_of_one_key_keeps_the_first_entry(tmp_path: Path) -> None:
+    cache = CompileCache(tmp_path)
+    with cache.staging() as first, cache.staging() as second:
+        for folder, text in ((first, "first"), (second, "second")):
+            (folder / "m.onnx").write_text(text)
+            (folder / LINEAGE_FILE).write_text(text)
+        assert cache.publish(first, "k") == tmp_path / "k"
+        assert cache.publish(second, "k") == tmp_path / "k"
+    assert (tmp_path / "k" / "m.onnx").read_text() == "first"
+    assert os.listdir(tmp_path / ".staging") == []

@@ -23,7 +23,14 @@ import numpy as np
 
 from rigbench.controller.variants import identity, onnx_fp16, onnx_optimize, onnx_quantize
 from rigbench.controller.variants import tflite_quantize as tfq
-from rigbench.controller.variants.base import ANY, CompileJob, Transform, first_line, resolve_params
+from rigbench.controller.variants.base import (
+    ANY,
+    CompileJob,
+    Transform,
+    first_line,
+    key_params,
+    resolve_params,
+)
 from rigbench.controller.variants.cache import CompileCache, cache_key
 from rigbench.controller.variants.formats import FORMATS, ONNX, TFLITE, check_model, detect_format
 from rigbench.controller.variants.lineage import (
@@ -197,7 +204,7 @@ def compile_variant(
             "source_sha256": source_sha,
             "variant": t.name,
             "revision": t.revision,
-            "params": params,
+            "params": key_params(t, params),
             "tools": versions,
             "inputs": dict(t.fingerprint(job)) if t.fingerprint else {},
         }

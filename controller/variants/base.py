@@ -34,6 +34,9 @@ class Param:
     kinds: tuple[type, ...]
     doc: str
     choices: tuple[Any, ...] | None = None
+    # A path is not content: path parameters are left out of the cache key, and the
+    # transform's fingerprint adds the digest of the file instead.
+    keyed: bool = True
 
 
 @dataclass
@@ -106,6 +109,11 @@ def resolve_params(t: Transform, given: Mapping[str, Any]) -> dict[str, Any]:
             )
         out[name] = value
     return out
+
+
+def key_params(t: Transform, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters that go into the cache key (paths are replaced by their fingerprint)."""
+    return {k: v for k, v in params.items() if t.params[k].keyed}
 
 
 def first_line(e: BaseException) -> str:

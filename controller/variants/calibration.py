@@ -35,7 +35,10 @@ SYNTHETIC_WARNING = (
 
 CALIBRATION_PARAMS: dict[str, Param] = {
     "calibration": Param(
-        None, (str, type(None)), "path of an .npz with one array per input (samples on axis 0)"
+        None,
+        (str, type(None)),
+        "path of an .npz with one array per input (samples on axis 0)",
+        keyed=False,
     ),
     "synthetic_samples": Param(16, (int,), "number of random samples when no data is given"),
     "seed": Param(0, (int,), "seed of the synthetic samples"),

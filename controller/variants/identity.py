@@ -80,7 +80,9 @@ EXTERNAL = Transform(
     run=_register_external,
     transform="external",
     params={
-        "artifact": Param(None, (str, type(None)), "path of the user-compiled model file"),
+        "artifact": Param(
+            None, (str, type(None)), "path of the user-compiled model file", keyed=False
+        ),
         "label": Param("", (str,), "free text saying how the file was made"),
     },
     fingerprint=_external_fingerprint,
