@@ -246,3 +246,13 @@ def test_concurrent_publish_of_one_key_keeps_the_first_entry(tmp_path: Path) -> 
         assert cache.publish(second, "k") == tmp_path / "k"
     assert (tmp_path / "k" / "m.onnx").read_text() == "first"
     assert os.listdir(tmp_path / ".staging") == []
+
+
+def test_onnx_with_external_weight_data_is_refused(cnn: GeneratedModel, tmp_path: Path) -> None:
+    import onnx
+
+    model = onnx.load(str(cnn.onnx_path))
+    path = tmp_path / "split.onnx"
+    onnx.save(model, str(path), save_as_external_data=True, size_threshold=0)
+    with pytest.raises(VariantError, match="keeps its data in an external file"):
+        compile_variant(path, VariantSpec("fp32"), tmp_path / "c")

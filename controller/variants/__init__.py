@@ -32,7 +32,14 @@ from rigbench.controller.variants.base import (
     resolve_params,
 )
 from rigbench.controller.variants.cache import CompileCache, cache_key
-from rigbench.controller.variants.formats import FORMATS, ONNX, TFLITE, check_model, detect_format
+from rigbench.controller.variants.formats import (
+    FORMATS,
+    ONNX,
+    TFLITE,
+    check_model,
+    detect_format,
+    load_onnx,
+)
 from rigbench.controller.variants.lineage import (
     LINEAGE_FILE,
     Lineage,
@@ -40,6 +47,7 @@ from rigbench.controller.variants.lineage import (
     sha256_file,
     tool_versions,
 )
+from rigbench.controller.variants.onnx_common import check_no_external_data
 from rigbench.errors import InputSpecError, ModelLoadError, VariantError
 
 __all__ = [
@@ -182,6 +190,8 @@ def compile_variant(
     t = _transform(spec.name)
     fmt = check_model(source)
     _check_source_format(t, fmt, source)
+    if fmt == ONNX:
+        check_no_external_data(load_onnx(source), t.name)
     params = resolve_params(t, spec.params)
     cache = CompileCache(cache_dir)
     versions = tool_versions(t.tools)

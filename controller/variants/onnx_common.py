@@ -57,6 +57,19 @@ def check_known_ops(model: Any, variant: str) -> None:
             )
 
 
+def check_no_external_data(model: Any, variant: str) -> None:
+    """Refuse weights stored beside the .onnx: digest, copy and upload would all miss them."""
+    from onnx import TensorProto
+
+    for t in model.graph.initializer:
+        if t.data_location == TensorProto.EXTERNAL:
+            raise VariantError(
+                f"{variant}: initializer {t.name!r} keeps its data in an external file; rigbench "
+                "handles single-file models only: save the model with its weights inside "
+                "(onnx.save(model, path, save_as_external_data=False), under 2 GB)"
+            )
+
+
 def session_options(level: str = "disable") -> Any:
     """Quiet CPU session options at a given graph optimization level."""
     import onnxruntime as ort
