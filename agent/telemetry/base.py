@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from rigbench.agent.telemetry.commands import (
     CommandRunner,
+    LineStream,
     StreamSpawner,
     run_command,
     spawn_lines,
@@ -95,7 +97,14 @@ class SensorEnv:
     simulated: bool = False  # set when root/runner replay recorded data
     external_meter: list[str] | None = None  # argv of a command that prints watts
     command_timeout_s: float = 2.0
-    spawn: StreamSpawner = field(default=spawn_lines)  # long-running commands (tegrastats)
+    spawn: StreamSpawner | None = None  # long-running commands (tegrastats); see `stream`
+
+    def stream(self, argv: Sequence[str]) -> LineStream:
+        """Start a long-running command: `spawn` if set, else the runner's own `spawn` (a
+        recorded runner replays streams too), else a real child process.
+        """
+        spawner = self.spawn or getattr(self.run, "spawn", None) or spawn_lines
+        return spawner(argv)
 
 
 class TelemetrySource(ABC):

@@ -399,7 +399,7 @@ class JetsonSource(TelemetrySource):
 
     @staticmethod
     def _tegrastats(env: SensorEnv) -> tuple[LineStream, TegrastatsSample]:
-        stream = env.spawn(["tegrastats", "--interval", str(TEGRASTATS_INTERVAL_MS)])
+        stream = env.stream(["tegrastats", "--interval", str(TEGRASTATS_INTERVAL_MS)])
         try:
             wait_s = max(env.command_timeout_s, 2 * TEGRASTATS_INTERVAL_MS / 1e3)
             line = stream.latest(wait_s=wait_s)

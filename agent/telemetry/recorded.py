@@ -225,7 +225,7 @@ class RecordedCommandRunner:
 def recorded_env(root: Path) -> SensorEnv:
     """A SensorEnv that reads a recorded root and replays its commands."""
     runner = RecordedCommandRunner(root)
-    return SensorEnv(root=root, run=runner, simulated=True, spawn=runner.spawn)
+    return SensorEnv(root=root, run=runner, simulated=True)
 
 
 # --- building recorded roots ------------------------------------------------------------------

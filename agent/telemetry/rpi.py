@@ -139,7 +139,7 @@ def parse_pmic_read_adc(text: str) -> PmicReading:
             continue
         target = current if m.group("kind") == "A" else volt
         target[m.group("rail")] = float(m.group("value"))
-    if not current or not volt:
+    if not current and not volt:
         raise TelemetryError(f"pmic_read_adc: no rail lines in {text.strip()[:60]!r}")
     return PmicReading(current, volt)
 
@@ -158,6 +158,8 @@ def throttle_readings(mask: int) -> list[Reading]:
 
 def pmic_readings(pmic: PmicReading) -> list[Reading]:
     """Per-rail power, unpaired rail voltages (EXT5V input), and the `rpi:total` PMIC sum."""
+    if not pmic.rail_power_mw():
+        raise TelemetryError("pmic_read_adc: no rail has both a current and a voltage line")
     out = [
         Reading(f"rpi:pmic:{rail}", "power_mw", mw) for rail, mw in pmic.rail_power_mw().items()
     ]
@@ -251,6 +253,6 @@ class RpiSource(TelemetrySource):
                 out.extend(COMMANDS[argv](self._env.run(argv, self._env.command_timeout_s)))
             except TelemetryError as e:
                 self._problem(str(e))
-        if not out:
-            raise TelemetryError("; ".join(self.problems()) or "no vcgencmd output")
+        if not out and self._problems:
+            raise TelemetryError("; ".join(self.problems()))
         return out
