@@ -13,6 +13,7 @@ of source, a tool that cannot do it), ``ModelLoadError`` when the source file is
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -257,8 +258,7 @@ def compile_variant(
             created_utc=now_utc(),
             extra={**job.extra, "key_inputs": key_parts["inputs"], "source_name": source.name},
         )
-        for scratch in (work,):
-            _rmtree(scratch)
+        shutil.rmtree(work, ignore_errors=True)  # scratch files stay out of the cache
         (staged / LINEAGE_FILE).write_text(lin.to_json())
         final = cache.publish(staged, key)
     found = cache.lookup(key)
@@ -267,9 +267,3 @@ def compile_variant(
     path, stored = found
     log.info("variant %s of %s: compiled in %.0f ms -> %s", t.name, source.name, compile_ms, path)
     return _result(path, stored, hit=False)
-
-
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
