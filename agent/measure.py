@@ -43,8 +43,9 @@ def median_ci(sorted_values: list[int], confidence: float = 0.95) -> tuple[float
         return None
     z = _z(confidence)
     half = z * math.sqrt(n) / 2
-    lo = int(math.floor(n / 2 - half))
+    # 0-based indices of the order statistics, symmetric around the median.
     hi = int(math.ceil(n / 2 + half))
+    lo = n - 1 - hi
     if lo < 0 or hi > n - 1:
         return None
     return float(sorted_values[lo]), float(sorted_values[hi])
