@@ -31,7 +31,7 @@ from rigbench.controller.variants.signature import (
     split_samples,
     synthesize,
 )
-from rigbench.errors import ControllerError, InputSpecError, ModelLoadError
+from rigbench.errors import AccuracyError, InputSpecError, ModelLoadError
 
 __all__ = [
     "AccuracyError",
@@ -42,13 +42,6 @@ __all__ = [
     "reference_outputs",
     "within_tolerance",
 ]
-
-
-class AccuracyError(ControllerError):
-    """Outputs cannot be compared (names, shapes, counts differ) or a tolerance is malformed.
-
-    Defined here until it moves into ``rigbench/errors.py``.
-    """
 
 
 # --- reference inputs ------------------------------------------------------------------------

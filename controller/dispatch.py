@@ -441,6 +441,38 @@ class Dispatcher:
             self.progress.job_failed(job.device.name, job.label, kind, message, retrying)
 
 
+def record_prepare_failures(store: Store, run_id: str, models: Sequence[PreparedModel]) -> None:
+    """A variant that could not be compiled is a failed job of the run, on no device."""
+    records = []
+    for pm in models:
+        for variant, _why in pm.failures:
+            key = f"*/{pm.name}/{variant}"
+            records.append(
+                JobRecord(
+                    job_id_for(run_id, key),
+                    run_id,
+                    key,
+                    "*",
+                    pm.name,
+                    variant,
+                    pm.source_sha256,
+                    "*",
+                    "*",
+                    "*",
+                    "{}",
+                )
+            )
+    store.record_jobs(records)
+    for pm in models:
+        for variant, why in pm.failures:
+            store.mark_job(
+                job_id_for(run_id, f"*/{pm.name}/{variant}"),
+                "failed",
+                error_kind="compile",
+                error_message=why,
+            )
+
+
 @dataclass
 class RunRequest:
     plan: Plan
@@ -475,11 +507,19 @@ async def execute_plan(req: RunRequest, progress: ProgressPrinter) -> RunOutcome
     progress.info(f"run {run_id}: plan {plan.name!r} on {len(devices)} device(s)")
     try:
         models = []
+        prepare_failures: list[tuple[str, str, str]] = []
         for entry in plan.models:
             progress.info(f"preparing model {entry.name} ...")
-            models.append(prepare_model(entry, req.work, store))
+            pm = prepare_model(entry, req.work, store)
+            models.append(pm)
+            for note in pm.notes:
+                progress.info(f"model {pm.name}: {note}")
+            for variant, why in pm.failures:
+                progress.info(f"model {pm.name}, variant {variant}: not compiled: {why}")
+                prepare_failures.append((f"{pm.name}/{variant}", "compile", why))
+        record_prepare_failures(store, run_id, models)
         jobs = expand_jobs(run_id, plan, devices, models)
-        if not jobs:
+        if not jobs and not prepare_failures:
             raise PlanError(f"plan {plan.name!r}: no runtime takes any of the variants' formats")
         store.record_jobs(
             [
@@ -500,6 +540,7 @@ async def execute_plan(req: RunRequest, progress: ProgressPrinter) -> RunOutcome
             ]
         )
         outcome = await Dispatcher(store, run_id, req.work, progress, plan.retries).run(jobs)
+        outcome.failed[:0] = prepare_failures
     except BaseException as e:
         status = (
             "interrupted"

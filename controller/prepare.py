@@ -19,7 +19,7 @@ import numpy as np
 from rigbench.controller.client import sha256_file
 from rigbench.controller.plan import ModelEntry
 from rigbench.controller.store.db import ArtifactRecord, Store
-from rigbench.errors import PlanError, VariantError
+from rigbench.errors import ModelLoadError, PlanError, RigbenchError, VariantError
 
 log = logging.getLogger("rigbench.controller")
 
@@ -45,6 +45,8 @@ class PreparedModel:
     reference_inputs: tuple[str, Path] | None = None
     reference_outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
     tolerance: dict[str, float] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (variant, why)
+    notes: list[str] = field(default_factory=list)
 
     def files(self) -> dict[str, Path]:
         """Every artifact a device may need for this model, by digest."""
@@ -124,7 +126,9 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
     values = {n: s.value for n, s in entry.inputs.items() if s.value is not None}
     cache_dir = work / "compiled"
     variants: list[PreparedVariant] = []
+    failures: list[tuple[str, str]] = []
     names = entry.variants or default_variants(entry, tflite is not None, source_format)
+    check_variant_names(entry, names, source_format, tflite is not None)
     for item in names:
         name, params = (item, {}) if isinstance(item, str) else _variant_item(item, entry.name)
         if name.startswith("tflite") and source_format == "onnx":
@@ -137,9 +141,15 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
             base = tflite
         else:
             base = source
-        cv = compile_variant(
-            base, VariantSpec(name, params), cache_dir, input_shapes=shapes or None
-        )
+        try:
+            cv = compile_variant(
+                base, VariantSpec(name, params), cache_dir, input_shapes=shapes or None
+            )
+        except (VariantError, ModelLoadError) as e:
+            # One variant that cannot be made must not stop the others from being measured.
+            failures.append((name, str(e)))
+            log.warning("model %s, variant %s: %s", entry.name, name, e)
+            continue
         for w in cv.warnings:
             log.warning("model %s, variant %s: %s", entry.name, name, w)
         variants.append(
@@ -161,20 +171,27 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
             )
         )
 
-    pm = PreparedModel(entry.name, source, source_format, source_sha, variants)
+    pm = PreparedModel(entry.name, source, source_format, source_sha, variants, failures=failures)
+    if not variants:
+        return pm  # nothing to measure; the failures say why
     if entry.inputs_npz is not None:
         if not entry.inputs_npz.exists():
             raise PlanError(f"model {entry.name!r}: inputs_npz {entry.inputs_npz} does not exist")
         pm.inputs_npz = (sha256_file(entry.inputs_npz), entry.inputs_npz)
     acc = entry.accuracy
     if acc.samples > 0 or acc.npz is not None:
-        ref_in = accuracy.make_reference_inputs(
-            source, n=acc.samples, seed=acc.seed, shapes=shapes, values=values, npz=acc.npz
-        )
-        pm.reference_outputs = accuracy.reference_outputs(source, ref_in)
-        pm.reference_inputs = save_npz(
-            _flatten(ref_in), work / "reference" / f"{entry.name}-{source_sha[:12]}.npz"
-        )
+        try:
+            ref_in = accuracy.make_reference_inputs(
+                source, n=acc.samples, seed=acc.seed, shapes=shapes, values=values, npz=acc.npz
+            )
+            pm.reference_outputs = accuracy.reference_outputs(source, ref_in)
+        except RigbenchError as e:
+            # The jobs may still run (and fail with their own, clearer error); accuracy is n/a.
+            pm.notes.append(f"accuracy not measured: {e}")
+        else:
+            pm.reference_inputs = save_npz(
+                _flatten(ref_in), work / "reference" / f"{entry.name}-{source_sha[:12]}.npz"
+            )
     if acc.tolerance is not None:
         pm.tolerance = {k: v for k, v in acc.tolerance.model_dump().items() if v is not None}
     for extra in (pm.inputs_npz, pm.reference_inputs):
@@ -189,6 +206,24 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
                 )
             )
     return pm
+
+
+def check_variant_names(
+    entry: ModelEntry, names: list[str | dict[str, object]], source_format: str, has_tflite: bool
+) -> None:
+    """Fail fast, before anything is measured, on a variant name that does not exist."""
+    from rigbench.controller.variants import available_variants
+
+    known = set(available_variants(source_format))
+    if has_tflite or source_format == "tflite":
+        known |= set(available_variants("tflite"))
+    for item in names:
+        name = item if isinstance(item, str) else _variant_item(item, entry.name)[0]
+        if name not in known:
+            raise PlanError(
+                f"model {entry.name!r}: unknown variant {name!r}; variants for this model: "
+                f"{', '.join(sorted(known))}"
+            )
 
 
 def _variant_item(item: Mapping[str, Any], model: str) -> tuple[str, dict[str, Any]]:

@@ -86,5 +86,9 @@ class VariantError(ControllerError):
     """A model variant could not be compiled."""
 
 
+class AccuracyError(ControllerError):
+    """Outputs cannot be compared (names, shapes, counts differ) or a tolerance is malformed."""
+
+
 class ReportError(ControllerError):
     """A report could not be built from the store."""

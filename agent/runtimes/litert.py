@@ -88,6 +88,8 @@ class LiteRTModel(LoadedModel):
             arr = feeds[spec.name]
             cast[spec.name] = quantize(arr, spec) if spec.is_quantized else arr.astype(spec.dtype)
         self._set_inputs(cast)
+        if hasattr(self.interp, "reset_all_variables"):
+            self.interp.reset_all_variables()  # stateful models: each sample starts fresh
         self.interp.invoke()
         out = {}
         for d, spec in zip(self._out, self.outputs):
