@@ -36,6 +36,7 @@ from rigbench.errors import TelemetryError
 
 UPDATE_PERIOD_S = 0.001  # the RAPL energy status MSRs refresh about every millisecond
 _ZONE_DIR = re.compile(r"^(?P<kind>[a-z-]*rapl[a-z-]*)(?P<ids>(?::\d+)+)$")
+_CONTROL_TYPE_DIR = re.compile(r"^[a-z-]*rapl[a-z-]*$")  # `intel-rapl`, holding the zones
 
 PERMISSION_FIX = (
     "energy_uj is readable by root only (CVE-2020-8694 fix). Either run the agent as root, "
@@ -105,8 +106,13 @@ class Zone:
 
 
 def _zone_dirs(base: Path) -> list[Path]:
-    """Zone directories at any depth (sysfs has both flat symlinks and nested dirs)."""
+    """Zone directories at any depth (sysfs has both flat symlinks and nested dirs).
+
+    Only zone and control-type directories are entered, never `subsystem`/`device` links,
+    which loop back up the tree.
+    """
     found: dict[Path, Path] = {}
+    visited: set[Path] = set()
     stack = [base]
     while stack:
         d = stack.pop()
@@ -115,11 +121,15 @@ def _zone_dirs(base: Path) -> list[Path]:
         except OSError:
             continue
         for child in children:
-            if _ZONE_DIR.match(child.name) and child.is_dir():
-                real = child.resolve()
-                if real not in found:
-                    found[real] = child
-                    stack.append(child)
+            is_zone = _ZONE_DIR.match(child.name) is not None
+            if not (is_zone or _CONTROL_TYPE_DIR.match(child.name)) or not child.is_dir():
+                continue
+            real = child.resolve()
+            if is_zone and real not in found:
+                found[real] = child
+            if real not in visited:
+                visited.add(real)
+                stack.append(child)
     return sorted(found.values(), key=lambda p: p.name)
 
 

@@ -164,6 +164,48 @@ def parse_zone_listing(text: str) -> list[tuple[str, float]]:
     ]
 
 
+def _sysfs_stem(driver: str, label: str, position: int) -> str | None:
+    """The hwmon file stem `sensors` printed a label for, by the drivers' numbering."""
+    if re.fullmatch(r"(temp|power|in|curr|fan|energy)(\d+)", label):
+        return label
+    if driver == "coretemp":
+        if label.startswith("Package id"):
+            return "temp1"
+        if m := re.fullmatch(r"Core (\d+)", label):
+            return f"temp{int(m.group(1)) + 2}"
+    if driver == "k10temp":
+        if m := re.fullmatch(r"Tccd(\d+)", label):
+            return f"temp{int(m.group(1)) + 2}"
+        if label == "Tdie":
+            return "temp2"
+        if position == 0:
+            return "temp1"  # Tctl, possibly relabelled by sensors.conf
+    return None
+
+
+def hwmon_files_from_sensors(text: str) -> dict[str, str]:
+    """A /sys/class/hwmon tree (relative paths -> content) from `sensors` or `sensors -u`.
+
+    Temperatures become millidegree `temp*_input`, watts microwatt `power*_input`; `N/A`
+    values get no input file (the real file fails to read), labels are kept as printed.
+    """
+    files: dict[str, str] = {}
+    for i, chip in enumerate(parse_sensors(text)):
+        base = f"sys/class/hwmon/hwmon{i}"
+        files[f"{base}/name"] = chip.driver
+        for position, v in enumerate(chip.values):
+            stem = v.sysfs or _sysfs_stem(chip.driver, v.label, position)
+            if stem is None or v.value is None:
+                continue
+            scale = {"temp": 1000, "power": 1_000_000, "in": 1000, "curr": 1000}.get(
+                re.sub(r"\d+$", "", stem), 1
+            )
+            files[f"{base}/{stem}_input"] = str(round(v.value * scale))
+            if v.label != stem:
+                files[f"{base}/{stem}_label"] = v.label
+    return files
+
+
 # --- replaying commands -----------------------------------------------------------------------
 
 
@@ -359,13 +401,9 @@ def _build_x86_rapl(fixtures: Path, tree: _Tree) -> None:
 
 
 def _build_x86_amd(fixtures: Path, tree: _Tree) -> None:
-    chips = parse_sensors(_read(fixtures, "x86/sensors_u_k10temp_tctl_tdie_lmsensors339.txt", tree))
-    for i, chip in enumerate(chips):
-        tree.put(f"sys/class/hwmon/hwmon{i}/name", chip.driver)
-        for v in chip.values:
-            if v.sysfs and v.value is not None:
-                tree.put(f"sys/class/hwmon/hwmon{i}/{v.sysfs}_input", str(round(v.value * 1000)))
-                tree.put(f"sys/class/hwmon/hwmon{i}/{v.sysfs}_label", v.label)
+    text = _read(fixtures, "x86/sensors_u_k10temp_tctl_tdie_lmsensors339.txt", tree)
+    for rel, value in hwmon_files_from_sensors(text).items():
+        tree.put(rel, value)
     # energymon found "No RAPL zones" on this AMD generation: no powercap tree is written.
     _read(fixtures, "x86/turbostat_amd_family1a_rapl_units_excerpt_energymon53.txt", tree)
 
