@@ -73,6 +73,8 @@ def job_spec_to_pb(spec: JobSpec) -> pb.JobSpec:
         soak=pb.SoakConfig(duration_s=s.duration_s, window_s=s.window_s),
         reference_inputs_sha256=spec.reference_inputs_sha256,
         label=spec.label,
+        lease_holder=spec.lease_holder,
+        lease_ttl_s=spec.lease_ttl_s,
     )
 
 
@@ -118,6 +120,8 @@ def job_spec_from_pb(msg: pb.JobSpec) -> JobSpec:
         soak=SoakConfig(duration_s=s.duration_s, window_s=s.window_s or 10.0),
         reference_inputs_sha256=msg.reference_inputs_sha256,
         label=msg.label,
+        lease_holder=msg.lease_holder,
+        lease_ttl_s=msg.lease_ttl_s,
     )
 
 

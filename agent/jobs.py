@@ -81,6 +81,8 @@ class JobSpec:
     soak: SoakConfig = field(default_factory=SoakConfig)
     reference_inputs_sha256: str = ""
     label: str = ""
+    lease_holder: str = ""
+    lease_ttl_s: float = 0.0
 
     def to_json_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,6 +111,8 @@ class JobSpec:
             soak=SoakConfig(**d["soak"]),
             reference_inputs_sha256=d["reference_inputs_sha256"],
             label=d["label"],
+            lease_holder=d.get("lease_holder", ""),
+            lease_ttl_s=d.get("lease_ttl_s", 0.0),
         )
 
 

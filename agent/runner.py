@@ -83,6 +83,8 @@ class JobRunner:
         self.compile_cache = compile_cache
         self.telemetry = telemetry
         self.current: RunningJob | None = None
+        self.lease_holder = ""
+        self.lease_until = 0.0  # time.monotonic(); the holder keeps the device until then
         compile_cache.mkdir(parents=True, exist_ok=True)
         self._close_orphans()
 
@@ -119,6 +121,7 @@ class JobRunner:
             )
         if self.spool.exists(spec.job_id):
             return None
+        self._check_lease(spec)
         for digest in filter(
             None, (spec.artifact_sha256, spec.inputs_npz_sha256, spec.reference_inputs_sha256)
         ):
@@ -128,6 +131,17 @@ class JobRunner:
         self.current = job
         job.task = asyncio.get_running_loop().create_task(self._execute(job))
         return job
+
+    def _check_lease(self, spec: JobSpec) -> None:
+        now = time.monotonic()
+        holder = self.lease_holder
+        if holder and spec.lease_holder != holder and now < self.lease_until:
+            raise DeviceBusyError(
+                f"device leased by {holder} for another {self.lease_until - now:.0f} s "
+                "(the lease lapses if its holder stops sending jobs)"
+            )
+        self.lease_holder = spec.lease_holder
+        self.lease_until = now + spec.lease_ttl_s if spec.lease_holder else 0.0
 
     async def follow(self, job_id: str, from_seq: int = 0) -> AsyncIterator[JobEvent]:
         """The job's events from ``from_seq``: live while it runs, else from the spool."""
@@ -195,6 +209,8 @@ class JobRunner:
                 recorder.stop_and_summarize(None, None)
             for d in pins:
                 self.cache.unpin(d)
+            if spec.lease_holder and spec.lease_holder == self.lease_holder:
+                self.lease_until = time.monotonic() + spec.lease_ttl_s
             with contextlib.suppress(OSError):
                 self.spool.prune(keep={spec.job_id})
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -93,6 +94,11 @@ class RunOutcome:
         return bool(self.unreachable or self.quarantined)
 
 
+def lease_holder(run_id: str) -> str:
+    """Who holds a device: the run (so a resumed run is the same holder), and where from."""
+    return f"run {run_id} from {socket.gethostname()}"
+
+
 def job_id_for(run_id: str, job_key: str) -> str:
     return f"{run_id}.{hashlib.sha256(job_key.encode()).hexdigest()[:12]}"
 
@@ -131,6 +137,8 @@ def expand_jobs(
                                 pm.reference_inputs[0] if pm.reference_inputs else ""
                             ),
                             label=key,
+                            lease_holder=lease_holder(run_id),
+                            lease_ttl_s=device.lease_ttl_s,
                         )
                         jobs.append(PlannedJob(jid, key, device, pm, variant, rt, sc, spec))
     return jobs
@@ -328,7 +336,10 @@ class Dispatcher:
             if resumed is not None:
                 return resumed
         last_kind, last_msg = "", ""
-        for i in range(self.retries + 1):
+        loop = asyncio.get_running_loop()
+        wait_until = loop.time() + job.device.wait_timeout_s
+        i = 0
+        while i <= self.retries:
             attempts += 1
             self.store.mark_job(job.job_id, "running", attempts=attempts)
             self.progress.job_started(job.device.name, job.label, attempts)
@@ -340,7 +351,17 @@ class Dispatcher:
                     return ok
                 last_kind, last_msg = "agent-restarted", "the agent lost the job"
             except DeviceBusyError as e:
-                last_kind, last_msg = "busy", str(e)
+                # Another controller holds the device: waiting is not a failed attempt, and has
+                # its own deadline apart from the job's.
+                if loop.time() < wait_until:
+                    self.progress.info(f"[{job.device.name}] waiting: {e}")
+                    await asyncio.sleep(min(5.0, max(0.2, wait_until - loop.time())))
+                    attempts -= 1
+                    continue
+                last_kind, last_msg = (
+                    "busy",
+                    f"gave up waiting after {job.device.wait_timeout_s:g} s: {e}",
+                )
             except AgentUnreachableError as e:
                 last_kind, last_msg = "unreachable", str(e)
             except RigbenchError as e:
@@ -351,6 +372,7 @@ class Dispatcher:
             if retrying:
                 await asyncio.sleep(self.backoff_s * (2**i))
                 await self._wait_healthy(conn)
+            i += 1
         self._fail(job, last_kind, last_msg, retrying=False, announce=False)
         return None
 

@@ -86,8 +86,10 @@ class Device(_Strict):
     grpc: GrpcTransport | None = None
     ssh: SshTransport | None = None
     cost: Cost | None = None
-    connect_timeout_s: float = Field(default=30.0, gt=0)
-    job_timeout_s: float = Field(default=3600.0, gt=0)
+    connect_timeout_s: float = Field(default=30.0, gt=0)  # reach the agent, health, describe
+    wait_timeout_s: float = Field(default=600.0, ge=0)  # wait while another controller holds it
+    job_timeout_s: float = Field(default=3600.0, gt=0)  # one job, start to result
+    lease_ttl_s: float = Field(default=120.0, gt=0)  # how long a vanished controller blocks it
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

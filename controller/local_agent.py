@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,12 @@ async def start_local_agent(
     external_meter: str | None = None,
     extra_args: list[str] | None = None,
     timeout_s: float = 60.0,
+    channel_for: Callable[[str], ChannelConfig] = ChannelConfig,
 ) -> LocalAgent:
+    """Start ``rigbench agent serve`` and wait until its health check answers.
+
+    ``channel_for`` builds the health check's channel from the address (TLS agents need one).
+    """
     home.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="port-", dir=home)
     os.close(fd)
@@ -103,7 +109,7 @@ async def start_local_agent(
     port = int(port_file.read_text())
     port_file.unlink(missing_ok=True)
     agent = LocalAgent(proc, port, home, log_path)
-    client = AgentClient(ChannelConfig(agent.address))
+    client = AgentClient(channel_for(agent.address))
     try:
         while not await client.check_health(timeout_s=2.0):
             if time.monotonic() > deadline or proc.poll() is not None:

@@ -193,7 +193,7 @@ class SoakConfig(_message.Message):
     def __init__(self, duration_s: _Optional[float] = ..., window_s: _Optional[float] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "artifact_sha256", "model_format", "runtime", "inputs", "inputs_npz_sha256", "measurement", "telemetry", "soak", "reference_inputs_sha256", "label")
+    __slots__ = ("job_id", "artifact_sha256", "model_format", "runtime", "inputs", "inputs_npz_sha256", "measurement", "telemetry", "soak", "reference_inputs_sha256", "label", "lease_holder", "lease_ttl_s")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_SHA256_FIELD_NUMBER: _ClassVar[int]
     MODEL_FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +205,8 @@ class JobSpec(_message.Message):
     SOAK_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_INPUTS_SHA256_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    LEASE_HOLDER_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TTL_S_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     artifact_sha256: str
     model_format: str
@@ -216,7 +218,9 @@ class JobSpec(_message.Message):
     soak: SoakConfig
     reference_inputs_sha256: str
     label: str
-    def __init__(self, job_id: _Optional[str] = ..., artifact_sha256: _Optional[str] = ..., model_format: _Optional[str] = ..., runtime: _Optional[_Union[RuntimeConfig, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[InputOverride, _Mapping]]] = ..., inputs_npz_sha256: _Optional[str] = ..., measurement: _Optional[_Union[MeasurementConfig, _Mapping]] = ..., telemetry: _Optional[_Union[TelemetryConfig, _Mapping]] = ..., soak: _Optional[_Union[SoakConfig, _Mapping]] = ..., reference_inputs_sha256: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    lease_holder: str
+    lease_ttl_s: float
+    def __init__(self, job_id: _Optional[str] = ..., artifact_sha256: _Optional[str] = ..., model_format: _Optional[str] = ..., runtime: _Optional[_Union[RuntimeConfig, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[InputOverride, _Mapping]]] = ..., inputs_npz_sha256: _Optional[str] = ..., measurement: _Optional[_Union[MeasurementConfig, _Mapping]] = ..., telemetry: _Optional[_Union[TelemetryConfig, _Mapping]] = ..., soak: _Optional[_Union[SoakConfig, _Mapping]] = ..., reference_inputs_sha256: _Optional[str] = ..., label: _Optional[str] = ..., lease_holder: _Optional[str] = ..., lease_ttl_s: _Optional[float] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("phase", "iterations", "elapsed_ns")
