@@ -23,6 +23,8 @@ from rigbench.errors import ModelLoadError, PlanError, RigbenchError, VariantErr
 
 log = logging.getLogger("rigbench.controller")
 
+_TOLERANCE_KEYS = {"cosine_min": "cosine_similarity", "top1_min": "top1_agreement"}
+
 
 @dataclass(frozen=True)
 class PreparedVariant:
@@ -193,7 +195,12 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
                 _flatten(ref_in), work / "reference" / f"{entry.name}-{source_sha[:12]}.npz"
             )
     if acc.tolerance is not None:
-        pm.tolerance = {k: v for k, v in acc.tolerance.model_dump().items() if v is not None}
+        # The plan says `cosine_min`/`top1_min`; the accuracy check names the figure bounded.
+        pm.tolerance = {
+            _TOLERANCE_KEYS.get(k, k): v
+            for k, v in acc.tolerance.model_dump().items()
+            if v is not None
+        }
     for extra in (pm.inputs_npz, pm.reference_inputs):
         if extra:
             store.record_artifact(
