@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rigbench.errors import ArtifactError
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"\A[0-9a-f]{64}\Z")  # not $: it also matches before a trailing newline
 
 
 class ArtifactTooLargeError(ArtifactError):
