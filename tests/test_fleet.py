@@ -1,0 +1,219 @@
+"""Many devices, failures and resumption, with real agent and controller processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from rigbench.agent.jobs import (
+    JobResult,
+    JobSpec,
+    MeasurementConfig,
+    RuntimeConfig,
+    TelemetryConfig,
+)
+from rigbench.controller.client import sha256_file
+from rigbench.errors import DeviceBusyError
+from tests.conftest import client_for, run
+
+pytestmark = pytest.mark.e2e
+
+
+def write_inventory(path: Path, devices: dict[str, str], extra: str = "") -> Path:
+    lines = ["devices:"]
+    for name, address in devices.items():
+        lines.append(
+            f"  - name: {name}\n    class: x86\n    grpc: {{address: '{address}'}}\n"
+            f"    connect_timeout_s: 5\n    wait_timeout_s: 5{extra}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_plan(path: Path, variants: list[str], min_duration_s: float = 0.0) -> Path:
+    path.write_text(
+        "name: fleet\n"
+        "models:\n"
+        "  - name: cnn\n"
+        "    generate: {size: tiny}\n"
+        f"    variants: [{', '.join(variants)}]\n"
+        "    accuracy: {samples: 0}\n"
+        "runtimes: [{name: ort, runtime: onnxruntime, threads: 1}]\n"
+        f"measurement: {{min_iterations: 20, min_duration_s: {min_duration_s}, "
+        "warmup_iterations: 1, max_duration_s: 60}\n"
+        "telemetry: {enabled: false}\n"
+        "retries: 2\n"
+    )
+    return path
+
+
+def controller(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rigbench",
+            *args,
+            "--store",
+            str(tmp_path / "rb.duckdb"),
+            "--work",
+            str(tmp_path / "work"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def query(tmp_path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(tmp_path / "rb.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def wait_for_line(proc: subprocess.Popen[str], pattern: str, timeout_s: float = 120) -> list[str]:
+    """Read the controller's output until a line matches; returns the lines read."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if re.search(pattern, line):
+            return seen
+    raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(seen)}")
+
+
+def test_devices_run_in_parallel_and_an_unreachable_one_blocks_no_other(tmp_path, start_agent):
+    a, b = start_agent(), start_agent()
+    inv = write_inventory(
+        tmp_path / "inv.yaml", {"a": a.address, "b": b.address, "dead": "127.0.0.1:1"}
+    )
+    plan = write_plan(tmp_path / "plan.yaml", ["fp32"], min_duration_s=1.5)
+    proc = controller(tmp_path, "run", str(plan), "--inventory", str(inv), "--quiet")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert "dead cnn/fp32 on ort: unreachable" in out
+    rows = query(
+        tmp_path,
+        "SELECT device, started_at, finished_at FROM jobs WHERE status = 'done' ORDER BY device",
+    )
+    assert [r[0] for r in rows] == ["a", "b"]
+    (_, a_start, a_end), (_, b_start, b_end) = rows
+    assert a_start < b_end and b_start < a_end  # the two jobs overlapped in time
+    assert query(tmp_path, "SELECT status, error_kind FROM jobs WHERE device = 'dead'") == [
+        ("failed", "unreachable")
+    ]
+
+
+def test_an_agent_killed_mid_job_is_retried_when_it_comes_back(tmp_path, start_agent):
+    home = tmp_path / "agent-home"
+    first = start_agent(home=home)
+    inv = write_inventory(tmp_path / "inv.yaml", {"board": first.address})
+    plan = write_plan(tmp_path / "plan.yaml", ["fp32"], min_duration_s=3.0)
+    proc = controller(tmp_path, "run", str(plan), "--inventory", str(inv))
+    wait_for_line(proc, r"measuring|warmup")
+    first.kill()  # the board loses power mid-job
+    start_agent("--port", str(first.port), home=home)  # ... and its supervisor restarts it
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert query(tmp_path, "SELECT status, attempts FROM jobs") == [("done", 2)]
+    assert query(tmp_path, "SELECT count(*) FROM results") == [(1,)]
+
+
+def test_a_killed_controller_resumes_and_stores_each_result_once(tmp_path, start_agent):
+    agent = start_agent()
+    inv = write_inventory(tmp_path / "inv.yaml", {"board": agent.address})
+    plan = write_plan(tmp_path / "plan.yaml", ["fp32", "ort-basic"], min_duration_s=2.0)
+    proc = controller(tmp_path, "run", str(plan), "--inventory", str(inv))
+    seen = wait_for_line(proc, r"measuring|warmup")
+    run_id = re.search(r"run (\S+): plan", "".join(seen)).group(1)  # type: ignore[union-attr]
+    os.kill(proc.pid, signal.SIGKILL)  # the controller dies; the agent measures on
+    proc.wait()
+    assert query(tmp_path, "SELECT count(*) FROM results") == [(0,)]
+    time.sleep(2.5)  # let the orphaned job finish into the agent's spool
+    resumed = controller(tmp_path, "run", "--resume", run_id, "--inventory", str(inv))
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    assert "re-attached" in out
+    rows = query(tmp_path, "SELECT variant, count(*) FROM results GROUP BY variant ORDER BY 1")
+    assert rows == [("fp32", 1), ("ort-basic", 1)]
+    attempts = dict(query(tmp_path, "SELECT variant, attempts FROM jobs"))
+    assert 1 in attempts.values()  # the job measured before the kill was not measured again
+    assert query(tmp_path, f"SELECT status FROM runs WHERE run_id = '{run_id}'") == [("finished",)]
+
+
+def test_a_lease_refuses_another_holder_until_it_lapses(agent, tiny):
+    digest = sha256_file(tiny.onnx_path)
+    quick = MeasurementConfig(warmup_iterations=0, min_iterations=5, min_duration_s=0.0)
+
+    def spec(job_id: str, holder: str) -> JobSpec:
+        return JobSpec(
+            job_id=job_id,
+            artifact_sha256=digest,
+            model_format="onnx",
+            runtime=RuntimeConfig("onnxruntime", intra_op_threads=1),
+            measurement=quick,
+            telemetry=TelemetryConfig(enabled=False),
+            lease_holder=holder,
+            lease_ttl_s=2.0,
+        )
+
+    async def go():
+        async with client_for(agent) as c:
+            await c.ensure_artifacts({digest: tiny.onnx_path})
+            [e async for e in c.run(spec("l1", "controller A"), timeout_s=60)]
+            with pytest.raises(DeviceBusyError, match="leased by controller A"):
+                [e async for e in c.run(spec("l2", "controller B"), timeout_s=60)]
+            same = [e async for e in c.run(spec("l3", "controller A"), timeout_s=60)]
+            await asyncio_sleep(2.5)
+            later = [e async for e in c.run(spec("l4", "controller B"), timeout_s=60)]
+            return same[-1].body, later[-1].body
+
+    same, later = run(go())
+    assert isinstance(same, JobResult) and isinstance(later, JobResult)
+
+
+async def asyncio_sleep(s: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(s)
+
+
+def test_tokens_never_reach_the_store_or_the_output(tmp_path, start_agent):
+    token = "tok-9f8e7d6c5b4a"
+    (tmp_path / "token").write_text(token)
+    agent = start_agent("--token-file", str(tmp_path / "token"))
+    inv = tmp_path / "inv.yaml"
+    write_inventory(inv, {"board": agent.address}, extra="\n    # token below\n")
+    text = inv.read_text().replace(
+        f"grpc: {{address: '{agent.address}'}}",
+        f"grpc: {{address: '{agent.address}', token_file: '{tmp_path / 'token'}'}}",
+    )
+    inv.write_text(text)
+    plan = write_plan(tmp_path / "plan.yaml", ["fp32"])
+    proc = controller(tmp_path, "run", str(plan), "--inventory", str(inv))
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert token not in out
+    assert token not in agent.log_path.read_text()
+    con = duckdb.connect(str(tmp_path / "rb.duckdb"), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+        for t in tables:
+            dump = str(con.execute(f"SELECT * FROM {t}").fetchall())
+            assert token not in dump, t
+    finally:
+        con.close()
