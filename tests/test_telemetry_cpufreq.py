@@ -13,7 +13,7 @@ CLOCKS = "jetson/jetson_clocks_show_agx_orin_64gb_jp5_catid_unresolved.txt"
 
 
 def orin_tree(root: Path) -> Path:
-    """cpufreq files with the kHz values `jetson_clocks --show` printed for each core."""
+    """Cpufreq files with the kHz values `jetson_clocks --show` printed for each core."""
     clocks = parse_jetson_clocks_show((TELEMETRY_FIXTURES / CLOCKS).read_text(encoding="utf-8"))
     for cpu, rng in clocks.cpus_khz.items():
         d = root / "sys/devices/system/cpu" / cpu / "cpufreq"

@@ -293,7 +293,8 @@ def test_jetpack_5_hwmon_rails_multiply_millivolts_by_milliamps(tmp_path: Path):
         write(tmp_path, f"{dev}/curr{k}_input", str(ma))
     write(tmp_path, f"{dev}/in7_label", "sum of shunt voltages")
     write(tmp_path, f"{dev}/in7_input", "12")
-    values = {(r.sensor, r.metric): r.value for r in JetsonSource.open(SensorEnv(root=tmp_path)).read()}
+    source = JetsonSource.open(SensorEnv(root=tmp_path))
+    values = {(r.sensor, r.metric): r.value for r in source.read()}
     assert values[("jetson:VDD_IN", "power_mw")] == 5300.0
     assert values[("jetson:VDD_IN", "current_ma")] == 1060
     assert values[("jetson:total", "power_mw")] == 5300.0
@@ -333,7 +334,8 @@ def test_tegrastats_mode_reads_the_newest_line_of_a_real_child_process(tmp_path:
     line = fixture("tegrastats_orin_nx_16gb_jp5_datadog.txt").strip()
     script = tmp_path / "tegrastats.py"
     script.write_text(f"import sys, time\nprint({line!r}, flush=True)\ntime.sleep(30)\n")
-    env = SensorEnv(root=tmp_path, spawn=lambda argv: ProcessLineStream([sys.executable, str(script)]))
+    env = SensorEnv(root=tmp_path,
+                    spawn=lambda argv: ProcessLineStream([sys.executable, str(script)]))
     source = JetsonSource.open(env)
     try:
         assert JetsonSource.probe(env).update_period_s == 0.5

@@ -102,7 +102,8 @@ def test_ls_listing_shows_limits_writable_by_root_and_the_rest_world_readable():
 
 
 def test_amd_rapl_unit_msr_gives_turbostats_234_second_wrap_at_280_watts():
-    info = parse_turbostat_rapl(fixture("turbostat_amd_family1a_rapl_units_excerpt_energymon53.txt"))
+    text = fixture("turbostat_amd_family1a_rapl_units_excerpt_energymon53.txt")
+    info = parse_turbostat_rapl(text)
     assert info.unit_msr == 0x000A1000
     assert (info.counter_range_s, info.at_watts) == (234, 280)
     units = rapl_units_from_msr(info.unit_msr)

@@ -24,6 +24,7 @@ from rigbench.errors import TelemetryError
 from tests.paths import TELEMETRY_FIXTURES
 
 RPI = TELEMETRY_FIXTURES / "rpi"
+PI5_ALPHA_PARTIAL = "vcgencmd_pmic_read_adc_pi5_alpha_idle_partial_geerling.txt"
 
 
 def fixture(name: str) -> str:
@@ -83,8 +84,8 @@ def test_arm_clock_is_the_number_after_the_equals_sign_whatever_the_clock_id(nam
 
 
 def test_every_clock_of_the_openelec_loop_parses_and_gated_blocks_read_zero():
-    lines = [ln for ln in fixture("vcgencmd_measure_clock_all_openelec_glances1048.txt").splitlines()
-             if "\t" in ln]
+    text = fixture("vcgencmd_measure_clock_all_openelec_glances1048.txt")
+    lines = [ln for ln in text.splitlines() if "\t" in ln]
     clocks = {name.rstrip(":"): parse_measure_clock_hz(out) for name, out in
               (ln.split("\t", 1) for ln in lines)}
     assert clocks["arm"] == 600000000
@@ -199,7 +200,7 @@ def test_pmic_parses_the_nul_separated_mailbox_form():
 
 
 def test_pmic_rail_names_follow_the_firmware_not_a_hard_coded_list():
-    pmic = parse_pmic_read_adc(fixture("vcgencmd_pmic_read_adc_pi5_alpha_idle_partial_geerling.txt"))
+    pmic = parse_pmic_read_adc(fixture(PI5_ALPHA_PARTIAL))
     assert pmic.current_a["0V8_SYS"] == pytest.approx(0.2693567)  # 0V8_SW on later firmware
     assert pmic.current_a["DDR_VDDQ"] == 0.0  # a measured zero at idle, kept
     # the author truncated the listing before any voltage line: no rail can be paired
@@ -272,6 +273,6 @@ def test_a_command_that_starts_failing_is_a_problem_while_the_others_still_read(
 
 
 def test_a_truncated_pmic_listing_reports_no_power_rather_than_zero():
-    pmic = parse_pmic_read_adc(fixture("vcgencmd_pmic_read_adc_pi5_alpha_idle_partial_geerling.txt"))
+    pmic = parse_pmic_read_adc(fixture(PI5_ALPHA_PARTIAL))
     with pytest.raises(TelemetryError):
         pmic_readings(pmic)

@@ -11,6 +11,7 @@ from tests.paths import TELEMETRY_FIXTURES
 
 X86 = TELEMETRY_FIXTURES / "x86"
 CPU0 = "sys/devices/system/cpu/cpu0/thermal_throttle"
+XEON = "thermal_throttle_xeon_e5-2430_kernel3.2_collectd2397.txt"
 
 
 def fixture(name: str) -> str:
@@ -24,7 +25,7 @@ def write(root: Path, rel: str, value: str) -> None:
 
 
 def xeon_tree(root: Path) -> dict[str, str]:
-    files = parse_cat_transcript(fixture("thermal_throttle_xeon_e5-2430_kernel3.2_collectd2397.txt"))
+    files = parse_cat_transcript(fixture(XEON))
     for path, value in files.items():
         write(root, path, value)
     return files
@@ -86,7 +87,8 @@ def test_krun_machine_without_power_limit_counters_and_its_trm_line(tmp_path: Pa
 
 
 def test_trm_line_sums_every_cpu_column():
-    assert parse_trm_interrupts("TRM:          3          0          5   Thermal event interrupts") == 8
+    line = "TRM:          3          0          5   Thermal event interrupts"
+    assert parse_trm_interrupts(line) == 8
     assert parse_trm_interrupts("NMI: 0 0 Non-maskable interrupts") is None
 
 
