@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rigbench.agent.jobs import MeasurementConfig
@@ -81,6 +81,7 @@ def test_median_ci_is_none_for_too_few_samples() -> None:
     assert median_ci(list(range(8)), 0.999) is None
 
 
+@settings(deadline=None)  # no wall-clock limits: the machine is shared
 @given(st.lists(st.integers(0, 10**9), min_size=6, max_size=300))
 def test_median_ci_brackets_the_median(values: list[int]) -> None:
     s = sorted(values)
@@ -90,6 +91,7 @@ def test_median_ci_brackets_the_median(values: list[int]) -> None:
         assert ci[0] in s and ci[1] in s
 
 
+@settings(deadline=None)  # no wall-clock limits: the machine is shared
 @given(
     st.lists(st.integers(0, 10**6), min_size=6, max_size=300),
     st.floats(0.5, 0.98),
@@ -308,6 +310,7 @@ def soak_runs(draw: st.DrawFn) -> tuple[list[int], list[int], int, float]:
     return starts, lats, start, window_s
 
 
+@settings(deadline=None)  # no wall-clock limits: the machine is shared
 @given(soak_runs())
 def test_soak_windows_account_for_every_iteration(
     run: tuple[list[int], list[int], int, float],
