@@ -14,6 +14,7 @@ from rigbench.agent.telemetry.base import METRICS, SensorEnv, SourceStatus
 from rigbench.agent.telemetry.commands import ProcessLineStream, run_command
 from rigbench.agent.telemetry.procfs import ProcfsSource
 from rigbench.errors import TelemetryError
+from tests.paths import TELEMETRY_FIXTURES
 
 
 def test_run_command_returns_stdout():
@@ -123,3 +124,12 @@ def test_a_backend_that_crashes_while_probing_is_listed_as_not_available(tmp_pat
     assert infos["rpi"].status is SourceStatus.NOT_AVAILABLE
     assert "probe failed: RuntimeError: runner bug" in infos["rpi"].detail
     assert "rpi" not in {s.name for s in open_available(SensorEnv(root=tmp_path, run=broken))}
+
+
+def test_every_captured_fixture_is_read_by_some_telemetry_test():
+    tests = "".join(p.read_text(encoding="utf-8")
+                    for p in Path(__file__).parent.glob("test_telemetry_*.py"))
+    captures = [p.name for p in TELEMETRY_FIXTURES.rglob("*") if p.suffix == ".txt"]
+    captures.append("nvml_constants.md")
+    assert len(captures) > 60
+    assert [name for name in captures if name not in tests] == []

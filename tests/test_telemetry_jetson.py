@@ -125,19 +125,6 @@ def test_tegrastats_line_of_every_generation_parses_to_the_captured_values(name:
         assert s.temps_c == {}
 
 
-def test_every_file_in_the_jetson_folder_is_covered_by_a_test():
-    tested = set(CAPTURES) | {
-        "ina3221_hwmon_agx_orin_1-0041_find_cat_partial_alumet212.txt",
-        "jetson_clocks_show_agx_orin_64gb_jp5_catid_unresolved.txt",
-        # thermal zone listings are read in test_telemetry_thermal / test_telemetry_recorded
-        "thermal_zone0_type_nano_mainline_armbian.txt",
-        "thermal_zone_types_nano_2gb_jp4.txt",
-        "thermal_zones_and_tegrastats_agx_orin_64gb_jp6.2.1_audit_unresolved.txt",
-        "thermal_zones_orin_nano_idle_unresolved.txt",
-    }
-    assert {p.name for p in JETSON.glob("*.txt")} == tested
-
-
 def test_date_prefix_of_jetpack_5_and_later_is_stripped():
     s = parse_tegrastats_line(fixture("tegrastats_orin_nano_8gb_jp6_load_beszel.txt"))
     assert s.ram_used_mb == 6185

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Sequence
 from datetime import datetime
@@ -234,3 +235,16 @@ def test_a_gpu_reporting_nothing_measurable_is_not_available():
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has a GPU")
 def test_on_a_machine_without_nvidia_tools_the_source_is_not_available():
     assert NvmlSource.probe(SensorEnv()).status is SourceStatus.NOT_AVAILABLE
+
+
+def test_reason_bit_table_matches_nvml_constants_of_nvml_h_and_pynvml():
+    rows = [ln for ln in fixture("nvml_constants.md").splitlines()
+            if re.match(r"^\| `0x[0-9A-Fa-f]{16}`", ln)]
+    documented = {}
+    for row in rows:
+        value = int(re.search(r"`(0x[0-9A-Fa-f]{16})`", row).group(1), 16)  # type: ignore[union-attr]
+        name = re.search(r"Reason([A-Z][A-Za-z]+)", row)
+        if value and name:
+            documented[value] = re.sub(r"(?<!^)(?=[A-Z])", "_", name.group(1)).lower()
+    assert documented == REASON_BITS
+    assert len(documented) == 11  # 0x1 .. 0x400

@@ -201,6 +201,7 @@ def test_probe_reports_update_period_and_what_the_total_covers(tmp_path: Path):
     assert info.status is SourceStatus.AVAILABLE
     assert info.update_period_s == 0.001
     assert "rapl:total = package-0" in info.detail
+    assert "wraps after 257 min at 17 W" in info.detail  # 262143 J at max_power_uw 17000000
     assert "rapl:total" in info.sensors
 
 

@@ -49,7 +49,6 @@ TOTAL_COVERAGE = {
     "rapl": "CPU packages and DRAM only (RAPL), not the whole machine",
     "nvml": "NVIDIA GPU boards only",
     "rpi": "Raspberry Pi PMIC rails only, not total board power (5 V input not measured)",
-    "hwmon": "one hwmon power/energy channel",
 }
 """What each source's total covers, so an energy figure never claims more than it measured."""
 

@@ -9,7 +9,9 @@ microjoules. Two AMD pitfalls are handled here:
 * On family 15h the k10temp value is on a relative, non-physical scale (lm-sensors #264), so it
   is not reported as a temperature at all.
 
-INA3221 chips belong to the Jetson backend, which knows their channel layout.
+INA3221 chips belong to the Jetson backend, which knows their channel layout. Power and energy
+channels are kept as a timeline only: which device a chip's `power1` covers (CPU, GPU, VRM) is
+not knowable from sysfs, so the summary never takes its energy figure from hwmon.
 `parse_sensors` reads lm-sensors text (`sensors`, `sensors -u`), the format most public
 captures use; the recorded devices turn it back into a hwmon tree.
 """
@@ -28,6 +30,7 @@ from rigbench.agent.telemetry.base import (
     TelemetrySource,
     not_available,
 )
+from rigbench.agent.telemetry.counters import EnergyCounter
 from rigbench.agent.telemetry.sysfs import is_permission_denied, read_int, read_text, under
 from rigbench.agent.telemetry.thermal import plausible_temp_mc
 from rigbench.errors import TelemetryError
@@ -133,6 +136,7 @@ class HwmonSource(TelemetrySource):
     def __init__(self, channels: list[Channel]) -> None:
         super().__init__()
         self._channels = channels
+        self._counters: dict[str, EnergyCounter] = {}
 
     @classmethod
     def probe(cls, env: SensorEnv) -> SensorInfo:
@@ -181,6 +185,13 @@ class HwmonSource(TelemetrySource):
             if ch.metric != "temp_mc" and raw < 0:
                 self._problem(f"{ch.sensor}: negative {ch.metric} {raw}")
                 continue
+            if ch.metric == "energy_uj":  # a counter: report growth since open, like RAPL
+                counter = self._counters.setdefault(ch.sensor, EnergyCounter(raw, None))
+                try:
+                    raw = counter.update(raw)
+                except TelemetryError as e:
+                    self._problem(f"{ch.sensor}: {e}")
+                    continue
             out.append(Reading(ch.sensor, ch.metric, raw * ch.scale))
         if not out and self._problems:
             raise TelemetryError("; ".join(self.problems()))

@@ -414,6 +414,11 @@ class JetsonSource(TelemetrySource):
     def probe(cls, env: SensorEnv) -> SensorInfo:
         channels = find_ina_channels(env.root)
         if channels:
+            try:
+                cls(channels, None).read()
+            except TelemetryError:
+                channels = []  # listed but unreadable (EIO, permissions): try tegrastats
+        if channels:
             rails = [c.rail for c in channels]
             board = board_power([(r, 0.0) for r in rails])
             detail = f"INA3221 sysfs rails {', '.join(rails)}"

@@ -205,10 +205,21 @@ class RaplSource(TelemetrySource):
                 cls.name, SourceStatus.NEEDS_PERMISSION, PERMISSION_FIX, sensors,
                 UPDATE_PERIOD_S, env.simulated,
             )
+        detail = f"{len(zones)} RAPL zones; rapl:total = {members}"
+        package = next((z for z in zones if z.top_level and z.name.startswith("package")), None)
+        if package is not None:
+            try:
+                max_range = read_int(package.path / "max_energy_range_uj")
+                max_w = read_int(package.path / "constraint_0_max_power_uw") / 1e6
+                period = wrap_period_s(max_range, max_w)
+                if period is not None:
+                    detail += f"; the counter wraps after {period / 60:.0f} min at {max_w:g} W"
+            except TelemetryError:
+                pass
         return SensorInfo(
             cls.name,
             SourceStatus.AVAILABLE,
-            f"{len(zones)} RAPL zones; rapl:total = {members}",
+            detail,
             sensors,
             UPDATE_PERIOD_S,
             env.simulated,

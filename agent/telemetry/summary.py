@@ -195,9 +195,6 @@ def device_power(
                 parts.append(part)
             if note:
                 notes.append(note)
-    if not parts and not notes and "hwmon" in present:
-        part, note = _part(samples, "hwmon", window, periods.get("hwmon"))
-        parts, notes = ([part] if part else []), ([note] if note else [])
     return parts, notes
 
 
