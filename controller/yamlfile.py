@@ -75,15 +75,20 @@ def _known_fields(model: type[BaseModel], loc: Loc) -> list[str]:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
+        fields = _fields_by_key(current)
+        if part not in fields:
             return []
         ann = fields[part].annotation
         current = _innermost_model(ann)
         if current is None:
             return []
-    fields = getattr(current, "model_fields", None)
-    return list(fields) if fields else []
+    return list(_fields_by_key(current))
+
+
+def _fields_by_key(model: Any) -> dict[str, Any]:
+    """A model's fields under the keys a file uses: the alias where there is one."""
+    fields = getattr(model, "model_fields", None) or {}
+    return {f.alias or name: f for name, f in fields.items()}
 
 
 def _innermost_model(ann: Any) -> Any:
