@@ -18,18 +18,18 @@ PACKAGE = PROTOS / "rigbench" / "v1"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 
-def generate(out_dir: Path) -> list[Path]:
-    """Run protoc (from grpcio-tools) on every v1 .proto, writing stubs under out_dir."""
+def generate(out_dir: Path, root: Path = PROTOS) -> list[Path]:
+    """Run protoc (from grpcio-tools) on every v1 .proto under root, writing stubs under out_dir."""
     from grpc_tools import protoc  # dev-only dependency
 
-    protos = sorted(PACKAGE.glob("*.proto"))
+    protos = sorted((root / "rigbench" / "v1").glob("*.proto"))
     args = [
         "protoc",
-        f"-I{PROTOS}",
+        f"-I{root}",
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
-        *[str(p.relative_to(PROTOS)) for p in protos],
+        *[str(p.relative_to(root)) for p in protos],
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
@@ -38,11 +38,12 @@ def generate(out_dir: Path) -> list[Path]:
     )
 
 
-def stale_files() -> list[str]:
+def stale_files(root: Path = PROTOS) -> list[str]:
     """Names of committed stubs that differ from a fresh generation (or are missing/extra)."""
+    package = root / "rigbench" / "v1"
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = {p.name: p for p in generate(Path(tmp))}
-        committed = {p.name: p for p in PACKAGE.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
+        fresh = {p.name: p for p in generate(Path(tmp), root)}
+        committed = {p.name: p for p in package.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
         stale = sorted(set(fresh) ^ set(committed))
         stale += [
             n
@@ -52,18 +53,25 @@ def stale_files() -> list[str]:
         return stale
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if committed stubs are stale")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--protos",
+        type=Path,
+        default=PROTOS,
+        help="folder holding rigbench/v1/*.proto and the stubs (default: this script's folder)",
+    )
+    args = parser.parse_args(argv)
+    root = args.protos.resolve()
     if args.check:
-        stale = stale_files()
+        stale = stale_files(root)
         if stale:
             print("stale generated stubs: " + ", ".join(stale) + " (run python protos/generate.py)")
             return 1
         print("generated stubs are current")
         return 0
-    generate(PROTOS)
+    generate(root, root)
     return 0
 
 
