@@ -60,7 +60,10 @@ from rigbench.controller.cli import (  # noqa: E402,F401
     "serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
 )
 def agent_serve(ctx: typer.Context) -> None:
-    """Serve this device to a controller (see `rigbench agent serve --help`)."""
+    """Serve this device to a controller (see `rigbench agent serve --help`).
+
+    Example: rigbench agent serve --port 0 --home /var/lib/rigbench-agent
+    """
     from rigbench.agent.cli import main as agent_main
 
     raise typer.Exit(agent_main(list(ctx.args)))
