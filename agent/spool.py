@@ -39,6 +39,7 @@ class JobSpool:
     def __init__(self, folder: Path):
         self.folder = folder
         self.events_path = folder / "events.pb"
+        self._tail_checked = False
 
     @property
     def finished(self) -> bool:
@@ -46,6 +47,9 @@ class JobSpool:
 
     def append(self, event: JobEvent, sync: bool = False) -> None:
         data = event_to_pb(event).SerializeToString()
+        if not self._tail_checked:
+            self._drop_torn_tail()
+            self._tail_checked = True
         with open(self.events_path, "ab") as f:
             f.write(_LEN.pack(len(data)) + data)
             f.flush()
@@ -53,6 +57,21 @@ class JobSpool:
                 os.fsync(f.fileno())
         if event.is_terminal:
             (self.folder / DONE_MARK).write_text(str(time.time()))
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a record torn by a crash, so that what is appended next stays readable."""
+        if not self.events_path.exists():
+            return
+        data = self.events_path.read_bytes()
+        pos = 0
+        while pos + _LEN.size <= len(data):
+            (n,) = _LEN.unpack_from(data, pos)
+            if pos + _LEN.size + n > len(data):
+                break
+            pos += _LEN.size + n
+        if pos < len(data):
+            with open(self.events_path, "r+b") as f:
+                f.truncate(pos)
 
     def read(self, from_seq: int = 0) -> Iterator[JobEvent]:
         """Stored events with seq >= from_seq; a torn last record (crash mid-write) is skipped."""
