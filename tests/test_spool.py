@@ -124,6 +124,19 @@ def test_any_truncation_yields_a_prefix_of_the_events(n: int, data: st.DataObjec
         assert got == events[: len(got)]
 
 
+@pytest.mark.parametrize("cut", [1, 3, 5, 10])
+def test_event_appended_after_a_torn_record_is_readable(spool: Spool, cut: int) -> None:
+    # An agent that died mid-write restarts and closes the orphaned job with a failure.
+    js = spool.create("job-1")
+    for i in range(3):
+        js.append(progress(i))
+    js.events_path.write_bytes(js.events_path.read_bytes()[:-cut])
+    reopened = spool.job("job-1")
+    reopened.append(finished(reopened.last_seq() + 1))
+    assert [e.seq for e in reopened.read()] == [0, 1, 2]
+    assert isinstance(list(reopened.read())[-1].body, JobFailure)
+
+
 def test_missing_events_file_reads_as_empty(spool: Spool) -> None:
     assert list(spool.job("never-ran").read()) == []
 
