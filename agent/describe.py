@@ -11,6 +11,7 @@ import platform
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rigbench import PROTOCOL_VERSION, __version__
 from rigbench.agent.runtimes import describe_runtimes
@@ -45,6 +46,14 @@ class DeviceDescription:
     simulated: bool = False
     fingerprint: dict[str, str] = field(default_factory=dict)
     busy_job_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (as dataclasses.asdict, without its deep copies)."""
+        d = dict(self.__dict__)
+        d["runtimes"] = [dict(r.__dict__, providers=list(r.providers)) for r in self.runtimes]
+        d["sensors"] = [dict(s.__dict__) for s in self.sensors]
+        d["fingerprint"] = dict(self.fingerprint)
+        return d
 
 
 def _read(path: Path) -> str:

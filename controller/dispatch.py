@@ -42,7 +42,8 @@ from rigbench.controller.prepare import (
 )
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.controller.stats import latency_stats
-from rigbench.controller.store.db import JobRecord, Store, now
+from rigbench.controller.store.db import DeviceRecord, JobMark, JobRecord, ResultRecord, Store, now
+from rigbench.controller.store.writer import BatchWriter
 from rigbench.errors import (
     AgentUnreachableError,
     DeviceBusyError,
@@ -88,6 +89,7 @@ class RunOutcome:
     unreachable: list[tuple[str, str]] = field(default_factory=list)  # (device, why)
     quarantined: list[str] = field(default_factory=list)
     skipped_existing: int = 0
+    events: int = 0  # events received from agents
 
     @property
     def farm_failed(self) -> bool:
@@ -259,13 +261,39 @@ class Dispatcher:
         self.retries = retries
         self.backoff_s = backoff_s
         self.outcome = RunOutcome(run_id)
+        self.writer = BatchWriter(store)
+        self._state: dict[str, tuple[int, bool]] = {}
+        self._done: set[str] = set()
 
     async def run(self, jobs: Sequence[PlannedJob]) -> RunOutcome:
         by_device: dict[str, list[PlannedJob]] = {}
         for j in jobs:
             by_device.setdefault(j.device.name, []).append(j)
-        await asyncio.gather(*(self._device(js[0].device, js) for js in by_device.values()))
+        with self.store.held():
+            self._state = self._job_state([j.job_id for j in jobs])
+            async with self.writer.running():
+                await asyncio.gather(*(self._device(js[0].device, js) for js in by_device.values()))
+        self.outcome.stored = self.writer.stored
         return self.outcome
+
+    def _job_state(self, job_ids: list[str]) -> dict[str, tuple[int, bool]]:
+        """(attempts, has a result) of every job, read once before dispatching."""
+        rows = self.store.query(
+            "SELECT j.job_id, j.attempts, r.job_id IS NOT NULL AS stored FROM jobs j "
+            "LEFT JOIN results r USING (job_id) WHERE j.job_id IN (SELECT unnest(?::VARCHAR[]))",
+            [job_ids],
+        )
+        return {r["job_id"]: (int(r["attempts"] or 0), bool(r["stored"])) for r in rows}
+
+    def _mark(
+        self,
+        job_id: str,
+        status: str,
+        attempts: int | None = None,
+        error_kind: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        self.writer.mark(JobMark(job_id, status, attempts, error_kind, error_message))
 
     async def _device(self, device: Device, jobs: list[PlannedJob]) -> None:
         pending = [j for j in jobs if not self._stored(j.job_id)]
@@ -287,7 +315,7 @@ class Dispatcher:
                             "are skipped"
                         )
                         for rest in pending[pending.index(job) + 1 :]:
-                            self.store.mark_job(
+                            self._mark(
                                 rest.job_id,
                                 "failed",
                                 error_kind="quarantined",
@@ -298,13 +326,11 @@ class Dispatcher:
             self.outcome.unreachable.append((device.name, str(e)))
             self.progress.info(f"[{device.name}] unreachable: {e}")
             for job in pending:
-                if not self._stored(job.job_id):
-                    self.store.mark_job(
-                        job.job_id, "failed", error_kind="unreachable", error_message=str(e)
-                    )
+                if job.job_id not in self._done:
+                    self._mark(job.job_id, "failed", error_kind="unreachable", error_message=str(e))
 
     def _stored(self, job_id: str) -> bool:
-        return bool(self.store.query("SELECT 1 FROM results WHERE job_id = ?", [job_id]))
+        return self._state.get(job_id, (0, False))[1]
 
     async def _describe(self, conn: Connection) -> None:
         deadline = asyncio.get_running_loop().time() + conn.device.connect_timeout_s
@@ -317,14 +343,16 @@ class Dispatcher:
             await asyncio.sleep(0.5)
         desc = await conn.client.describe()
         d = conn.device
-        self.store.record_device(
-            self.run_id,
-            d.name,
-            d.device_class,
-            d.tags,
-            d.transport,
-            dataclasses.asdict(desc),
-            d.cost.model_dump() if d.cost else None,
+        self.writer.device(
+            DeviceRecord(
+                self.run_id,
+                d.name,
+                d.device_class,
+                tuple(d.tags),
+                d.transport,
+                desc.to_dict(),
+                d.cost.model_dump() if d.cost else None,
+            )
         )
         self._simulated = desc.simulated
 
@@ -341,7 +369,7 @@ class Dispatcher:
         i = 0
         while i <= self.retries:
             attempts += 1
-            self.store.mark_job(job.job_id, "running", attempts=attempts)
+            self._mark(job.job_id, "running", attempts=attempts)
             self.progress.job_started(job.device.name, job.label, attempts)
             try:
                 spec = dataclasses.replace(job.spec, job_id=f"{job.job_id}.a{attempts}")
@@ -384,8 +412,7 @@ class Dispatcher:
             await asyncio.sleep(0.5)
 
     def _attempts(self, job_id: str) -> int:
-        rows = self.store.query("SELECT attempts FROM jobs WHERE job_id = ?", [job_id])
-        return int(rows[0]["attempts"]) if rows else 0
+        return self._state.get(job_id, (0, False))[0]
 
     async def _try_resume(self, conn: Connection, job: PlannedJob, attempts: int) -> bool | None:
         """Re-attach to the last attempt's spool; store its result if it finished."""
@@ -406,6 +433,7 @@ class Dispatcher:
         telemetry: list[tuple[int, str, str, float]] = []
         gaps: list[tuple[int, str, str]] = []
         async for ev in events:
+            self.outcome.events += 1
             b = ev.body
             if isinstance(b, Progress):
                 self.progress.job_progress(
@@ -415,6 +443,11 @@ class Dispatcher:
                 telemetry.extend((s.t_ns, s.sensor, s.metric, s.value) for s in b.samples)
                 gaps.extend((g.t_ns, g.source, g.reason) for g in b.gaps)
             elif isinstance(b, JobResult):
+                if ev.replayed:
+                    self.progress.info(
+                        f"[{job.device.name}] {job.label}: result replayed from the agent's "
+                        "spool (measured earlier, not measured again)"
+                    )
                 self._store(job, b, telemetry, gaps)
                 return True
             elif isinstance(b, JobFailure):
@@ -438,11 +471,10 @@ class Dispatcher:
             result.warnings.append(f"accuracy not computed: {e}")
             row["warnings_json"] = json.dumps(result.warnings)
             acc = []
-        stored = self.store.store_result(
-            row, np.asarray(result.latencies_ns, dtype=np.int64), telemetry, gaps, acc
+        self.writer.add(
+            ResultRecord(row, np.asarray(result.latencies_ns, dtype=np.int64), telemetry, gaps, acc)
         )
-        if stored:
-            self.outcome.stored += 1
+        self._done.add(job.job_id)
         p50 = row["p50_ns"] / 1e6
         acc_txt = ""
         overall = next((a for a in acc if a["output"] == "*"), None)
@@ -457,7 +489,7 @@ class Dispatcher:
     def _fail(
         self, job: PlannedJob, kind: str, message: str, retrying: bool, announce: bool = True
     ) -> None:
-        self.store.mark_job(job.job_id, "failed", error_kind=kind, error_message=message)
+        self._mark(job.job_id, "failed", error_kind=kind, error_message=message)
         self.outcome.failed.append((f"{job.device.name}: {job.label}", kind, message))
         if announce:
             self.progress.job_failed(job.device.name, job.label, kind, message, retrying)

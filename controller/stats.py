@@ -24,13 +24,22 @@ class LatencyStats:
     throughput_ips: float | None  # iterations per second of the measured window
 
 
+def percentile_sorted(ordered: np.ndarray, q: float) -> float:
+    """Linear-interpolation percentile (numpy's default method) of an already sorted array."""
+    pos = (ordered.size - 1) * q / 100.0
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, ordered.size - 1)
+    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
+
+
 def latency_stats(latencies_ns: np.ndarray, window_ns: int | None = None) -> LatencyStats:
     """Percentiles (linear interpolation), mean, spread and the median's 95% CI."""
     lat = np.asarray(latencies_ns, dtype=np.int64)
     if lat.size == 0:
         raise ValueError("no latency samples")
-    p50, p90, p99 = np.percentile(lat, [50, 90, 99])
-    ci = median_ci(np.sort(lat).tolist(), 0.95)
+    ordered = np.sort(lat)
+    p50, p90, p99 = (percentile_sorted(ordered, q) for q in (50, 90, 99))
+    ci = median_ci(ordered.tolist(), 0.95)
     window = window_ns if window_ns and window_ns > 0 else int(lat.sum())
     return LatencyStats(
         iterations=int(lat.size),

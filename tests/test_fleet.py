@@ -147,7 +147,7 @@ def test_a_killed_controller_resumes_and_stores_each_result_once(tmp_path, start
     resumed = controller(tmp_path, "run", "--resume", run_id, "--inventory", str(inv))
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
-    assert "re-attached" in out
+    assert "replayed from the agent's spool" in out
     rows = query(tmp_path, "SELECT variant, count(*) FROM results GROUP BY variant ORDER BY 1")
     assert rows == [("fp32", 1), ("ort-basic", 1)]
     attempts = dict(query(tmp_path, "SELECT variant, attempts FROM jobs"))

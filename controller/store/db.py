@@ -61,23 +61,238 @@ class JobRecord:
     spec_json: str
 
 
+@dataclass(frozen=True)
+class JobMark:
+    """A change of a job's status (running, failed ...), applied in order."""
+
+    job_id: str
+    status: str
+    attempts: int | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One job's result row with its per-iteration latencies, telemetry and accuracy."""
+
+    row: dict[str, Any]
+    latencies_ns: np.ndarray
+    telemetry: Sequence[tuple[int, str, str, float]] = ()
+    gaps: Sequence[tuple[int, str, str]] = ()
+    accuracy: Sequence[dict[str, Any]] = ()
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """A device as its agent described itself for one run."""
+
+    run_id: str
+    device: str
+    device_class: str
+    tags: tuple[str, ...]
+    transport: str
+    description: dict[str, Any] | None
+    cost: dict[str, Any] | None
+
+
+def _record_device(con: duckdb.DuckDBPyConnection, d: DeviceRecord) -> None:
+    fp = (d.description or {}).get("fingerprint")
+    con.execute(
+        "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            d.run_id,
+            d.device,
+            d.device_class,
+            json.dumps(list(d.tags)),
+            d.transport,
+            json.dumps(d.description) if d.description is not None else None,
+            json.dumps(fp) if fp is not None else None,
+            bool((d.description or {}).get("simulated", False)),
+            json.dumps(d.cost) if d.cost is not None else None,
+        ],
+    )
+
+
+def _mark_job(con: duckdb.DuckDBPyConnection, m: JobMark) -> None:
+    _mark_jobs(con, [m])
+
+
+def _mark_jobs(con: duckdb.DuckDBPyConnection, marks: Sequence[JobMark]) -> None:
+    """Fold the marks per job (last status wins) and apply them in one UPDATE."""
+    if not marks:
+        return
+    ts = now()
+    folded: dict[str, dict[str, Any]] = {}
+    for m in marks:
+        f = folded.setdefault(m.job_id, {"attempts": None, "started_at": None})
+        f.update(status=m.status, error_kind=m.error_kind, error_message=m.error_message)
+        if m.attempts is not None:
+            f["attempts"] = m.attempts
+        if m.status == "running":
+            f["started_at"] = ts
+        f["finished_at"] = None if m.status == "running" else ts
+    ids = list(folded)
+    con.register(
+        "_marks",
+        {
+            "job_id": np.asarray(ids, dtype=object),
+            "status": np.asarray([folded[i]["status"] for i in ids], dtype=object),
+            "attempts": np.asarray([folded[i]["attempts"] for i in ids], dtype=object),
+            "error_kind": np.asarray([folded[i]["error_kind"] for i in ids], dtype=object),
+            "error_message": np.asarray([folded[i]["error_message"] for i in ids], dtype=object),
+            "started_at": np.asarray([folded[i]["started_at"] for i in ids], dtype=object),
+            "finished_at": np.asarray([folded[i]["finished_at"] for i in ids], dtype=object),
+        },
+    )
+    con.execute(
+        "UPDATE jobs SET status = m.status, "
+        "attempts = coalesce(CAST(m.attempts AS INTEGER), jobs.attempts), "
+        "error_kind = m.error_kind, error_message = m.error_message, "
+        "started_at = coalesce(CAST(m.started_at AS TIMESTAMP), jobs.started_at), "
+        "finished_at = CAST(m.finished_at AS TIMESTAMP) "
+        "FROM _marks m WHERE jobs.job_id = m.job_id"
+    )
+    con.unregister("_marks")
+
+
+def _without_stored(
+    con: duckdb.DuckDBPyConnection, results: Sequence[ResultRecord]
+) -> list[ResultRecord]:
+    seen: set[str] = set()
+    ids = [r.row["job_id"] for r in results]
+    if ids:
+        stored = con.execute(
+            "SELECT job_id FROM results WHERE job_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+        ).fetchall()
+        seen = {r[0] for r in stored}
+    out = []
+    for r in results:
+        if r.row["job_id"] not in seen:
+            seen.add(r.row["job_id"])
+            out.append(r)
+    return out
+
+
+def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultRecord]) -> None:
+    """Insert rows and samples of many results with one statement per table."""
+    cols = list(results[0].row)
+    if len(results) == 1:
+        con.execute(
+            f"INSERT INTO results ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            [results[0].row.get(c) for c in cols],
+        )
+    else:  # one vectorized insert: executemany prepares a statement per row
+        con.register(
+            "_res", {c: np.asarray([r.row.get(c) for r in results], dtype=object) for c in cols}
+        )
+        con.execute(f"INSERT INTO results ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _res")
+        con.unregister("_res")
+    lat = [np.asarray(r.latencies_ns, dtype=np.int64) for r in results]
+    if sum(len(x) for x in lat):
+        con.register(
+            "_lat",
+            {
+                "job_id": np.concatenate(
+                    [np.full(len(x), r.row["job_id"], dtype=object) for r, x in zip(results, lat)]
+                ),
+                "iteration": np.concatenate([np.arange(len(x), dtype=np.int32) for x in lat]),
+                "latency_ns": np.concatenate(lat),
+            },
+        )
+        con.execute("INSERT INTO latency_samples SELECT * FROM _lat")
+        con.unregister("_lat")
+    tel = [(r.row["job_id"], *t) for r in results for t in r.telemetry]
+    if tel:
+        con.register(
+            "_tel",
+            {
+                "job_id": np.asarray([t[0] for t in tel], dtype=object),
+                "t_ns": np.asarray([t[1] for t in tel], dtype=np.int64),
+                "sensor": np.asarray([t[2] for t in tel], dtype=object),
+                "metric": np.asarray([t[3] for t in tel], dtype=object),
+                "value": np.asarray([t[4] for t in tel], dtype=np.float64),
+            },
+        )
+        con.execute("INSERT INTO telemetry_samples SELECT * FROM _tel")
+        con.unregister("_tel")
+    gaps = [[r.row["job_id"], *g] for r in results for g in r.gaps]
+    if gaps:
+        con.executemany("INSERT INTO telemetry_gaps VALUES (?, ?, ?, ?)", gaps)
+    acc = [
+        [
+            r.row["job_id"],
+            a["output"],
+            a.get("max_abs_err"),
+            a.get("mean_abs_err"),
+            a.get("cosine_similarity"),
+            a.get("top1_agreement"),
+            a.get("top5_agreement"),
+            a.get("n_samples"),
+            a.get("within_tolerance"),
+            a.get("reasons"),
+        ]
+        for r in results
+        for a in r.accuracy
+    ]
+    if acc:
+        con.executemany("INSERT INTO accuracy VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", acc)
+    con.execute(
+        "UPDATE jobs SET status = 'done', finished_at = ? "
+        "WHERE job_id IN (SELECT unnest(?::VARCHAR[]))",
+        [now(), [r.row["job_id"] for r in results]],
+    )
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path
+        self._held: duckdb.DuckDBPyConnection | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self.migrate()
 
     @contextlib.contextmanager
+    def held(self) -> Iterator[Store]:
+        """Keep one connection open for a block of many writes (a run).
+
+        Opening the file costs ~10 ms; a run storing hundreds of results holds it instead. While
+        held, other processes wait for the file (up to LOCK_WAIT_S) as they do for any writer.
+        """
+        if self._held is not None:
+            yield self
+            return
+        # Small write transactions: one thread avoids waking DuckDB's pool for each of them.
+        with self._open(read_only=False, config={"threads": 1}) as con:
+            self._held = con
+            try:
+                yield self
+            finally:
+                self._held = None
+
+    @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; waits while another rigbench process holds the file."""
+        """A short-lived connection, or the held one; waits while another process writes."""
+        if self._held is not None:
+            yield self._held
+            return
+        with self._open(read_only) as con:
+            yield con
+
+    @contextlib.contextmanager
+    def _open(
+        self, read_only: bool, config: dict[str, Any] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
+                con = duckdb.connect(str(self.path), read_only=read_only, config=config or {})
                 break
             except duckdb.IOException as e:
                 if "lock" not in str(e).lower() or time.monotonic() > deadline:
-                    raise StoreError(f"cannot open the store {self.path}: {e}") from e
+                    raise StoreError(
+                        f"cannot open the store {self.path}: {e} (another rigbench process "
+                        "may be writing it: wait for it to finish)"
+                    ) from e
                 time.sleep(0.1)
             except duckdb.Error as e:
                 raise StoreError(f"cannot open the store {self.path}: {e}") from e
@@ -167,23 +382,9 @@ class Store:
         description: dict[str, Any] | None,
         cost: dict[str, Any] | None,
     ) -> None:
-        fp = (description or {}).get("fingerprint")
+        rec = DeviceRecord(run_id, device, device_class, tuple(tags), transport, description, cost)
         with self.transaction() as con:
-            con.execute("DELETE FROM devices WHERE run_id = ? AND device = ?", [run_id, device])
-            con.execute(
-                "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    run_id,
-                    device,
-                    device_class,
-                    json.dumps(list(tags)),
-                    transport,
-                    json.dumps(description) if description is not None else None,
-                    json.dumps(fp) if fp is not None else None,
-                    bool((description or {}).get("simulated", False)),
-                    json.dumps(cost) if cost is not None else None,
-                ],
-            )
+            _record_device(con, rec)
 
     def record_artifact(self, a: ArtifactRecord) -> None:
         with self.transaction() as con:
@@ -240,12 +441,7 @@ class Store:
         error_message: str | None = None,
     ) -> None:
         with self.transaction() as con:
-            ts_col = "started_at" if status == "running" else "finished_at"
-            con.execute(
-                f"UPDATE jobs SET status = ?, attempts = coalesce(?, attempts), error_kind = ?, "
-                f"error_message = ?, {ts_col} = ? WHERE job_id = ?",
-                [status, attempts, error_kind, error_message, now(), job_id],
-            )
+            _mark_job(con, JobMark(job_id, status, attempts, error_kind, error_message))
 
     def store_result(
         self,
@@ -256,63 +452,29 @@ class Store:
         accuracy: Sequence[dict[str, Any]],
     ) -> bool:
         """Store one job's result and samples in one transaction; False if already stored."""
-        job_id = row["job_id"]
+        return (
+            self.write_batch([], [ResultRecord(row, latencies_ns, telemetry, gaps, accuracy)]) == 1
+        )
+
+    def write_batch(
+        self,
+        marks: Sequence[JobMark],
+        results: Sequence[ResultRecord],
+        devices: Sequence[DeviceRecord] = (),
+    ) -> int:
+        """Record devices, apply job marks, store results, in one transaction.
+
+        Returns the number of results stored: a result whose job already has one is skipped,
+        so re-attaching and storing again after a resume stores each result exactly once.
+        """
         with self.transaction() as con:
-            if con.execute("SELECT 1 FROM results WHERE job_id = ?", [job_id]).fetchone():
-                return False
-            cols = list(row)
-            con.execute(
-                f"INSERT INTO results ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                [row[c] for c in cols],
-            )
-            n = len(latencies_ns)
-            if n:
-                con.register(
-                    "_lat",
-                    {
-                        "job_id": np.full(n, job_id, dtype=object),
-                        "iteration": np.arange(n, dtype=np.int32),
-                        "latency_ns": np.asarray(latencies_ns, dtype=np.int64),
-                    },
-                )
-                con.execute("INSERT INTO latency_samples SELECT * FROM _lat")
-                con.unregister("_lat")
-            if telemetry:
-                t = np.asarray([s[0] for s in telemetry], dtype=np.int64)
-                con.register(
-                    "_tel",
-                    {
-                        "job_id": np.full(len(t), job_id, dtype=object),
-                        "t_ns": t,
-                        "sensor": np.asarray([s[1] for s in telemetry], dtype=object),
-                        "metric": np.asarray([s[2] for s in telemetry], dtype=object),
-                        "value": np.asarray([s[3] for s in telemetry], dtype=np.float64),
-                    },
-                )
-                con.execute("INSERT INTO telemetry_samples SELECT * FROM _tel")
-                con.unregister("_tel")
-            for g in gaps:
-                con.execute("INSERT INTO telemetry_gaps VALUES (?, ?, ?, ?)", [job_id, *g])
-            for a in accuracy:
-                con.execute(
-                    "INSERT INTO accuracy VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        job_id,
-                        a["output"],
-                        a.get("max_abs_err"),
-                        a.get("mean_abs_err"),
-                        a.get("cosine_similarity"),
-                        a.get("top1_agreement"),
-                        a.get("top5_agreement"),
-                        a.get("n_samples"),
-                        a.get("within_tolerance"),
-                        a.get("reasons"),
-                    ],
-                )
-            con.execute(
-                "UPDATE jobs SET status = 'done', finished_at = ? WHERE job_id = ?", [now(), job_id]
-            )
-        return True
+            for d in devices:
+                _record_device(con, d)
+            _mark_jobs(con, marks)
+            fresh = _without_stored(con, results)
+            if fresh:
+                _insert_results(con, fresh)
+        return len(fresh)
 
     # --- reads --------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
