@@ -136,4 +136,31 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_nightly_checks",
+        """
+        -- What each `rigbench nightly` concluded, one row per device x series x metric, so
+        -- trend reports can mark flagged nights and CI history can be queried later.
+        CREATE TABLE nightly_checks (
+            run_id VARCHAR NOT NULL,            -- the nightly run
+            device VARCHAR NOT NULL,
+            series VARCHAR NOT NULL,            -- job_key, or '<device>/canary' for the canary
+            metric VARCHAR NOT NULL,            -- latency_p50 | max_abs_err | energy_per_inference
+                                                -- | peak_rss | canary | job
+            outcome VARCHAR NOT NULL,           -- regression | improvement | no change |
+                                                -- not enough data | new baseline | failed | error
+            tonight DOUBLE,
+            baseline DOUBLE,
+            ratio DOUBLE,
+            ratio_ci_low DOUBLE,
+            ratio_ci_high DOUBLE,
+            p_value DOUBLE,
+            threshold DOUBLE,
+            baseline_run_ids_json VARCHAR,
+            changes_json VARCHAR,
+            message VARCHAR,
+            created_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
 ]
