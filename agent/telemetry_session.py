@@ -24,19 +24,23 @@ from rigbench.agent.jobs import (
     TelemetryPoint,
 )
 from rigbench.agent.telemetry import discover, open_available
-from rigbench.agent.telemetry.base import SensorEnv, SourceStatus
+from rigbench.agent.telemetry.base import SensorEnv, SensorInfo, SourceStatus
 from rigbench.agent.telemetry.sampler import Gap, Sample, Sampler
 from rigbench.agent.telemetry.summary import summarize
 
 log = logging.getLogger("rigbench.agent")
 
-# Metrics from which throttling can be seen; without any of them "not throttled" is unknown.
-_THROTTLE_EVIDENCE = frozenset({"throttled", "throttle_count", "temp_mc", "clock_khz"})
-
 
 @dataclass
 class TelemetrySession:
     env: SensorEnv
+    _infos: list[SensorInfo] | None = None
+
+    def infos(self) -> list[SensorInfo]:
+        """What each backend offers, probed once: sensors do not come and go while we run."""
+        if self._infos is None:
+            self._infos = discover(self.env)
+        return self._infos
 
     @classmethod
     def create(
@@ -54,18 +58,18 @@ class TelemetrySession:
             SensorSummary(
                 i.source, i.status.value, i.detail, list(i.sensors), i.update_period_s, i.simulated
             )
-            for i in discover(self.env)
+            for i in self.infos()
         ]
 
     def start(self, rate_hz: float, emit: Callable[[EventBody], Any]) -> Recorder:
         loop = asyncio.get_running_loop()
-        infos = {i.source: i for i in discover(self.env)}
+        infos = {i.source: i for i in self.infos()}
         periods: dict[str, float | None] = {
             s: i.update_period_s
             for s, i in infos.items()
             if i.status is SourceStatus.AVAILABLE and i.update_period_s
         }
-        sources = open_available(self.env)
+        sources = open_available(self.env, self.infos())
 
         pending: list[TelemetryBatch] = []
         lock = threading.Lock()
@@ -119,7 +123,5 @@ class Recorder:
             iterations=len(body.latencies_ns),
             update_periods=self.update_periods,
         ).to_dict()
-        if not any(s.metric in _THROTTLE_EVIDENCE for s in out.samples):
-            summary["throttled"] = None  # nothing here could have seen throttling: unknown
         summary["simulated"] = self.simulated
         return summary

@@ -59,11 +59,18 @@ def discover(env: SensorEnv) -> list[SensorInfo]:
     return [_safe_probe(source, env) for source in SOURCES]
 
 
-def open_available(env: SensorEnv) -> list[TelemetrySource]:
-    """Open every backend whose probe says AVAILABLE; one that fails to open is left out."""
+def open_available(
+    env: SensorEnv, infos: list[SensorInfo] | None = None
+) -> list[TelemetrySource]:
+    """Open every backend whose probe says AVAILABLE; one that fails to open is left out.
+
+    ``infos`` (from an earlier `discover`) saves probing again: on a Pi each probe forks.
+    """
+    known = {i.source: i for i in infos} if infos is not None else {}
     opened: list[TelemetrySource] = []
     for source in SOURCES:
-        if _safe_probe(source, env).status is not SourceStatus.AVAILABLE:
+        info = known.get(source.name) or _safe_probe(source, env)
+        if info.status is not SourceStatus.AVAILABLE:
             continue
         try:
             opened.append(source.open(env))

@@ -53,7 +53,7 @@ class TelemetrySummary:
     peak_temp_mc: float | None = None
     min_clock_khz: float | None = None
     max_clock_khz: float | None = None
-    throttled: bool = False
+    throttled: bool | None = None  # None: no throttle flag or counter here to tell
     throttle_reasons: list[str] = field(default_factory=list)
     first_throttle_ns: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -309,7 +309,8 @@ def summarize(
         out.notes.append(f"clocks from {family}")
 
     reasons, first = _throttling(samples, window)
-    out.throttled = bool(reasons)
+    evidence = any(s.metric in ("throttled", "throttle_count") for s in in_window)
+    out.throttled = bool(reasons) if evidence or reasons else None
     out.throttle_reasons = reasons
     out.first_throttle_ns = first - t0 if first is not None else None
 

@@ -10,6 +10,7 @@ from rigbench.controller.cli import app
 from rigbench.controller.cli.common import Format, StoreOpt, open_store
 from rigbench.controller.store import queries
 from rigbench.errors import StoreError
+from rigbench.reports.soak import soak_summary
 from rigbench.reports.tables import render
 
 RESULT_TABLE = [
@@ -36,6 +37,10 @@ RESULT_TABLE = [
 ]
 
 
+def _fmt(v: float | None, spec: str, unit: str = "") -> str:
+    return "n/a" if v is None else f"{v:{spec}}{unit}"
+
+
 def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> str:
     store = open_store(store_file)
     run_id = run_id or queries.latest_run_id(store)
@@ -56,6 +61,22 @@ def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> st
         text += (
             "\n(telemetry of simulated devices replays recorded data: its power and "
             "temperature figures are simulated)"
+        )
+    soaks = store.query(
+        "SELECT device, model, variant, runtime_name, soak_windows_json, telemetry_json "
+        "FROM results WHERE run_id = ? AND soak_windows_json IS NOT NULL",
+        [run_id],
+    )
+    for s in soaks:
+        sm = soak_summary(s["soak_windows_json"], s["telemetry_json"])
+        text += (
+            f"\nsoak {s['device']} {s['model']}/{s['variant']} on {s['runtime_name']}: "
+            f"{sm['windows']} windows, initial {_fmt(sm['initial_ips'], '.1f')} inf/s, "
+            f"sustained {_fmt(sm['sustained_ips'], '.1f')} inf/s "
+            f"(ratio {_fmt(sm['sustained_ratio'], '.3f')}), first throttle at "
+            f"{_fmt(sm['first_throttle_s'], '.1f', ' s')}, peak "
+            f"{_fmt(sm['peak_temp_c'], '.1f', ' C')}"
+            + (" [simulated telemetry]" if sm["simulated"] else "")
         )
     failed = queries.failed_jobs(store, run_id)
     if failed:
@@ -106,3 +127,31 @@ def runs_cmd(
             ],
         )
     )
+
+
+TIMELINE = [
+    ("t_s", "t s"),
+    ("iterations", "iterations"),
+    ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"),
+    ("cpu_util_pct", "cpu %"),
+    ("temp_c", "temp C"),
+    ("clock_mhz", "clock MHz"),
+    ("power_w", "power W"),
+    ("throttled", "throttled"),
+]
+
+
+@app.command("timeline")
+def timeline_cmd(
+    job_id: str = typer.Argument(..., help="job id (see `rigbench results --format json`)"),
+    bucket_s: float = typer.Option(1.0, "--bucket", help="seconds per row"),
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    store: Path = StoreOpt,
+) -> None:
+    """One job's latency, temperature, clock and power over time, read back from the store.
+
+    Example: rigbench timeline 20261124T010302Z-a823.5f0c1d2e3a4b --bucket 10
+    """
+    rows = queries.timeline(open_store(store), job_id, bucket_s)
+    typer.echo(render(rows, fmt.value, TIMELINE))

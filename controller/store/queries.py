@@ -64,3 +64,47 @@ def runs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
         "FROM runs ORDER BY started_at DESC LIMIT ?",
         [limit],
     )
+
+
+def timeline(store: Store, job_id: str, bucket_s: float = 1.0) -> list[dict[str, Any]]:
+    """Latency, temperature, clock and power of one job per time bucket, on one clock.
+
+    Iteration times are the measured window's start plus the running sum of latencies (the
+    loop's own overhead between iterations, well under a microsecond, is not included).
+    """
+    info = store.query("SELECT measure_start_ns FROM results WHERE job_id = ?", [job_id])
+    if not info:
+        raise StoreError(
+            f"no result for job {job_id!r}; `rigbench results --format json` lists job ids"
+        )
+    bucket_ns = int(bucket_s * 1e9)
+    return store.query(
+        """
+        WITH lat AS (
+            SELECT (sum(latency_ns) OVER (ORDER BY iteration) - latency_ns) // $3 AS bucket,
+                   latency_ns
+            FROM latency_samples WHERE job_id = $1
+        ),
+        l AS (
+            SELECT bucket, count(*) AS iterations,
+                   quantile_cont(latency_ns, 0.5) / 1e6 AS p50_ms,
+                   quantile_cont(latency_ns, 0.99) / 1e6 AS p99_ms
+            FROM lat GROUP BY bucket
+        ),
+        t AS (
+            SELECT (t_ns - $2) // $3 AS bucket,
+                   max(value) FILTER (WHERE metric = 'temp_mc') / 1000 AS temp_c,
+                   min(value) FILTER (WHERE metric = 'clock_khz') / 1000 AS clock_mhz,
+                   avg(value) FILTER (WHERE metric = 'power_mw' AND sensor LIKE '%:total')
+                       / 1000 AS power_w,
+                   max(value) FILTER (WHERE metric = 'throttled') AS throttled,
+                   avg(value) FILTER (WHERE metric = 'util_pct' AND sensor = 'procfs:cpu')
+                       AS cpu_util_pct
+            FROM telemetry_samples WHERE job_id = $1 AND t_ns >= $2 GROUP BY bucket
+        )
+        SELECT bucket * $4 AS t_s, l.iterations, l.p50_ms, l.p99_ms, t.temp_c, t.clock_mhz,
+               t.power_w, t.throttled > 0.5 AS throttled, t.cpu_util_pct
+        FROM l FULL JOIN t USING (bucket) ORDER BY bucket
+        """,
+        [job_id, info[0]["measure_start_ns"], bucket_ns, bucket_s],
+    )
