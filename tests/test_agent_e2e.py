@@ -354,3 +354,21 @@ def test_job_spool_survives_an_agent_restart(start_agent, tiny, tmp_path):
     r2 = terminal(events)
     assert isinstance(r1, JobResult) and isinstance(r2, JobResult)
     assert r2.latencies_ns == r1.latencies_ns
+
+
+def test_device_side_compilation_is_cached_and_timed_apart_from_load(agent, tiny):
+    first_spec = spec(tiny.onnx_path, "job-compile-1")
+    second_spec = spec(tiny.onnx_path, "job-compile-2")
+
+    async def go():
+        async with client_for(agent) as c:
+            files = {first_spec.artifact_sha256: tiny.onnx_path}
+            first = terminal(await run_job(c, first_spec, files))
+            second = terminal(await run_job(c, second_spec, files))
+            return first, second
+
+    first, second = run(go())
+    assert isinstance(first, JobResult) and isinstance(second, JobResult)
+    assert first.compile_ns > 0 and not first.compile_cache_hit
+    assert second.compile_ns == 0 and second.compile_cache_hit
+    assert list((agent.home / "compiled" / "ort-optimized").glob("*.onnx"))
