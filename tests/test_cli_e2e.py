@@ -150,3 +150,15 @@ def test_run_compares_every_variant_with_the_fp32_source(tmp_path):
     assert errs["fp32"] == 0.0
     assert 0 < errs["tflite-fp32"] < 1e-4  # same weights, another runtime
     assert errs["int8-dynamic"] > errs["tflite-fp32"]  # quantization costs accuracy
+
+
+def test_devices_lists_runtimes_providers_and_sensors_of_the_local_agent(tmp_path):
+    result = CliRunner().invoke(
+        app, ["devices", "--format", "json", "--work", str(tmp_path / "work")]
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert row["device"] == "local" and row["status"] == "ok"
+    assert "onnxruntime" in row["runtimes"] and "CPUExecutionProvider" in row["runtimes"]
+    assert "litert" in row["runtimes"]
+    assert "procfs" in row["sensors"]

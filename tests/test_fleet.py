@@ -217,3 +217,51 @@ def test_tokens_never_reach_the_store_or_the_output(tmp_path, start_agent):
             assert token not in dump, t
     finally:
         con.close()
+
+
+def test_a_device_that_keeps_failing_is_quarantined_and_its_other_jobs_skipped(
+    tmp_path, start_agent
+):
+    agent = start_agent()
+    inv = write_inventory(tmp_path / "inv.yaml", {"flaky": agent.address})
+    inv.write_text(inv.read_text().replace("connect_timeout_s: 5", "connect_timeout_s: 1"))
+    plan = write_plan(
+        tmp_path / "plan.yaml", ["fp32", "ort-basic", "ort-extended", "fp16"], min_duration_s=2.0
+    )
+    plan.write_text(plan.read_text().replace("retries: 2", "retries: 0"))
+    proc = controller(tmp_path, "run", str(plan), "--inventory", str(inv))
+    wait_for_line(proc, r"started")
+    agent.kill()  # gone for good: every job now fails for infrastructure reasons
+    out, _ = proc.communicate(timeout=300)
+    assert "quarantined after 3 infrastructure failures" in out
+    kinds = sorted(r[0] for r in query(tmp_path, "SELECT error_kind FROM jobs"))
+    assert kinds == ["quarantined", "unreachable", "unreachable", "unreachable"]
+
+
+def test_an_agent_speaking_another_protocol_version_is_refused(tmp_path):
+    import grpc
+
+    from rigbench.controller.client import AgentClient, ChannelConfig
+    from rigbench.errors import ProtocolMismatchError
+    from rigbench.v1 import agent_pb2 as pb
+    from rigbench.v1 import agent_pb2_grpc as pb_grpc
+
+    class FutureAgent(pb_grpc.AgentServicer):
+        async def Describe(self, request, context):  # noqa: N802 - gRPC method name
+            return pb.DeviceDescription(protocol_version="v2", agent_version="9.0")
+
+    async def go():
+        server = grpc.aio.server()
+        pb_grpc.add_AgentServicer_to_server(FutureAgent(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with AgentClient(ChannelConfig(f"127.0.0.1:{port}")) as c:
+                await c.describe()
+        finally:
+            await server.stop(None)
+
+    with pytest.raises(
+        ProtocolMismatchError, match="speaks protocol v2, this controller speaks v1"
+    ):
+        run(go())
