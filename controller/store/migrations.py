@@ -144,11 +144,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE nightly_checks (
             run_id VARCHAR NOT NULL,            -- the nightly run
             device VARCHAR NOT NULL,
-            series VARCHAR NOT NULL,            -- job_key, or '<device>/canary' for the canary
+            series VARCHAR NOT NULL,            -- job_key, or '<device>/device' for the device
             metric VARCHAR NOT NULL,            -- latency_p50 | max_abs_err | energy_per_inference
-                                                -- | peak_rss | canary | job
+                                                -- | peak_rss | job | device
             outcome VARCHAR NOT NULL,           -- regression | improvement | no change |
-                                                -- not enough data | new baseline | failed | error
+                                                -- not enough data | new baseline | failed | error;
+                                                -- for metric 'device': healthy | unhealthy |
+                                                -- unreachable | quarantined | missing | retired
             tonight DOUBLE,
             baseline DOUBLE,
             ratio DOUBLE,
