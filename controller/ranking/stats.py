@@ -1,0 +1,132 @@
+"""Pure statistics for ranking: confidence intervals, ties within noise, the Pareto front.
+
+Two choices whose figures differ by less than the measurement noise must not be ranked as if
+one were better, so every ranked figure carries a confidence interval computed from the
+per-iteration samples, and rows whose intervals overlap are marked as ties.
+
+* A percentile's interval uses order statistics (distribution-free: latency is skewed and
+  heavy-tailed, a normal interval would lie): the ranks bracketing the q-quantile of n
+  samples come from the normal approximation to Binomial(n, q).
+* The mean's interval is mean +- z * sd / sqrt(n); cost and energy per inference scale with
+  the time one inference takes, so they inherit its relative interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+
+def z_value(confidence: float) -> float:
+    """Two-sided standard-normal quantile, e.g. 1.96 for 0.95."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, int]:
+    """1-based ranks (l, u) such that [x_(l), x_(u)] covers the q-quantile at ``confidence``.
+
+    The count of samples below the true quantile is Binomial(n, q); its normal approximation
+    gives nq -+ z * sqrt(nq(1-q)), rounded outwards and clipped to [1, n]. Clipping at the
+    extremes (few samples, extreme q) makes the interval narrower than promised, so callers
+    that care check `quantile_ci_clipped`.
+    """
+    if n < 1:
+        raise ValueError("no samples")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be in [0, 1], got {q}")
+    half = z_value(confidence) * math.sqrt(n * q * (1.0 - q))
+    lo = math.floor(n * q - half)
+    hi = math.ceil(n * q + half) + 1
+    return max(1, min(n, lo)), max(1, min(n, hi))
+
+
+def quantile_ci_clipped(n: int, q: float, confidence: float = 0.95) -> bool:
+    """Whether the order-statistic interval ran into the smallest or largest sample."""
+    half = z_value(confidence) * math.sqrt(n * q * (1.0 - q))
+    return math.floor(n * q - half) < 1 or math.ceil(n * q + half) + 1 > n
+
+
+def mean_ci(mean: float, sd: float | None, n: int, confidence: float = 0.95) -> Interval:
+    """Normal interval of a mean from n samples (sd None or n < 2: no spread known)."""
+    if sd is None or n < 2 or math.isnan(sd):
+        return Interval(mean, mean, mean)
+    half = z_value(confidence) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its confidence interval (lo <= point <= hi)."""
+
+    point: float
+    lo: float
+    hi: float
+
+    def scaled(self, factor: float) -> Interval:
+        return Interval(self.point * factor, self.lo * factor, self.hi * factor)
+
+    def relative_to(self, value: float) -> Interval:
+        """``value`` with this interval's relative width: a figure proportional to the point."""
+        if self.point == 0:
+            return Interval(value, value, value)
+        return Interval(value, value * self.lo / self.point, value * self.hi / self.point)
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.lo <= other.hi and other.lo <= self.hi
+
+
+def tie_groups(items: Sequence[Interval | None]) -> list[int]:
+    """For items sorted by point (best first), the index of the group leader of each item.
+
+    An item joins the current group when its interval overlaps the leader's: it is not
+    distinguishable from the best of the group within noise. Comparing with the leader (not
+    the previous item) keeps groups from chaining across differences far beyond the noise.
+    An item without an interval ties only with an identical point.
+    """
+    leaders: list[int] = []
+    leader = 0
+    for i, item in enumerate(items):
+        if i > 0:
+            head = items[leader]
+            if not _same_group(head, item):
+                leader = i
+        leaders.append(leader)
+    return leaders
+
+
+def _same_group(head: Interval | None, item: Interval | None) -> bool:
+    if head is None or item is None:
+        return head is not None and item is not None and head.point == item.point
+    if head.point == item.point:
+        return True
+    return head.overlaps(item)
+
+
+def competition_ranks(leaders: Sequence[int]) -> list[int]:
+    """1-based ranks where every member of a tie group shares its leader's position."""
+    return [leader + 1 for leader in leaders]
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
+    """Indices of the points no other point dominates, minimizing both coordinates.
+
+    A point dominates another when it is no worse in both and better in one. Equal points
+    are all on the front (neither dominates the other).
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front: set[int] = set()
+    best_y = math.inf
+    best_point: tuple[float, float] | None = None
+    for i in order:
+        x, y = points[i]
+        if y < best_y:
+            front.add(i)
+            best_y = y
+            best_point = (x, y)
+        elif best_point == (x, y):
+            front.add(i)
+    return front
