@@ -1,1 +1,165 @@
-"""`rigbench rank`: see the module that implements it."""
+"""``rigbench rank``: which device and variant serve a model at the lowest cost within targets.
+
+Only parses and prints; the ranking is `rigbench.controller.ranking`, the views are
+`rigbench.reports.rank`. The options here are shared with ``fleet`` and ``report``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from rigbench.controller.cli import app
+from rigbench.controller.cli.common import EXIT_REGRESSION, StoreOpt, store_path
+from rigbench.controller.inventory import Cost, load_inventory
+from rigbench.controller.ranking import Constraints, RankBy, RankRequest, rank
+from rigbench.controller.store import Store
+from rigbench.errors import ReportError
+from rigbench.reports.rank import render_json, render_markdown, render_text
+
+EXIT_NOTHING_QUALIFIES = EXIT_REGRESSION  # 1: the answer is "nothing meets the targets"
+
+
+class RankFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def _percentile(value: int) -> int:
+    if value not in (50, 90, 99):
+        raise typer.BadParameter("choose 50, 90 or 99")
+    return value
+
+
+RunOpt = typer.Option(None, "--run", help="run id [default: the latest finished run]")
+ModelOpt = typer.Option(None, "--model", "-m", help="model name [default: the run's only one]")
+LatencyOpt = typer.Option(
+    None, "--latency-ms", help="latency target at batch 1, for --percentile", min=0
+)
+PercentileOpt = typer.Option(
+    99,
+    "--percentile",
+    "-p",
+    help="percentile the target applies to: 50, 90 or 99",
+    callback=_percentile,
+)
+ThroughputOpt = typer.Option(
+    None, "--min-throughput", help="minimum inferences per second of one device", min=0
+)
+MaxErrorOpt = typer.Option(
+    None, "--max-error", help="max abs error vs the fp32 source (the accuracy table)", min=0
+)
+MemoryOpt = typer.Option(None, "--max-memory-mb", help="maximum peak RSS in MB", min=0)
+ThrottleOpt = typer.Option(
+    False,
+    "--no-throttling",
+    help="exclude choices that throttled (devices without a throttle sensor are kept and show n/a)",
+)
+ScenarioOpt = typer.Option(None, "--scenario", help="only this scenario [default: all]")
+InventoryCostOpt = typer.Option(
+    None,
+    "--inventory",
+    "-i",
+    help="price devices with this inventory's costs instead of those recorded with the run",
+)
+
+
+def open_existing_store(value: Path | None) -> Store:
+    """The store, or a clear error when there is none yet (instead of creating an empty one)."""
+    path = store_path(value)
+    if not path.exists():
+        raise ReportError(
+            f"no store at {path}: run `rigbench run plans/demo.yaml` (or `make demo`) first, "
+            "or pass --store"
+        )
+    return Store(path)
+
+
+def costs_from(inventory: Path | None) -> tuple[dict[str, Cost | None] | None, str | None]:
+    if inventory is None:
+        return None, None
+    inv = load_inventory(inventory)
+    return {d.name: d.cost for d in inv.devices}, str(inventory)
+
+
+def build_request(
+    run_id: str | None,
+    model: str | None,
+    latency_ms: float | None,
+    percentile: int,
+    min_throughput: float | None,
+    max_error: float | None,
+    max_memory_mb: float | None,
+    no_throttling: bool,
+    scenario: str | None,
+    inventory: Path | None,
+    by: RankBy = RankBy.cost,
+) -> RankRequest:
+    costs, source = costs_from(inventory)
+    return RankRequest(
+        run_id=run_id,
+        model=model,
+        constraints=Constraints(
+            latency_ms=latency_ms,
+            percentile=percentile,
+            min_throughput_ips=min_throughput,
+            max_error=max_error,
+            max_memory_mb=max_memory_mb,
+            no_throttling=no_throttling,
+        ),
+        by=by,
+        scenario=scenario,
+        costs=costs,
+        costs_source=source,
+    )
+
+
+@app.command("rank")
+def rank_cmd(
+    model: str = ModelOpt,
+    run_id: str = RunOpt,
+    latency_ms: float = LatencyOpt,
+    percentile: int = PercentileOpt,
+    min_throughput: float = ThroughputOpt,
+    max_error: float = MaxErrorOpt,
+    max_memory_mb: float = MemoryOpt,
+    no_throttling: bool = ThrottleOpt,
+    by: RankBy = typer.Option(RankBy.cost, "--by", help="order by cost, energy or latency"),
+    scenario: str = ScenarioOpt,
+    inventory: Path = InventoryCostOpt,
+    fmt: RankFormat = typer.Option(RankFormat.table, "--format", "-f"),
+    store: Path = StoreOpt,
+) -> None:
+    """Rank a model's deployment choices by cost per million inferences under constraints.
+
+    Rows within measurement noise are ties (confidence intervals from every per-iteration
+    sample); '*' marks the Pareto front of latency against cost. Exit code 1 when no
+    choice meets the constraints (the output says which constraint excluded what).
+
+    Example: rigbench rank --model cnn --latency-ms 10 --percentile 99 --max-error 0.05
+    """
+    req = build_request(
+        run_id,
+        model,
+        latency_ms,
+        percentile,
+        min_throughput,
+        max_error,
+        max_memory_mb,
+        no_throttling,
+        scenario,
+        inventory,
+        by,
+    )
+    ranking = rank(open_existing_store(store), req)
+    render = {
+        RankFormat.table: render_text,
+        RankFormat.json: render_json,
+        RankFormat.markdown: render_markdown,
+    }[fmt]
+    typer.echo(render(ranking))
+    if not ranking.ranked:
+        raise typer.Exit(EXIT_NOTHING_QUALIFIES)

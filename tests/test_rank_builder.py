@@ -1,0 +1,182 @@
+"""A builder of realistic stores for the ranking, fleet and report tests.
+
+Rows go through the real write path (`Store.begin_run`, `record_device`, `record_jobs`,
+`store_result`) with statistics from `controller.stats.latency_stats`, exactly as `rigbench
+run` stores them, so the tests read what a real run leaves behind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rigbench.controller.stats import latency_stats
+from rigbench.controller.store import Store
+from rigbench.controller.store.db import JobRecord, now
+
+PI_COST = {"purchase_usd": 80.0, "lifetime_years": 3.0, "electricity_usd_per_kwh": 0.30}
+CLOUD_COST = {"hourly_usd": 1.0}
+NAMEPLATE_COST = {
+    "purchase_usd": 650.0,
+    "lifetime_years": 4.0,
+    "electricity_usd_per_kwh": 0.30,
+    "nameplate_w": 28.0,
+}
+
+
+def lognormal_ns(median_ms: float, n: int = 2000, sigma: float = 0.1, seed: int = 0) -> np.ndarray:
+    """Latency-like samples: right-skewed around ``median_ms``."""
+    rng = np.random.default_rng(seed)
+    return (rng.lognormal(np.log(median_ms * 1e6), sigma, n)).astype(np.int64)
+
+
+class RunBuilder:
+    """One run in a real store file, with devices and results added one by one."""
+
+    def __init__(self, store: Store, run_id: str = "run-1", model: str = "cnn") -> None:
+        self.store = store
+        self.run_id = run_id
+        self.model = model
+        self._n = 0
+        store.begin_run(run_id, "run", "test-plan", None, None)
+
+    def device(
+        self,
+        name: str,
+        cost: dict[str, Any] | None = None,
+        simulated: bool = False,
+        device_class: str = "x86",
+    ) -> RunBuilder:
+        self.store.record_device(
+            self.run_id, name, device_class, [], "local", {"simulated": simulated}, cost
+        )
+        return self
+
+    def pending(self, device: str, variant: str) -> str:
+        """A job that has not produced a result yet (the run is still going)."""
+        return self._job(device, variant, "ort-cpu", "single-stream")
+
+    def _job(
+        self, device: str, variant: str, runtime_name: str, scenario: str, model: str | None = None
+    ) -> str:
+        model = model or self.model
+        self._n += 1
+        job_id = f"{self.run_id}.{self._n:04d}"
+        self.store.record_jobs(
+            [
+                JobRecord(
+                    job_id,
+                    self.run_id,
+                    f"{device}/{model}/{variant}/{runtime_name}/{scenario}",
+                    device,
+                    model,
+                    variant,
+                    "0" * 64,
+                    runtime_name,
+                    "onnxruntime",
+                    scenario,
+                    "{}",
+                )
+            ]
+        )
+        return job_id
+
+    def result(
+        self,
+        device: str,
+        variant: str,
+        latencies_ns: np.ndarray,
+        *,
+        runtime_name: str = "ort-cpu",
+        scenario: str = "single-stream",
+        power_mw: float | None = None,
+        energy_source: str | None = None,
+        simulated: bool = False,
+        throttled: bool | None = None,
+        peak_rss_mb: float = 64.0,
+        max_abs_err: float | None = None,
+        within_tolerance: bool | None = None,
+        batch_size: int = 1,
+        soak_windows: list[dict[str, float]] | None = None,
+        telemetry: list[tuple[int, str, str, float]] | None = None,
+        model: str | None = None,
+    ) -> str:
+        """Store one job's result the way `rigbench run` does; returns the job id."""
+        model = model or self.model
+        job_id = self._job(device, variant, runtime_name, scenario, model)
+        st = latency_stats(latencies_ns)
+        ips = st.throughput_ips
+        row = {
+            "job_id": job_id,
+            "run_id": self.run_id,
+            "device": device,
+            "model": model,
+            "variant": variant,
+            "runtime": "onnxruntime",
+            "runtime_name": runtime_name,
+            "runtime_version": "1.20",
+            "providers_used": "CPUExecutionProvider",
+            "scenario": scenario,
+            "batch_size": batch_size,
+            "iterations": st.iterations,
+            "p50_ns": st.p50_ns,
+            "p90_ns": st.p90_ns,
+            "p99_ns": st.p99_ns,
+            "mean_ns": st.mean_ns,
+            "min_ns": st.min_ns,
+            "max_ns": st.max_ns,
+            "std_ns": st.std_ns,
+            "p50_ci_low_ns": st.p50_ci_low_ns,
+            "p50_ci_high_ns": st.p50_ci_high_ns,
+            "throughput_ips": ips,
+            "peak_rss_bytes": int(peak_rss_mb * 1048576),
+            "measure_start_ns": 0,
+            "measure_end_ns": int(latencies_ns.sum()),
+            "avg_power_mw": power_mw,
+            "energy_per_inference_mj": power_mw / ips if power_mw and ips else None,
+            "energy_source": energy_source,
+            "energy_coverage": 1.0 if power_mw else None,
+            "throttled": throttled,
+            "throttle_reasons_json": json.dumps(["soft temp limit"] if throttled else []),
+            "soak_windows_json": json.dumps(soak_windows) if soak_windows else None,
+            "simulated": simulated,
+            "created_at": now(),
+        }
+        accuracy = []
+        if max_abs_err is not None:
+            accuracy.append(
+                {
+                    "output": "*",
+                    "max_abs_err": max_abs_err,
+                    "mean_abs_err": max_abs_err / 4,
+                    "cosine_similarity": 0.999,
+                    "n_samples": 8,
+                    "within_tolerance": within_tolerance,
+                    "reasons": None if within_tolerance is not False else "max_abs_err too high",
+                }
+            )
+        self.store.store_result(row, latencies_ns, telemetry or [], [], accuracy)
+        return job_id
+
+    def finish(self, status: str = "finished") -> RunBuilder:
+        self.store.finish_run(self.run_id, status)
+        return self
+
+
+def new_store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store.duckdb")
+
+
+def test_builder_stores_results_that_the_results_query_reads(tmp_path: Path) -> None:
+    from rigbench.controller.store import queries
+
+    store = new_store(tmp_path)
+    b = RunBuilder(store).device("pi", PI_COST)
+    b.result("pi", "fp32", lognormal_ns(2.0), power_mw=5000, energy_source="rpi:total")
+    b.finish()
+    rows = queries.results(store, "run-1")
+    assert [(r["device"], r["variant"]) for r in rows] == [("pi", "fp32")]
+    assert abs(rows[0]["p50_ms"] - 2.0) < 0.05
