@@ -1,0 +1,69 @@
+"""Everything a report shows for one run, read in one read-only connection.
+
+The HTML, Markdown and JSON reports render the same bundle: per model, the ranking, the
+latency histograms of every choice (on one shared axis) and the soak timelines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from rigbench.controller.ranking.rank import Ranking, RankRequest, rank_model
+from rigbench.controller.ranking.source import (
+    HIST_RANGE,
+    Histograms,
+    RunSummary,
+    SoakTimeline,
+    latency_histograms,
+    models_in_run,
+    pick_run,
+    soak_timelines,
+)
+from rigbench.controller.store import Store
+from rigbench.errors import ReportError
+
+
+@dataclass
+class ModelSection:
+    ranking: Ranking
+    histograms: Histograms
+    timelines: list[SoakTimeline]
+
+
+@dataclass
+class ReportBundle:
+    run: RunSummary
+    sections: list[ModelSection]
+    notes: list[str] = field(default_factory=list)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+def build_bundle(store: Store, req: RankRequest) -> ReportBundle:
+    """Rank every model of the run (or ``req.model``) and gather its charts' data."""
+    with store.connect(read_only=True) as con:
+        run, notes = pick_run(con, req.run_id, req.model)
+        models = [req.model] if req.model else models_in_run(con, run.run_id)
+        if req.model and req.model not in models_in_run(con, run.run_id):
+            raise ReportError(f"run {run.run_id} has no results for model {req.model!r}")
+        sections = []
+        for model in models:
+            ranking = rank_model(con, run, model, req)
+            # The shared axis spans p0.1..p99.9 over all choices of the model.
+            spans = [c.range_ms for c in ranking.ranked + ranking.excluded if c.range_ms]
+            hist = (
+                latency_histograms(
+                    con,
+                    run.run_id,
+                    model,
+                    min(s[0] for s in spans) * 1e6,
+                    max(s[1] for s in spans) * 1e6,
+                )
+                if spans
+                else Histograms([], {})
+            )
+            sections.append(ModelSection(ranking, hist, soak_timelines(con, run.run_id, model)))
+    return ReportBundle(run, sections, notes)
+
+
+__all__ = ["HIST_RANGE", "ModelSection", "ReportBundle", "build_bundle"]

@@ -1,0 +1,330 @@
+"""Inline SVG charts, drawn in Python so the HTML report needs no network and no library.
+
+Charts are plain strings of SVG markup: they can be tested without a browser, they render in
+any browser offline, and they stay small (a distribution is one ``<path>``, not a rect per
+bin). Every mark has a ``<title>`` so hovering shows its figures, and carries ``data-job``
+so the page script can highlight a choice across the table and the charts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#76b7b2",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+FRONT = "#1b1b1b"
+MUTED = "#9aa0a6"
+FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
+
+
+def color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def fmt(v: float) -> str:
+    """Compact tick label: 0.5, 12, 2,500, 12k, 3e-5."""
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1e4:
+        return f"{v / 1e3:.3g}k"
+    if a >= 1e3:
+        return f"{v:,.0f}"
+    if a < 1e-3:
+        return f"{v:.0e}".replace("e-0", "e-")
+    return f"{v:.3g}"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Maps data values in [lo, hi] to pixels in [p0, p1], linear or log10."""
+
+    lo: float
+    hi: float
+    p0: float
+    p1: float
+    log: bool = False
+
+    @staticmethod
+    def fit(values: Sequence[float], p0: float, p1: float, log: bool | None = None) -> Scale:
+        """A scale over ``values`` with a little margin; log when they span > 20x."""
+        vals = [v for v in values if v is not None and math.isfinite(v)]
+        if not vals:
+            return Scale(0.0, 1.0, p0, p1)
+        lo, hi = min(vals), max(vals)
+        use_log = log if log is not None else (lo > 0 and hi / lo > 20)
+        if use_log and lo > 0:
+            return Scale(lo / 1.25, hi * 1.25, p0, p1, True)
+        span = hi - lo or abs(hi) or 1.0
+        return Scale(
+            max(0.0, lo - 0.08 * span) if lo >= 0 else lo - 0.08 * span, hi + 0.08 * span, p0, p1
+        )
+
+    def __call__(self, v: float) -> float:
+        if self.log:
+            v = max(v, self.lo)
+            t = (math.log10(v) - math.log10(self.lo)) / (math.log10(self.hi) - math.log10(self.lo))
+        else:
+            t = (v - self.lo) / ((self.hi - self.lo) or 1.0)
+        return self.p0 + t * (self.p1 - self.p0)
+
+    def ticks(self, target: int = 6) -> list[float]:
+        if self.log:
+            out = []
+            for k in range(math.floor(math.log10(self.lo)), math.ceil(math.log10(self.hi)) + 1):
+                for m in (1, 2, 5):
+                    v = m * 10.0**k
+                    if self.lo <= v <= self.hi:
+                        out.append(v)
+            return out if len(out) <= 2 * target else [v for v in out if _is_decade(v)]
+        raw = (self.hi - self.lo) / max(1, target)
+        mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+        step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+        first = math.ceil(self.lo / step) * step
+        n = int((self.hi - first) / step) + 1
+        return [first + i * step for i in range(max(0, n))]
+
+
+def _is_decade(v: float) -> bool:
+    return abs(math.log10(v) - round(math.log10(v))) < 1e-9
+
+
+def _t(s: str) -> str:
+    return escape(s, quote=True)
+
+
+def svg_open(width: float, height: float, label: str, cls: str = "chart") -> str:
+    return (
+        f'<svg class="{cls}" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
+        f'height="{height:.0f}" role="img" aria-label="{_t(label)}" style="{FONT}">'
+    )
+
+
+def axis_x(s: Scale, y: float, label: str, top: float | None = None) -> str:
+    """Bottom axis with ticks (and light grid lines up to ``top``)."""
+    parts = [f'<line class="axis" x1="{s.p0:.1f}" y1="{y:.1f}" x2="{s.p1:.1f}" y2="{y:.1f}"/>']
+    for v in s.ticks():
+        x = s(v)
+        if top is not None:
+            parts.append(
+                f'<line class="grid" x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{y:.1f}"/>'
+            )
+        parts.append(
+            f'<line class="axis" x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y + 4:.1f}"/>'
+        )
+        parts.append(
+            f'<text class="tick" x="{x:.1f}" y="{y + 16:.1f}" text-anchor="middle">{fmt(v)}</text>'
+        )
+    mid = (s.p0 + s.p1) / 2
+    parts.append(
+        f'<text class="label" x="{mid:.1f}" y="{y + 34:.1f}" text-anchor="middle">'
+        f"{_t(label)}</text>"
+    )
+    return "".join(parts)
+
+
+def axis_y(s: Scale, x: float, label: str, right: float | None = None) -> str:
+    """Left axis with ticks (and light grid lines across to ``right``)."""
+    parts = [f'<line class="axis" x1="{x:.1f}" y1="{s.p0:.1f}" x2="{x:.1f}" y2="{s.p1:.1f}"/>']
+    for v in s.ticks(5):
+        y = s(v)
+        if right is not None:
+            parts.append(
+                f'<line class="grid" x1="{x:.1f}" y1="{y:.1f}" x2="{right:.1f}" y2="{y:.1f}"/>'
+            )
+        parts.append(
+            f'<text class="tick" x="{x - 6:.1f}" y="{y + 4:.1f}" text-anchor="end">{fmt(v)}</text>'
+        )
+    mid = (s.p0 + s.p1) / 2
+    parts.append(
+        f'<text class="label" transform="translate({x - 50:.1f},{mid:.1f}) rotate(-90)" '
+        f'text-anchor="middle">{_t(label)}</text>'
+    )
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One choice in the cost/latency plane."""
+
+    job_id: str
+    label: str
+    x: float  # latency, ms
+    y: float  # cost per million inferences, USD
+    group: int  # colour index (the device)
+    front: bool
+    qualifies: bool
+    tag: str = ""  # "est." / "sim." qualifier of the cost
+
+
+def pareto_chart(
+    points: Sequence[Point],
+    x_label: str,
+    y_label: str,
+    target_ms: float | None = None,
+    legend: Sequence[tuple[str, int]] = (),
+) -> str:
+    """Cost against latency; the Pareto front joined by a step line, labelled."""
+    w, h = 760.0, 420.0
+    left, right, top, bottom = 78.0, 24.0, 16.0, 52.0
+    xs = [p.x for p in points] + ([target_ms] if target_ms else [])
+    sx = Scale.fit(xs, left, w - right)
+    sy = Scale.fit([p.y for p in points], h - bottom, top)
+    w += 150.0 if legend else 0.0  # room for the device legend on the right
+    out = [svg_open(w, h, f"{y_label} against {x_label}")]
+    for i, (name, group) in enumerate(legend):
+        y = top + 10 + 18 * i
+        out.append(
+            f'<circle cx="{w - 140:.1f}" cy="{y - 4:.1f}" r="5" fill="{color(group)}"/>'
+            f'<text class="legend" x="{w - 130:.1f}" y="{y:.1f}">{_t(name)}</text>'
+        )
+    out.append(axis_y(sy, left, y_label, w - right - (150.0 if legend else 0.0)))
+    out.append(axis_x(sx, h - bottom, x_label, top))
+    if target_ms is not None:
+        x = sx(target_ms)
+        out.append(
+            f'<line class="target" x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{h - bottom:.1f}">'
+            f"<title>latency target {fmt(target_ms)} ms</title></line>"
+            f'<text class="tick" x="{x + 4:.1f}" y="{top + 12:.1f}">'
+            f"target {fmt(target_ms)} ms</text>"
+        )
+    front = sorted((p for p in points if p.front), key=lambda p: p.x)
+    if len(front) > 1:
+        d = f"M{sx(front[0].x):.1f},{sy(front[0].y):.1f}"
+        for prev, p in zip(front, front[1:]):
+            d += f" L{sx(p.x):.1f},{sy(prev.y):.1f} L{sx(p.x):.1f},{sy(p.y):.1f}"
+        out.append(f'<path class="front" d="{d}"><title>Pareto front</title></path>')
+    for p in sorted(points, key=lambda p: (p.front, p.qualifies)):
+        cx, cy = sx(p.x), sy(p.y)
+        fill = color(p.group) if p.qualifies else "none"
+        stroke = FRONT if p.front else (color(p.group) if p.qualifies else MUTED)
+        r = 6.5 if p.front else 5.0
+        status = "Pareto front" if p.front else "qualifies" if p.qualifies else "excluded"
+        out.append(
+            f'<circle class="pt" data-job="{_t(p.job_id)}" cx="{cx:.1f}" cy="{cy:.1f}" r="{r}" '
+            f'fill="{fill}" stroke="{stroke}" stroke-width="{2 if p.front else 1.2}">'
+            f"<title>{_t(p.label)}: {fmt(p.x)} ms, ${fmt(p.y)}/M {p.tag} ({status})</title>"
+            "</circle>"
+        )
+        if p.front:
+            out.append(
+                f'<text class="ptlabel" x="{cx + 9:.1f}" y="{cy - 7:.1f}">{_t(p.label)}</text>'
+            )
+    out.append("</svg>")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One choice's latency histogram on the shared axis, with its percentiles."""
+
+    job_id: str
+    label: str
+    counts: Sequence[int]
+    p50: float | None
+    p99: float | None
+    ci: tuple[float, float] | None  # interval of the ranked percentile
+    group: int
+    qualifies: bool
+
+
+def distributions_chart(
+    rows: Sequence[Distribution],
+    edges_ms: Sequence[float],
+    pct: int,
+    target_ms: float | None = None,
+) -> str:
+    """One filled histogram per choice, on one shared log axis (ridgeline-style rows)."""
+    row_h, label_w, w = 30.0, 300.0, 1000.0
+    top, bottom = 8.0, 52.0
+    h = top + row_h * len(rows) + bottom
+    sx = Scale(edges_ms[0], edges_ms[-1], label_w, w - 20.0, log=True)
+    out = [svg_open(w, h, "latency distributions per choice")]
+    axis_y_pos = top + row_h * len(rows)
+    out.append(axis_x(sx, axis_y_pos, "latency per inference, ms (log scale)", top))
+    for i, r in enumerate(rows):
+        base = top + row_h * (i + 1) - 3
+        peak = max(r.counts) or 1
+        d = f"M{sx(edges_ms[0]):.1f},{base:.1f}"
+        for k, c in enumerate(r.counts):
+            y = base - (row_h - 6) * c / peak
+            d += f" L{sx(edges_ms[k]):.1f},{y:.1f} L{sx(edges_ms[k + 1]):.1f},{y:.1f}"
+        d += f" L{sx(edges_ms[-1]):.1f},{base:.1f} Z"
+        fill = color(r.group)
+        opacity = 0.75 if r.qualifies else 0.25
+        out.append(
+            f'<g class="dist" data-job="{_t(r.job_id)}">'
+            f'<text class="rowlabel" x="{label_w - 8:.1f}" y="{base - 6:.1f}" text-anchor="end">'
+            f"{_t(r.label)}</text>"
+            f'<path d="{d}" fill="{fill}" fill-opacity="{opacity}" stroke="{fill}">'
+            f"<title>{_t(r.label)}: {sum(r.counts)} samples</title></path>"
+        )
+        if r.ci is not None:
+            x0, x1 = sx(r.ci[0]), sx(r.ci[1])
+            out.append(
+                f'<rect class="ci" x="{x0:.1f}" y="{base - row_h + 6:.1f}" '
+                f'width="{max(1.5, x1 - x0):.1f}" height="{row_h - 6:.1f}">'
+                f"<title>p{pct} 95% CI {fmt(r.ci[0])}-{fmt(r.ci[1])} ms</title></rect>"
+            )
+        for name, v in (("p50", r.p50), ("p99", r.p99)):
+            if v is not None:
+                x = sx(v)
+                out.append(
+                    f'<line class="mark {name}" x1="{x:.1f}" y1="{base - row_h + 6:.1f}" '
+                    f'x2="{x:.1f}" y2="{base:.1f}"><title>{name} {fmt(v)} ms</title></line>'
+                )
+        out.append("</g>")
+    if target_ms is not None and edges_ms[0] <= target_ms <= edges_ms[-1]:
+        x = sx(target_ms)
+        out.append(
+            f'<line class="target" x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{axis_y_pos:.1f}">'
+            f"<title>latency target {fmt(target_ms)} ms</title></line>"
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    xs: Sequence[float]
+    ys: Sequence[float]
+
+
+def timeline_chart(title: str, unit: str, lines: Sequence[Line], x_label: str) -> str:
+    """Small line chart of one quantity over time (several series, one colour each)."""
+    w, h = 300.0, 190.0
+    left, right, top, bottom = 62.0, 10.0, 34.0, 46.0
+    sx = Scale.fit([x for ln in lines for x in ln.xs], left, w - right, log=False)
+    sy = Scale.fit([y for ln in lines for y in ln.ys], h - bottom, top, log=False)
+    out = [svg_open(w, h, title, "chart small")]
+    out.append(f'<text class="ctitle" x="{left:.1f}" y="14">{_t(title)}</text>')
+    out.append(axis_y(sy, left, unit, w - right))
+    out.append(axis_x(sx, h - bottom, x_label, top))
+    for i, ln in enumerate(lines):
+        if not ln.xs:
+            continue
+        pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(ln.xs, ln.ys))
+        out.append(
+            f'<polyline class="series" points="{pts}" stroke="{color(i)}">'
+            f"<title>{_t(ln.label)}</title></polyline>"
+        )
+        out.append(
+            f'<text class="legend" x="{w - right:.1f}" y="{14 + 12 * i:.1f}" '
+            f'text-anchor="end" fill="{color(i)}">{_t(ln.label)}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
