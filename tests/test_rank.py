@@ -282,3 +282,21 @@ def test_run_with_several_models_asks_which(tmp_path: Path) -> None:
     res = cli(store, "rank")
     assert res.exit_code == EXIT_ERROR
     assert "run run-1 has results for models a, b; choose one with --model" in res.output
+
+
+def test_latency_interval_stays_exact_when_the_quantile_brackets_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rigbench.controller.ranking import source
+
+    store = new_store(tmp_path)
+    lat = lognormal_ns(3.0, n=3000, sigma=0.4, seed=4)
+    RunBuilder(store).device("a", CLOUD_COST).result("a", "fp32", lat)
+    # A quantile_disc with another rank rule: brackets land on the wrong samples.
+    monkeypatch.setattr(source, "_disc_rank", lambda n, level: n - int((n - 1) * level))
+    r = rank(store, RankRequest(constraints=Constraints(percentile=99)))
+    lo, hi = quantile_ci_ranks(lat.size, 0.99)
+    ordered = np.sort(lat)
+    ci = r.ranked[0].latency_ms
+    assert ci is not None
+    assert (ci.lo, ci.hi) == pytest.approx((ordered[lo - 1] / 1e6, ordered[hi - 1] / 1e6))

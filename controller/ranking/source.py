@@ -280,7 +280,11 @@ def _quantile_point(values: Sequence[float], levels: list[float], q: float) -> f
 def _ranked_bounds(
     con: duckdb.DuckDBPyConnection, brackets: dict[str, tuple[float, float, int, int]]
 ) -> dict[str, tuple[float, float]]:
-    """Exact x_(l) and x_(u) per job, ranking only the samples inside each job's bracket."""
+    """Exact x_(l) and x_(u) per job, sorting only the samples inside each job's bracket.
+
+    A job whose bracket does not hold both ranks (it cannot, by how brackets are chosen) is
+    left out, and the caller ranks it over all its samples.
+    """
     if not brackets:
         return {}
     jobs = list(brackets)
@@ -295,27 +299,21 @@ def _ranked_bounds(
         },
     )
     try:
+        # One pass: count what lies below each bracket, sort only what lies inside it.
         rows = con.execute(
             """
-            WITH s AS (
-                SELECT l.job_id, l.latency_ns, b.v_lo, b.v_hi
+            WITH agg AS (
+                SELECT l.job_id, any_value(b.r_lo) AS r_lo, any_value(b.r_hi) AS r_hi,
+                    count(*) FILTER (WHERE l.latency_ns < b.v_lo) AS nb,
+                    list_sort(list(l.latency_ns) FILTER (
+                        WHERE l.latency_ns >= b.v_lo AND l.latency_ns <= b.v_hi)) AS w
                 FROM latency_samples l JOIN _brackets b ON b.job_id = l.job_id
-            ),
-            below AS (
-                SELECT job_id, count(*) FILTER (WHERE latency_ns < v_lo) AS nb FROM s
-                GROUP BY job_id
-            ),
-            win AS (
-                SELECT job_id, latency_ns,
-                    row_number() OVER (PARTITION BY job_id ORDER BY latency_ns) AS rk
-                FROM s WHERE latency_ns >= v_lo AND latency_ns <= v_hi
+                GROUP BY l.job_id
             )
-            SELECT w.job_id,
-                max(w.latency_ns) FILTER (WHERE below.nb + w.rk = b.r_lo) AS x_lo,
-                max(w.latency_ns) FILTER (WHERE below.nb + w.rk = b.r_hi) AS x_hi
-            FROM win w JOIN below ON below.job_id = w.job_id
-            JOIN _brackets b ON b.job_id = w.job_id
-            GROUP BY w.job_id
+            SELECT job_id,
+                CASE WHEN r_lo > nb AND r_lo - nb <= len(w) THEN w[r_lo - nb] END,
+                CASE WHEN r_hi > nb AND r_hi - nb <= len(w) THEN w[r_hi - nb] END
+            FROM agg
             """
         ).fetchall()
     finally:
