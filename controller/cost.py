@@ -260,7 +260,7 @@ def monthly_cost(cost: Cost | None, power: Power, devices: int) -> MonthlyCost:
         return MonthlyCost(devices * cost.hourly_usd * HOURS_PER_MONTH, basis)
     if cost.purchase_usd is None:
         return MonthlyCost(None, Basis(), "the inventory gives neither hourly_usd nor purchase_usd")
-    assumed = (f"purchase ${cost.purchase_usd:g} over {cost.lifetime_years:g} y",)
+    assumed: tuple[str, ...] = (f"purchase ${cost.purchase_usd:g} over {cost.lifetime_years:g} y",)
     if cost.electricity_usd_per_kwh is None:
         return MonthlyCost(None, Basis(assumed=assumed), "no electricity_usd_per_kwh")
     assumed += (f"electricity ${cost.electricity_usd_per_kwh:g}/kWh",)

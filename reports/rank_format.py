@@ -30,7 +30,7 @@ def num(v: float | None, digits: int = 3) -> str:
     if v == 0:
         return "0"
     mag = math.floor(math.log10(abs(v)))
-    if mag >= 6 or mag < -6:
+    if mag >= 6 or mag < -4:
         return f"{v:.{digits}g}"
     decimals = max(0, digits - 1 - mag)
     return f"{v:,.{decimals}f}" if abs(v) >= 10_000 else f"{v:.{decimals}f}"

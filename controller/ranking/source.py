@@ -69,7 +69,19 @@ _RUN_SQL = """
 
 
 def _summary(row: tuple[Any, ...]) -> RunSummary:
-    return RunSummary(*row[:6], int(row[6]), int(row[7]), int(row[8]), int(row[9]))
+    run_id, kind, plan_name, status, started_at, finished_at = row[:6]
+    return RunSummary(
+        run_id,
+        kind,
+        plan_name,
+        status,
+        started_at,
+        finished_at,
+        int(row[6]),
+        int(row[7]),
+        int(row[8]),
+        int(row[9]),
+    )
 
 
 def pick_run(
