@@ -1,22 +1,28 @@
 """Reach a device's agent over the transport its inventory entry names.
 
 ``local``: the controller starts the agent itself. ``grpc``: an agent already running, with
-TLS and a token when it is not on loopback. Each transport returns an ``AgentClient`` plus
-the means to close what was opened.
+TLS and a token when it is not on loopback. ``ssh``: a tunnel from a loopback port here to
+the agent on the host's loopback, with the host key verified. Each transport returns an
+``AgentClient`` plus the means to close what was opened.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rigbench.agent.server import is_loopback
 from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.inventory import Device
 from rigbench.controller.local_agent import LocalAgent, start_local_agent
 from rigbench.errors import AgentUnreachableError, InventoryError
+
+if TYPE_CHECKING:
+    from rigbench.controller.ssh.tunnel import SshTunnel
 
 
 @dataclass
@@ -60,6 +66,7 @@ def grpc_channel_config(device: Device) -> ChannelConfig:
 async def connect(device: Device, work: Path) -> AsyncIterator[Connection]:
     """Open the device's agent for the duration of the block."""
     local: LocalAgent | None = None
+    tunnel: SshTunnel | None = None
     if device.local is not None:
         lt = device.local
         local = await start_local_agent(
@@ -72,10 +79,14 @@ async def connect(device: Device, work: Path) -> AsyncIterator[Connection]:
         cfg = ChannelConfig(local.address)
     elif device.grpc is not None:
         cfg = grpc_channel_config(device)
+    elif device.ssh is not None:
+        # paramiko is imported only for devices reached over SSH.
+        from rigbench.controller.ssh.tunnel import open_agent_tunnel
+
+        tunnel = await asyncio.to_thread(open_agent_tunnel, device)
+        cfg = ChannelConfig(tunnel.address)
     else:
-        raise AgentUnreachableError(
-            f"device {device.name}: the ssh transport is not available in this version"
-        )
+        raise AgentUnreachableError(f"device {device.name}: no transport configured")
     client = AgentClient(cfg, call_timeout_s=device.connect_timeout_s)
     try:
         yield Connection(device, client, local)
@@ -83,3 +94,5 @@ async def connect(device: Device, work: Path) -> AsyncIterator[Connection]:
         await client.close()
         if local is not None:
             local.stop()
+        if tunnel is not None:
+            await asyncio.to_thread(tunnel.close)
