@@ -43,6 +43,7 @@ app.add_typer(agent_app, name="agent")
 
 # Registration: one import per command module (each adds its commands to `app`).
 from rigbench.controller.cli import (  # noqa: E402,F401
+    agent_admin,
     bench,
     devices,
     export,
