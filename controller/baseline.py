@@ -335,7 +335,9 @@ def select_baseline(
                 changes=tuple(what_changed(pinned, tonight)),
                 pinned=True,
             )
-        noise = [pinned] + [n for n in usable[:k] if n.run_id != pinned.run_id]
+        # The noise is the spread of recent nights around their own level: mixing in the
+        # pinned night would count the very change under test as noise.
+        noise = [n for n in usable[:k] if n.run_id != pinned.run_id] or [pinned]
         return Baseline(
             nights=(pinned,),
             noise_nights=tuple(noise),

@@ -1,0 +1,489 @@
+"""Compare one nightly run with its baselines: the verdict a CI job gates on.
+
+Every job of tonight's run becomes comparisons, one per metric (median latency from the
+per-iteration samples, max abs error, energy per inference, peak memory); every series the
+recent nights had but tonight lacks is accounted for too. Device-level facts (canary failed,
+unreachable, missing) make the farm verdict. Exit codes: 0 nothing regressed, 1 a regression
+(or a job that now fails for the model's own reasons), 2 the farm failed, which wins over 1
+because a partial night cannot clear anyone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from rigbench.controller.baseline import (
+    Baseline,
+    Change,
+    Night,
+    history,
+    load_samples,
+    nights_of_run,
+    recent_run_ids,
+    select_baseline,
+)
+from rigbench.controller.store import queries
+from rigbench.controller.store.db import Store, now
+from rigbench.reports.regression_stats import (
+    Outcome,
+    Policy,
+    Verdict,
+    compare_accuracy,
+    compare_latency,
+    compare_scalar,
+)
+
+METRICS = ("latency_p50", "max_abs_err", "energy_per_inference", "peak_rss")
+PERF_METRICS = ("latency_p50", "energy_per_inference")  # throttling changes these
+# Job failures that say nothing about the model: the farm is at fault.
+FARM_KINDS = frozenset(
+    {
+        "unreachable",
+        "quarantined",
+        "busy",
+        "agent-restarted",
+        "internal",
+        "worker-crashed",
+        "cancelled",
+        "artifact",
+        "provider",
+    }
+)
+BAD_DEVICE_STATES = frozenset({"unhealthy", "unreachable", "quarantined", "missing"})
+EXIT_OK, EXIT_REGRESSION, EXIT_FARM = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class DeviceHealth:
+    """What the canary said about a device before its jobs ran."""
+
+    device: str
+    healthy: bool
+    message: str = ""
+    canary_run_id: str | None = None
+    state: str = "unhealthy"  # when not healthy: unhealthy | unreachable | quarantined
+
+
+@dataclass
+class Comparison:
+    """One device x series x metric: the JUnit test case and the Markdown line."""
+
+    device: str
+    series: str  # job key
+    model: str
+    variant: str
+    runtime_name: str
+    scenario: str
+    metric: str  # one of METRICS, or "job" when the job itself failed or is missing
+    outcome: Outcome
+    verdict: Verdict | None = None
+    baseline_runs: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def farm_failure(self) -> bool:
+        return self.outcome is Outcome.ERROR
+
+    @property
+    def is_regression(self) -> bool:
+        return self.outcome in (Outcome.REGRESSION, Outcome.FAILED)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k not in ("verdict", "changes")}
+        d["outcome"] = self.outcome.value
+        d["changes"] = [asdict(c) for c in self.changes]
+        if self.verdict is not None:
+            v = asdict(self.verdict)
+            v.pop("outcome")
+            v.pop("reason")
+            d.update(v)
+        return d
+
+
+@dataclass
+class DeviceState:
+    """A device's night: healthy, or why its numbers are missing or not trusted."""
+
+    device: str
+    state: str  # healthy | unhealthy | unreachable | quarantined | missing | retired
+    message: str = ""
+    fingerprint_changes: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class NightlyReport:
+    run_id: str
+    plan_name: str
+    started_at: datetime | None
+    policy: Policy
+    baseline_runs: int
+    pinned_run: str | None
+    devices: list[DeviceState]
+    comparisons: list[Comparison]
+    canary_run_id: str | None = None
+
+    @property
+    def farm_failed(self) -> bool:
+        return any(d.state in BAD_DEVICE_STATES for d in self.devices) or any(
+            c.farm_failure for c in self.comparisons
+        )
+
+    @property
+    def regressions(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.is_regression]
+
+    @property
+    def exit_code(self) -> int:
+        if self.farm_failed:
+            return EXIT_FARM
+        return EXIT_REGRESSION if self.regressions else EXIT_OK
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for c in self.comparisons if c.outcome is outcome)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "plan": self.plan_name,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "exit_code": self.exit_code,
+            "farm_failed": self.farm_failed,
+            "canary_run_id": self.canary_run_id,
+            "pinned_run": self.pinned_run,
+            "baseline_runs": self.baseline_runs,
+            "policy": asdict(self.policy),
+            "devices": [
+                {**asdict(d), "fingerprint_changes": [asdict(c) for c in d.fingerprint_changes]}
+                for d in self.devices
+            ],
+            "comparisons": [c.to_dict() for c in self.comparisons],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+
+def _split_key(job_key: str) -> tuple[str, str, str, str, str]:
+    parts = (job_key.split("/") + ["*"] * 5)[:5]
+    return parts[0], parts[1], parts[2], parts[3], parts[4]
+
+
+def _row(job_key: str, metric: str, outcome: Outcome, **kw: Any) -> Comparison:
+    device, model, variant, runtime_name, scenario = _split_key(job_key)
+    return Comparison(
+        device, job_key, model, variant, runtime_name, scenario, metric, outcome, **kw
+    )
+
+
+def compare_series(
+    tonight: Night,
+    baseline: Baseline,
+    samples: Mapping[str, np.ndarray],
+    policy: Policy,
+    flagged: frozenset[tuple[str, str, str]] = frozenset(),
+) -> list[Comparison]:
+    """The four metric comparisons of one series that has a baseline segment.
+
+    ``flagged`` holds (run, series, metric) already reported as a change: those nights still
+    count toward the baseline's centre (a lasting change becomes the new normal once it is
+    half the window) but not toward the noise floor, which would otherwise swallow the change
+    the night after it was first reported.
+    """
+    key = tonight.job_key
+    runs = baseline.run_ids
+    changes = list(baseline.changes)
+    flags = []
+    if baseline.pinned:
+        flags.append("pinned baseline")
+    if baseline.skipped_throttled:
+        flags.append(f"{baseline.skipped_throttled} throttled baseline night(s) not used")
+    if tonight.throttled:
+        flags.append("throttled tonight: latency and energy not used as evidence")
+    if baseline.new_baseline:
+        why = "; ".join(str(c) for c in changes if c.splits)
+        return [
+            _row(
+                key,
+                m,
+                Outcome.NEW_BASELINE,
+                changes=changes,
+                flags=flags,
+                message=f"new baseline: {why}",
+            )
+            for m in METRICS
+        ]
+    if not baseline.nights:
+        why = (
+            "first night of this series"
+            if baseline.reference is None
+            else "every baseline night was throttled"
+        )
+        return [
+            _row(key, m, Outcome.NOT_ENOUGH_DATA, changes=changes, flags=flags, message=why)
+            for m in METRICS
+        ]
+
+    def noise(metric: str) -> list[Night]:
+        return [n for n in baseline.noise_nights if (n.run_id, key, metric) not in flagged]
+
+    verdicts: dict[str, Verdict] = {}
+    if tonight.throttled:
+        for m in PERF_METRICS:
+            verdicts[m] = Verdict(Outcome.NOT_ENOUGH_DATA, reason="throttled tonight")
+    else:
+        t = samples.get(tonight.job_id, np.empty(0, dtype=np.int64))
+        verdicts["latency_p50"] = compare_latency(
+            t,
+            [samples.get(n.job_id, np.empty(0, dtype=np.int64)) for n in baseline.nights],
+            [n.p50_ns for n in noise("latency_p50") if n.p50_ns],
+            policy,
+        )
+        verdicts["energy_per_inference"] = compare_scalar(
+            tonight.energy_per_inference_mj,
+            [n.energy_per_inference_mj for n in baseline.nights if n.energy_per_inference_mj],
+            [n.energy_per_inference_mj for n in noise("energy_per_inference")],
+            policy,
+            policy.energy_noise_prior,
+        )
+    verdicts["max_abs_err"] = compare_accuracy(
+        tonight.max_abs_err,
+        tonight.within_tolerance,
+        [n.max_abs_err for n in baseline.nights if n.max_abs_err is not None],
+        [n.within_tolerance for n in baseline.nights],
+        policy,
+    )
+    verdicts["peak_rss"] = compare_scalar(
+        float(tonight.peak_rss_bytes) if tonight.peak_rss_bytes else None,
+        [float(n.peak_rss_bytes) for n in baseline.nights if n.peak_rss_bytes],
+        [float(n.peak_rss_bytes) for n in noise("peak_rss") if n.peak_rss_bytes],
+        policy,
+        policy.memory_noise_prior,
+    )
+    return [
+        _row(
+            key,
+            m,
+            verdicts[m].outcome,
+            verdict=verdicts[m],
+            baseline_runs=runs,
+            changes=changes,
+            flags=flags,
+            message=verdicts[m].reason,
+        )
+        for m in METRICS
+    ]
+
+
+def _device_states(
+    store: Store,
+    run_id: str,
+    jobs: Sequence[Mapping[str, Any]],
+    expected: set[str],
+    health: Mapping[str, DeviceHealth],
+    selected: set[str] | None,
+) -> dict[str, DeviceState]:
+    by_device: dict[str, list[Mapping[str, Any]]] = {}
+    for j in jobs:
+        if j["device"] != "*":
+            by_device.setdefault(j["device"], []).append(j)
+    states: dict[str, DeviceState] = {}
+    for device in sorted(expected | set(by_device) | set(health)):
+        h = health.get(device)
+        mine = by_device.get(device, [])
+        kinds = {j["error_kind"] for j in mine if j["status"] == "failed"}
+        if h is not None and not h.healthy:
+            states[device] = DeviceState(device, h.state, f"canary: {h.message}")
+        elif "unreachable" in kinds:
+            why = next(j["error_message"] for j in mine if j["error_kind"] == "unreachable")
+            states[device] = DeviceState(device, "unreachable", why or "")
+        elif "quarantined" in kinds:
+            states[device] = DeviceState(
+                device, "quarantined", "quarantined after repeated infrastructure failures"
+            )
+        elif not mine:
+            if selected is not None and device not in selected:
+                states[device] = DeviceState(
+                    device,
+                    "retired",
+                    "in recent baselines but no longer selected by the plan and inventory",
+                )
+            else:
+                states[device] = DeviceState(
+                    device, "missing", "in the baseline but absent from tonight's run"
+                )
+        else:
+            states[device] = DeviceState(device, "healthy", h.message if h else "")
+    return states
+
+
+def _flagged(store: Store, run_ids: set[str]) -> frozenset[tuple[str, str, str]]:
+    if not run_ids:
+        return frozenset()
+    rows = store.query(
+        "SELECT run_id, series, metric FROM nightly_checks "
+        "WHERE outcome IN ('regression', 'improvement') "
+        "AND run_id IN (SELECT unnest(?::VARCHAR[]))",
+        [sorted(run_ids)],
+    )
+    return frozenset((r["run_id"], r["series"], r["metric"]) for r in rows)
+
+
+def evaluate_night(
+    store: Store,
+    run_id: str,
+    policy: Policy | None = None,
+    baseline_runs: int = 7,
+    pin: str | None = None,
+    health: Mapping[str, DeviceHealth] | None = None,
+    selected_devices: set[str] | None = None,
+    history_runs: int = 60,
+) -> NightlyReport:
+    """Compare a stored nightly run with its baselines; nothing is written.
+
+    ``health`` is the canary's word per device; ``selected_devices`` the devices tonight's plan
+    selected (None: unknown, so every device of the recent baselines is expected).
+    """
+    policy = policy or Policy()
+    health = health or {}
+    info = queries.run_info(store, run_id)
+    plan_name = info["plan_name"] or ""
+    started = info["started_at"]
+    tonight = nights_of_run(store, run_id)
+    jobs = store.query(
+        "SELECT job_key, device, status, error_kind, error_message FROM jobs "
+        "WHERE run_id = ? ORDER BY job_key",
+        [run_id],
+    )
+    past = history(store, plan_name, started, run_id, max(history_runs, baseline_runs))
+    pinned: dict[str, Night] = {}
+    if pin:
+        queries.run_info(store, pin)  # a clear error for an unknown run id
+        pinned = nights_of_run(store, pin)
+    recent = set(recent_run_ids(past, baseline_runs))
+    expected_series = {
+        key for key, nights in past.items() if any(n.run_id in recent for n in nights)
+    } | set(pinned)
+    expected_devices = {_split_key(k)[0] for k in expected_series}
+    states = _device_states(store, run_id, jobs, expected_devices, health, selected_devices)
+
+    baselines: dict[str, Baseline] = {}
+    for key, night in tonight.items():
+        baselines[key] = select_baseline(
+            night, past.get(key, []), baseline_runs, pinned.get(key) if pin else None
+        )
+    wanted = [night.job_id for night in tonight.values()]
+    for b in baselines.values():
+        wanted += [n.job_id for n in b.nights]
+    samples = load_samples(store, wanted)
+    flagged = _flagged(store, {n.run_id for b in baselines.values() for n in b.noise_nights})
+
+    comparisons: list[Comparison] = []
+    seen_keys = set()
+    for j in jobs:
+        key = j["job_key"]
+        seen_keys.add(key)
+        if j["status"] == "failed":
+            farm = j["error_kind"] in FARM_KINDS
+            comparisons.append(
+                _row(
+                    key,
+                    "job",
+                    Outcome.ERROR if farm else Outcome.FAILED,
+                    message=f"{j['error_kind']}: {j['error_message']}",
+                )
+            )
+        elif key in tonight:
+            comparisons += compare_series(tonight[key], baselines[key], samples, policy, flagged)
+        else:
+            comparisons.append(
+                _row(key, "job", Outcome.ERROR, message=f"job ended as {j['status']!r}")
+            )
+    for key in sorted(expected_series - seen_keys):
+        device = _split_key(key)[0]
+        state = states.get(device)
+        if state is not None and state.state in BAD_DEVICE_STATES:
+            comparisons.append(
+                _row(key, "job", Outcome.ERROR, message=f"device {state.state}: {state.message}")
+            )
+        else:
+            comparisons.append(
+                _row(
+                    key,
+                    "job",
+                    Outcome.NOT_ENOUGH_DATA,
+                    message="in recent baselines, not in tonight's run",
+                )
+            )
+    for state in states.values():
+        fps = {
+            tuple(c for c in b.changes if c.what.startswith("fingerprint."))
+            for k, b in baselines.items()
+            if _split_key(k)[0] == state.device and b.new_baseline
+        }
+        state.fingerprint_changes = sorted({c for group in fps for c in group}, key=str)
+    canary_runs = {h.canary_run_id for h in health.values() if h.canary_run_id}
+    return NightlyReport(
+        run_id=run_id,
+        plan_name=plan_name,
+        started_at=started,
+        policy=policy,
+        baseline_runs=baseline_runs,
+        pinned_run=pin,
+        devices=[states[d] for d in sorted(states)],
+        comparisons=comparisons,
+        canary_run_id=next(iter(canary_runs)) if len(canary_runs) == 1 else None,
+    )
+
+
+def record_checks(store: Store, report: NightlyReport) -> None:
+    """Keep the verdicts in the store (nightly_checks), replacing any for the same run."""
+    ts = now()
+    rows: list[list[Any]] = []
+    for c in report.comparisons:
+        v = c.verdict
+        rows.append(
+            [
+                report.run_id,
+                c.device,
+                c.series,
+                c.metric,
+                c.outcome.value,
+                v.tonight if v else None,
+                v.baseline if v else None,
+                v.ratio if v else None,
+                v.ci_low if v else None,
+                v.ci_high if v else None,
+                v.p_value if v else None,
+                v.threshold if v else None,
+                json.dumps(c.baseline_runs),
+                json.dumps([asdict(x) for x in c.changes]),
+                c.message or None,
+                ts,
+            ]
+        )
+    for d in report.devices:
+        rows.append(
+            [report.run_id, d.device, f"{d.device}/device", "device", d.state]
+            + [None] * 7
+            + [
+                json.dumps([report.canary_run_id] if report.canary_run_id else []),
+                json.dumps([asdict(x) for x in d.fingerprint_changes]),
+                d.message or None,
+                ts,
+            ]
+        )
+    with store.transaction() as con:
+        con.execute("DELETE FROM nightly_checks WHERE run_id = ?", [report.run_id])
+        if rows:
+            con.executemany(
+                f"INSERT INTO nightly_checks VALUES ({', '.join('?' * 16)})",
+                rows,
+            )
