@@ -11,12 +11,14 @@ to, and everything is removed. Tests run in file order and share one install.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import os
 import re
 import signal
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from rigbench.agent.jobs import JobFailure, JobResult, MeasurementConfig
 from rigbench.controller.cli import app
 from rigbench.controller.connect import connect
 from rigbench.controller.inventory import load_inventory
@@ -33,6 +36,7 @@ from rigbench.errors import AgentUnreachableError
 from tests.conftest import run
 from tests.paths import REPO
 from tests.sshd import Sshd, keygen, sshd_available, start_sshd
+from tests.test_agent_e2e import spec
 
 pytestmark = [
     pytest.mark.e2e,
@@ -284,6 +288,36 @@ def rebuilt(wheel: Path, out: Path) -> Path:
         for name, body in data.items():
             dst.writestr(name, body)
     return target
+
+
+def test_upgrade_does_not_restart_an_agent_in_the_middle_of_a_job(farm, installed, tiny, tmp_path):
+    _, _, wheel = installed
+    new = rebuilt(wheel, tmp_path / "new")
+    long = MeasurementConfig(warmup_iterations=0, min_iterations=1, min_duration_s=60)
+    s = spec(tiny.onnx_path, "ssh-long-job", measurement=long)
+    agent = farm.pid("agent")
+
+    async def go() -> tuple[int, str]:
+        async with connect(load_inventory(farm.inventory).get("box"), tmp_path) as conn:
+            await conn.client.ensure_artifacts({s.artifact_sha256: tiny.onnx_path})
+            events = conn.client.run(s, timeout_s=120)
+            await events.__anext__()  # accepted: the agent is measuring
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "rigbench", "agent", "upgrade", "box", "-i",
+                str(farm.inventory), "--wheel", str(new), "--work", str(WORK),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            out, _ = await proc.communicate()
+            await conn.client.cancel(s.job_id)
+            async for e in events:  # until the job has really ended
+                if isinstance(e.body, (JobResult, JobFailure)):
+                    break
+            return proc.returncode or 0, out.decode()
+
+    rc, out = run(go())
+    assert rc == 2, out
+    assert "is measuring job ssh-long-job" in out and "--force" in out
+    assert farm.pid("agent") == agent
 
 
 def test_upgrade_installs_a_new_build_and_restarts_the_agent(farm, installed, tmp_path):
