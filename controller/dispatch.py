@@ -264,6 +264,9 @@ class Dispatcher:
         self.writer = BatchWriter(store)
         self._state: dict[str, tuple[int, bool]] = {}
         self._done: set[str] = set()
+        # Per device: devices run concurrently, so one shared flag would let the last
+        # device described label every device's results simulated (or not).
+        self._simulated: dict[str, bool] = {}
 
     async def run(self, jobs: Sequence[PlannedJob]) -> RunOutcome:
         by_device: dict[str, list[PlannedJob]] = {}
@@ -354,7 +357,7 @@ class Dispatcher:
                 d.cost.model_dump() if d.cost else None,
             )
         )
-        self._simulated = desc.simulated
+        self._simulated[d.name] = desc.simulated
 
     async def _job_with_retries(self, conn: Connection, job: PlannedJob) -> bool | None:
         """True stored, False failed for the model's own reasons, None infrastructure failure."""
@@ -464,7 +467,7 @@ class Dispatcher:
         telemetry: list[tuple[int, str, str, float]],
         gaps: list[tuple[int, str, str]],
     ) -> None:
-        row = result_row(job, self.run_id, result, getattr(self, "_simulated", False))
+        row = result_row(job, self.run_id, result, self._simulated.get(job.device.name, False))
         try:
             acc = accuracy_rows(job, result)
         except RigbenchError as e:
