@@ -207,6 +207,8 @@ def pareto_chart(
         for prev, p in zip(front, front[1:]):
             d += f" L{sx(p.x):.1f},{sy(prev.y):.1f} L{sx(p.x):.1f},{sy(p.y):.1f}"
         out.append(f'<path class="front" d="{d}"><title>Pareto front</title></path>')
+    # Labels of consecutive front points alternate above and below to avoid collisions.
+    label_dy = {id(p): (-8.0 if i % 2 == 0 else 16.0) for i, p in enumerate(front)}
     for p in sorted(points, key=lambda p: (p.front, p.qualifies)):
         cx, cy = sx(p.x), sy(p.y)
         fill = color(p.group) if p.qualifies else "none"
@@ -221,7 +223,8 @@ def pareto_chart(
         )
         if p.front:
             out.append(
-                f'<text class="ptlabel" x="{cx + 9:.1f}" y="{cy - 7:.1f}">{_t(p.label)}</text>'
+                f'<text class="ptlabel" x="{cx + 9:.1f}" y="{cy + label_dy[id(p)]:.1f}">'
+                f"{_t(p.label)}</text>"
             )
     out.append("</svg>")
     return "".join(out)
@@ -248,7 +251,9 @@ def distributions_chart(
     target_ms: float | None = None,
 ) -> str:
     """One filled histogram per choice, on one shared log axis (ridgeline-style rows)."""
-    row_h, label_w, w = 30.0, 300.0, 1000.0
+    longest = max((len(r.label) for r in rows), default=20)
+    row_h, label_w = 30.0, min(440.0, max(200.0, 6.4 * longest + 16))
+    w = label_w + 700.0
     top, bottom = 8.0, 52.0
     h = top + row_h * len(rows) + bottom
     sx = Scale(edges_ms[0], edges_ms[-1], label_w, w - 20.0, log=True)

@@ -5,6 +5,7 @@ screenshot is saved (kept in $RIGBENCH_SCREENSHOT_DIR when set).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -156,3 +157,9 @@ def test_report_screenshot_is_saved(real_run: RealRun) -> None:
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "report.png")
+
+
+def test_only_the_simulated_device_is_labelled_simulated(real_run: RealRun) -> None:
+    data = json.loads(cli(real_run, "rank", "--format", "json").output)
+    labels = {(c["device"], c["simulated"]) for c in data["ranked"] + data["excluded"]}
+    assert labels == {("local", False), ("pi5-sim", True)}
