@@ -244,8 +244,11 @@ def logs_cmd(
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    def note(msg: str) -> None:  # stderr: `agent logs X > file` keeps only the log
+        typer.echo(f"[{d.name}] {msg}", err=True)
+
     try:
-        ops.logs(d, _say(d.name), write, lines, follow)
+        ops.logs(d, note, write, lines, follow)
     except KeyboardInterrupt:
         pass
 
