@@ -54,11 +54,11 @@ def fleet_cmd(
     fmt: RankFormat = typer.Option(RankFormat.table, "--format", "-f"),
     store: Path = StoreOpt,
 ) -> None:
-    """Size a fleet: devices or instances needed per viable choice, monthly cost, power draw.
+    """Size a fleet: devices or instances per viable choice, monthly cost, power.
 
-    Capacity per device is its measured single-stream throughput at batch 1, used up to
-    --headroom (70%); the output states this queueing assumption and an M/G/1 estimate of
-    the wait it adds. Exit code 1 when no choice is viable.
+    Capacity per device is its measured single-stream throughput at batch 1,
+    used up to --headroom (70%); the output states this queueing assumption
+    and an M/G/1 estimate of the wait it adds. Exits 1 when no choice is viable.
 
     Example: rigbench fleet --qps 500 --latency-ms 10 --percentile 99
     """

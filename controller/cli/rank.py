@@ -34,8 +34,8 @@ def _percentile(value: int) -> int:
     return value
 
 
-RunOpt = typer.Option(None, "--run", help="run id [default: the latest finished run]")
-ModelOpt = typer.Option(None, "--model", "-m", help="model name [default: the run's only one]")
+RunOpt = typer.Option(None, "--run", help="run id (default: the latest finished run)")
+ModelOpt = typer.Option(None, "--model", "-m", help="model name (default: the run's only model)")
 LatencyOpt = typer.Option(
     None, "--latency-ms", help="latency target at batch 1, for --percentile", min=0
 )
@@ -58,7 +58,7 @@ ThrottleOpt = typer.Option(
     "--no-throttling",
     help="exclude choices that throttled (devices without a throttle sensor are kept and show n/a)",
 )
-ScenarioOpt = typer.Option(None, "--scenario", help="only this scenario [default: all]")
+ScenarioOpt = typer.Option(None, "--scenario", help="only this scenario (default: all)")
 InventoryCostOpt = typer.Option(
     None,
     "--inventory",
@@ -133,13 +133,14 @@ def rank_cmd(
     fmt: RankFormat = typer.Option(RankFormat.table, "--format", "-f"),
     store: Path = StoreOpt,
 ) -> None:
-    """Rank a model's deployment choices by cost per million inferences under constraints.
+    """Rank a model's deployment choices by cost per million inferences.
 
-    Rows within measurement noise are ties (confidence intervals from every per-iteration
-    sample); '*' marks the Pareto front of latency against cost. Exit code 1 when no
-    choice meets the constraints (the output says which constraint excluded what).
+    Rows within measurement noise are ties: 95% confidence intervals from
+    every per-iteration sample overlap. '*' marks the Pareto front of latency
+    against cost. Exits 1 when no choice meets the constraints, naming the
+    constraint that excluded each one.
 
-    Example: rigbench rank --model cnn --latency-ms 10 --percentile 99 --max-error 0.05
+    Example: rigbench rank --model cnn --latency-ms 10 --max-error 0.05
     """
     req = build_request(
         run_id,

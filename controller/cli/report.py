@@ -42,7 +42,7 @@ def report_cmd(
         None, "--output", "-o", help="write --markdown/--json here instead of stdout"
     ),
     run_id: str = RunOpt,
-    model: str = typer.Option(None, "--model", "-m", help="one model [default: every model]"),
+    model: str = typer.Option(None, "--model", "-m", help="one model (default: every model)"),
     latency_ms: float = LatencyOpt,
     percentile: int = PercentileOpt,
     min_throughput: float = ThroughputOpt,
@@ -54,8 +54,10 @@ def report_cmd(
     inventory: Path = InventoryCostOpt,
     store: Path = StoreOpt,
 ) -> None:
-    """Report a run: ranking table, latency distributions, cost vs latency with the Pareto
-    front, and thermal/power timelines of soak runs. The HTML needs no network to open.
+    """Report a run as one offline HTML file, Markdown or JSON.
+
+    The ranking table, latency distributions per choice, cost against latency
+    with the Pareto front, and thermal/power timelines of soak runs.
 
     Example: rigbench report --html report.html --latency-ms 10
     """
