@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rigbench.controller.cli import app
+from rigbench.controller.client import sha256_file
 from rigbench.controller.modelgen import GeneratedModel
 from tests.thirdparty import thirdparty_model
 
@@ -162,3 +163,31 @@ def test_devices_lists_runtimes_providers_and_sensors_of_the_local_agent(tmp_pat
     assert "onnxruntime" in row["runtimes"] and "CPUExecutionProvider" in row["runtimes"]
     assert "litert" in row["runtimes"]
     assert "procfs" in row["sensors"]
+
+
+def test_compile_records_lineage_and_reuses_the_second_time(tmp_path, tiny):
+    args = [
+        "compile",
+        str(tiny.onnx_path),
+        "-v",
+        "int8-dynamic",
+        "--format",
+        "json",
+        "--work",
+        str(tmp_path / "work"),
+    ]
+    first = CliRunner().invoke(app, args)
+    second = CliRunner().invoke(app, args)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    (a,), (b,) = json.loads(first.output), json.loads(second.output)
+    assert not a["cache_hit"] and b["cache_hit"] and a["sha256"] == b["sha256"]
+    assert a["transform"] and "onnxruntime" in a["tool_versions"]
+    assert a["source_sha256"] == sha256_file(tiny.onnx_path)
+
+
+def test_compile_of_an_unknown_variant_lists_the_known_ones(tmp_path, tiny):
+    result = CliRunner().invoke(
+        app, ["compile", str(tiny.onnx_path), "-v", "int9", "--work", str(tmp_path / "work")]
+    )
+    assert result.exit_code == 2
+    assert "unknown variant 'int9'" in result.output and "int8-dynamic" in result.output

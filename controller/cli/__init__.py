@@ -45,6 +45,7 @@ app.add_typer(agent_app, name="agent")
 from rigbench.controller.cli import (  # noqa: E402,F401
     agent_admin,
     bench,
+    compile,
     devices,
     export,
     fleet,
