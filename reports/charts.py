@@ -311,7 +311,7 @@ class Line:
 
 def timeline_chart(title: str, unit: str, lines: Sequence[Line], x_label: str) -> str:
     """Small line chart of one quantity over time (several series, one colour each)."""
-    w, h = 300.0, 190.0
+    w, h = 278.0, 190.0
     left, right, top, bottom = 62.0, 10.0, 34.0, 46.0
     sx = Scale.fit([x for ln in lines for x in ln.xs], left, w - right, log=False)
     sy = Scale.fit([y for ln in lines for y in ln.ys], h - bottom, top, log=False)

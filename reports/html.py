@@ -66,7 +66,7 @@ svg .series { fill: none; stroke-width: 1.6; }
 svg .mark { stroke: #24292f; stroke-width: 1.3; } svg .mark.p99 { stroke-dasharray: 2 2; }
 svg .ci { fill: #24292f; fill-opacity: 0.12; }
 svg circle.hl { stroke: #cf222e !important; stroke-width: 3 !important; }
-.timelines { display: flex; flex-wrap: wrap; gap: 8px 20px; }
+.timelines { display: flex; flex-wrap: wrap; gap: 8px 16px; }
 .soak { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
 .empty { color: var(--muted); font-style: italic; }
 """

@@ -467,4 +467,6 @@ def soak_timelines(con: duckdb.DuckDBPyConnection, run_id: str, model: str) -> l
                 json.loads(windows_json) if windows_json else [],
             )
         )
+    # Jobs with temperature or power first: they are what a soak timeline is for.
+    out.sort(key=lambda t: not (t.temperature or t.power))
     return out
