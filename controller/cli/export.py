@@ -1,1 +1,47 @@
-"""`rigbench export`: see the module that implements it."""
+"""``rigbench export --parquet DIR``: the store's history as hive-partitioned Parquet."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from rigbench.controller.cli import app
+from rigbench.controller.cli.common import StoreOpt, open_store
+from rigbench.controller.export import Mode, export_parquet
+from rigbench.errors import ConfigError
+
+
+@app.command("export")
+def export_cmd(
+    parquet: Path = typer.Option(
+        ..., "--parquet", help="folder to write <table>/date=YYYY-MM-DD/device=NAME/*.parquet"
+    ),
+    since: str = typer.Option(
+        None, "--since", help="only runs started on or after this day (YYYY-MM-DD, UTC)"
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier export"),
+    append: bool = typer.Option(
+        False, "--append", help="add to an earlier export (use with --since)"
+    ),
+    store: Path = StoreOpt,
+) -> None:
+    """Export results, latency samples, telemetry, accuracy and nightly verdicts as Parquet,
+    partitioned by run date and device, for DuckDB, Spark or Trino.
+
+    Example: rigbench export --parquet lake/rigbench --since 2026-03-01 --append
+    """
+    if overwrite and append:
+        raise ConfigError("give --overwrite or --append, not both")
+    day = None
+    if since:
+        try:
+            day = datetime.strptime(since, "%Y-%m-%d").date()
+        except ValueError:
+            raise ConfigError(f"--since takes YYYY-MM-DD, got {since!r}") from None
+    mode = Mode.overwrite if overwrite else Mode.append if append else Mode.new
+    summary = export_parquet(open_store(store), parquet, day, mode)
+    for table, n in summary.rows.items():
+        typer.echo(f"{table}: {n} row(s)")
+    typer.echo(f"written to {summary.out_dir}")

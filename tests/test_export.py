@@ -1,0 +1,147 @@
+"""`rigbench export --parquet`: hive-partitioned Parquet that DuckDB reads back as written."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from rigbench.controller.cli import app
+from rigbench.controller.export import Mode, export_parquet
+from rigbench.controller.store import Store
+from rigbench.errors import StoreError
+from tests.test_nightly_history import History, Series
+
+PI, ORIN = Series(device="pi5-01", iterations=200), Series(device="orin-01", iterations=300)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """Three nights (2026-03-02..04) of two devices, with telemetry on one job."""
+    h = History(Store(tmp_path / "store.duckdb"))
+    for _ in range(3):
+        run = h.night([PI, ORIN])
+    with h.store.transaction() as con:
+        job = con.execute(
+            "SELECT job_id FROM results WHERE run_id = ? AND device = 'pi5-01'", [run]
+        ).fetchone()[0]
+        con.execute(
+            "INSERT INTO telemetry_samples VALUES (?, 1, 'thermal:cpu', 'temp_mc', 51000), "
+            "(?, 2, 'thermal:cpu', 'temp_mc', 52000)",
+            [job, job],
+        )
+    return h.store
+
+
+def read(folder: Path, table: str, sql: str) -> list[tuple]:
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"CREATE VIEW t AS SELECT * FROM read_parquet('{folder / table}/**/*.parquet', "
+            "hive_partitioning = true)"
+        )
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_results_read_back_partitioned_by_date_and_device(store: Store, tmp_path: Path):
+    export_parquet(store, tmp_path / "lake")
+    rows = read(
+        tmp_path / "lake",
+        "results",
+        "SELECT date, device, count(*) FROM t GROUP BY ALL ORDER BY ALL",
+    )
+    days = [date(2026, 3, d) for d in (2, 3, 4)]
+    assert rows == [(d, dev, 1) for d in days for dev in ("orin-01", "pi5-01")]
+
+
+def test_partition_folders_are_hive_style(store: Store, tmp_path: Path):
+    export_parquet(store, tmp_path / "lake")
+    assert (tmp_path / "lake" / "results" / "date=2026-03-02" / "device=pi5-01").is_dir()
+
+
+def test_every_latency_sample_is_exported(store: Store, tmp_path: Path):
+    export_parquet(store, tmp_path / "lake")
+    rows = read(
+        tmp_path / "lake",
+        "latency_samples",
+        "SELECT device, count(*) FROM t GROUP BY ALL ORDER BY ALL",
+    )
+    assert rows == [("orin-01", 900), ("pi5-01", 600)]
+
+
+def test_latency_samples_join_back_to_results(store: Store, tmp_path: Path):
+    export_parquet(store, tmp_path / "lake")
+    con = duckdb.connect()
+    lake = tmp_path / "lake"
+    (n,) = con.execute(
+        f"SELECT count(*) FROM read_parquet('{lake}/latency_samples/**/*.parquet', "
+        f"hive_partitioning = true) s JOIN read_parquet('{lake}/results/**/*.parquet', "
+        "hive_partitioning = true) r USING (job_id)"
+    ).fetchone()
+    assert n == 1500
+
+
+def test_telemetry_is_exported_with_its_device(store: Store, tmp_path: Path):
+    export_parquet(store, tmp_path / "lake")
+    rows = read(
+        tmp_path / "lake", "telemetry_samples", "SELECT device, metric, value FROM t ORDER BY t_ns"
+    )
+    assert rows == [("pi5-01", "temp_mc", 51000.0), ("pi5-01", "temp_mc", 52000.0)]
+
+
+def test_since_exports_only_later_runs(store: Store, tmp_path: Path):
+    export_parquet(store, tmp_path / "lake", since=date(2026, 3, 4))
+    assert read(tmp_path / "lake", "results", "SELECT DISTINCT date FROM t") == [
+        (date(2026, 3, 4),)
+    ]
+
+
+def test_a_non_empty_folder_is_refused(store: Store, tmp_path: Path):
+    export_parquet(store, tmp_path / "lake")
+    with pytest.raises(StoreError, match="not empty"):
+        export_parquet(store, tmp_path / "lake")
+
+
+def test_overwrite_replaces_the_earlier_export(store: Store, tmp_path: Path):
+    export_parquet(store, tmp_path / "lake")
+    export_parquet(store, tmp_path / "lake", since=date(2026, 3, 4), mode=Mode.overwrite)
+    assert read(tmp_path / "lake", "results", "SELECT count(*) FROM t") == [(2,)]
+
+
+def test_append_adds_a_later_day(store: Store, tmp_path: Path):
+    export_parquet(store, tmp_path / "lake", since=date(2026, 3, 4))
+    History(store, start=datetime(2026, 3, 4, 2, 0)).night([PI])  # stored as 2026-03-05
+    export_parquet(store, tmp_path / "lake", since=date(2026, 3, 5), mode=Mode.append)
+    rows = read(
+        tmp_path / "lake", "results", "SELECT date, count(*) FROM t GROUP BY ALL ORDER BY ALL"
+    )
+    assert rows == [(date(2026, 3, 4), 2), (date(2026, 3, 5), 1)]
+
+
+def test_cli_exports_and_counts_rows(store: Store, tmp_path: Path):
+    result = CliRunner().invoke(
+        app, ["export", "--parquet", str(tmp_path / "lake"), "--store", str(store.path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "results: 6 row(s)" in result.output and "latency_samples: 1500 row(s)" in result.output
+
+
+def test_cli_refuses_a_malformed_since(store: Store, tmp_path: Path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            "--parquet",
+            str(tmp_path / "lake"),
+            "--since",
+            "March",
+            "--store",
+            str(store.path),
+        ],
+    )
+    assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
