@@ -1,1 +1,113 @@
-"""`rigbench nightly`: see the module that implements it."""
+"""``rigbench nightly PLAN``: run the plan, compare with the baselines, exit 0, 1 or 2 for CI."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from rigbench.controller.cli import app
+from rigbench.controller.cli.common import (
+    InventoryOpt,
+    StoreOpt,
+    WorkOpt,
+    open_store,
+    work_path,
+)
+from rigbench.controller.inventory import load_inventory
+from rigbench.controller.nightly import NightlyOptions, run_nightly
+from rigbench.controller.plan import load_plan
+from rigbench.controller.progress import ProgressPrinter
+from rigbench.errors import ConfigError
+from rigbench.reports.nightly_markdown import VERDICT, title
+from rigbench.reports.regression import NightlyReport
+from rigbench.reports.regression_stats import Outcome, Policy
+
+
+def short_summary(report: NightlyReport) -> str:
+    """A few lines for the terminal; the Markdown file has everything."""
+    lines = [
+        f"nightly {report.plan_name} run {report.run_id}: {VERDICT[report.exit_code]} "
+        f"(exit {report.exit_code})",
+        "  " + ", ".join(f"{o.value} {report.count(o)}" for o in Outcome if report.count(o)),
+    ]
+    for d in report.devices:
+        if d.state != "healthy":
+            lines.append(f"  device {d.device}: {d.state}: {d.message}")
+    for c in report.comparisons:
+        if c.outcome in (Outcome.REGRESSION, Outcome.FAILED, Outcome.ERROR, Outcome.IMPROVEMENT):
+            change = f" {c.verdict.ratio - 1:+.1%}" if c.verdict and c.verdict.ratio else ""
+            lines.append(f"  {c.outcome.value}: {title(c)}{change} {c.message}".rstrip())
+            if c.changes and c.outcome is not Outcome.ERROR:
+                lines.append("    what changed: " + "; ".join(str(x) for x in c.changes))
+    return "\n".join(lines)
+
+
+@app.command("nightly")
+def nightly_cmd(
+    plan_file: Path = typer.Argument(..., help="plan YAML"),
+    baseline_runs: int = typer.Option(
+        7, "--baseline-runs", "-k", min=1, help="compare with the last K good nightly runs"
+    ),
+    pin: str = typer.Option(
+        None, "--pin", help="compare with this run instead (a known-good night)"
+    ),
+    min_effect: float = typer.Option(
+        0.03, "--min-effect", help="smallest relative change reported (0.03 = 3%)"
+    ),
+    alpha: float = typer.Option(
+        0.01, "--alpha", help="one-sided false-alarm level of each comparison"
+    ),
+    noise_prior: float = typer.Option(
+        0.02,
+        "--noise-prior",
+        help="night-to-night spread assumed before the history shows it (0.02 = 2%)",
+    ),
+    out: Path = typer.Option(
+        Path("nightly-report"),
+        "--out",
+        "-o",
+        help="folder for summary.md, junit.xml, trends.html, nightly.json",
+    ),
+    trend_nights: int = typer.Option(30, "--trend-nights", min=1, help="nights in trends.html"),
+    inventory: Path = InventoryOpt,
+    store: Path = StoreOpt,
+    work: Path = WorkOpt,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
+) -> None:
+    """Run a plan as tonight's nightly, compare it with its baseline and write the reports.
+
+    Exit code 0: no regression. 1: a regression (or a job that now fails for the model's own
+    reasons). 2: the farm failed (a device unreachable, quarantined, failing the canary, or in
+    the baseline but missing tonight), or bad input. A canary (the built-in tiny CNN, checked
+    against its known answers) runs first on every device; a device that fails it is not
+    measured.
+
+    Example: rigbench nightly plans/nightly.yaml --out nightly-report --baseline-runs 7
+    """
+    try:
+        policy = Policy(min_effect=min_effect, alpha=alpha, noise_prior=noise_prior)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    st = open_store(store)
+    options = NightlyOptions(
+        out_dir=out,
+        baseline_runs=baseline_runs,
+        pin=pin,
+        policy=policy,
+        trend_nights=trend_nights,
+    )
+    result = asyncio.run(
+        run_nightly(
+            load_plan(plan_file),
+            load_inventory(inventory),
+            st,
+            work_path(work),
+            options,
+            ProgressPrinter(quiet=quiet),
+        )
+    )
+    typer.echo(short_summary(result.report))
+    typer.echo("reports: " + ", ".join(str(p) for p in result.files.values()))
+    raise typer.Exit(result.report.exit_code)

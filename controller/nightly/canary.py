@@ -1,0 +1,127 @@
+"""The canary: a known model with a known answer, run on every device before the plan.
+
+A device whose runtime has started to answer wrongly (a broken driver, a bad delegate, a
+half-upgraded runtime) produces latencies that mean nothing. So each night begins with the
+built-in tiny CNN (deterministic weights, fixed seeded reference inputs) on each of the plan's
+runtime entries; the controller computes the fp32 answers itself, and a device passes only if
+every canary job finished and its outputs agree: same top-1 class on every reference input
+and cosine similarity of at least ``COSINE_MIN``. That holds across fp32, TF32 and fp16
+execution providers, while a wrong kernel or garbage outputs fail it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rigbench.controller.dispatch import RunOutcome
+from rigbench.controller.plan import (
+    Accuracy,
+    Generate,
+    Measurement,
+    ModelEntry,
+    Plan,
+    Scenario,
+    Telemetry,
+)
+from rigbench.controller.store.db import Store
+from rigbench.reports.regression import DeviceHealth
+
+CANARY_MODEL = "canary"
+COSINE_MIN = 0.999
+REFERENCE_SAMPLES = 4
+
+
+def canary_plan(plan: Plan) -> Plan:
+    """The canary run for a plan: same devices and runtime entries, the tiny CNN, briefly."""
+    kinds = {r.runtime for r in plan.runtimes}
+    variants: list[str | dict[str, object]] = []
+    if "onnxruntime" in kinds:
+        variants.append("fp32")
+    if "litert" in kinds:
+        variants.append("tflite-fp32")
+    return Plan(
+        name=f"{plan.name}.canary",
+        models=[
+            ModelEntry(
+                name=CANARY_MODEL,
+                generate=Generate(size="tiny", seed=0),
+                variants=variants,
+                accuracy=Accuracy(samples=REFERENCE_SAMPLES, seed=1234),
+            )
+        ],
+        runtimes=plan.runtimes,
+        measurement=Measurement(
+            warmup_iterations=5,
+            min_iterations=30,
+            max_iterations=300,
+            min_duration_s=0.0,
+            max_duration_s=10.0,
+        ),  # fmt: skip
+        telemetry=Telemetry(enabled=False),
+        scenarios=[Scenario()],
+        devices=plan.devices,
+        retries=plan.retries,
+    )
+
+
+def _problem(row: dict[str, object]) -> str | None:
+    """Why one canary result does not show a correct answer, or None."""
+    label = f"{row['variant']} on {row['runtime_name']}"
+    cos, top1, err = row["cosine_similarity"], row["top1_agreement"], row["max_abs_err"]
+    if cos is None and err is None:
+        return f"{label}: no outputs to check"
+    if isinstance(err, float) and not math.isfinite(err):
+        return f"{label}: non-finite outputs"
+    if top1 is not None and float(top1) < 1.0:  # type: ignore[arg-type]
+        return f"{label}: top-1 class differs on {1 - float(top1):.0%} of the reference inputs"  # type: ignore[arg-type]
+    if cos is not None and float(cos) < COSINE_MIN:  # type: ignore[arg-type]
+        return f"{label}: cosine similarity {float(cos):.6f} < {COSINE_MIN}"  # type: ignore[arg-type]
+    return None
+
+
+def canary_health(
+    store: Store, outcome: RunOutcome, devices: Sequence[str]
+) -> dict[str, DeviceHealth]:
+    """Each device's verdict from the canary run's stored results and failures."""
+    run_id = outcome.run_id
+    rows = store.query(
+        "SELECT r.device, r.variant, r.runtime_name, a.max_abs_err, a.cosine_similarity, "
+        "a.top1_agreement FROM results r "
+        "LEFT JOIN accuracy a ON a.job_id = r.job_id AND a.output = '*' WHERE r.run_id = ?",
+        [run_id],
+    )
+    failed = store.query(
+        "SELECT device, variant, runtime_name, error_kind, error_message FROM jobs "
+        "WHERE run_id = ? AND status <> 'done'",
+        [run_id],
+    )
+    unreachable = dict(outcome.unreachable)
+    health: dict[str, DeviceHealth] = {}
+    for device in devices:
+        if device in unreachable:
+            health[device] = DeviceHealth(
+                device, False, unreachable[device], run_id, state="unreachable"
+            )
+            continue
+        if device in outcome.quarantined:
+            health[device] = DeviceHealth(
+                device, False, "quarantined during the canary", run_id, state="quarantined"
+            )
+            continue
+        problems = [
+            f"{f['variant']} on {f['runtime_name']}: {f['error_kind']}: {f['error_message']}"
+            for f in failed
+            if f["device"] == device
+        ]
+        mine = [r for r in rows if r["device"] == device]
+        problems += [p for p in map(_problem, mine) if p]
+        if not mine and not problems:
+            problems.append("no canary result")
+        if problems:
+            health[device] = DeviceHealth(device, False, "; ".join(problems), run_id)
+        else:
+            health[device] = DeviceHealth(
+                device, True, f"canary passed on {len(mine)} runtime(s)", run_id
+            )
+    return health

@@ -1,0 +1,144 @@
+"""`rigbench nightly` end to end: real local agent processes, real models, a real DuckDB file.
+
+Three nights of plans/nightly-smoke.yaml on this machine: the first has nothing to compare,
+the second matches the first, the third runs the same model name built with ``slowdown: 6``
+(a slower network with identical outputs, about +70 % here) and must be reported as a
+regression. The machine is shared and noisy: the assertions are on verdicts, which rest on the
+learned noise floor, never on timings.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from rigbench.controller.cli import app
+from tests.paths import REPO
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SMOKE = REPO / "plans" / "nightly-smoke.yaml"
+LOCAL = {"devices": [{"name": "local", "class": "local"}]}
+
+
+@dataclass
+class Night:
+    code: int
+    output: str
+    out_dir: Path
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.out_dir / "nightly.json").read_text())
+
+    def comparison(self, metric: str) -> dict:
+        (c,) = [c for c in self.summary["comparisons"] if c["metric"] == metric]
+        return c
+
+
+def nightly(folder: Path, plan: Path, inventory: dict, name: str, *extra: str) -> Night:
+    inv = folder / "inventory.yaml"
+    inv.write_text(yaml.safe_dump(inventory))
+    out = folder / name
+    result = CliRunner().invoke(
+        app,
+        [
+            "nightly", str(plan), "--inventory", str(inv), "--out", str(out), "--quiet",
+            "--store", str(folder / "rb.duckdb"), "--work", str(folder / "work"), *extra,
+        ],
+    )  # fmt: skip
+    return Night(result.exit_code, result.output, out)
+
+
+def slowed_copy(folder: Path, slowdown: int) -> Path:
+    plan = yaml.safe_load(SMOKE.read_text())
+    plan["models"][0]["generate"]["slowdown"] = slowdown
+    path = folder / "nightly-smoke-slowed.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+@pytest.fixture(scope="module")
+def three_nights(tmp_path_factory: pytest.TempPathFactory) -> list[Night]:
+    folder = tmp_path_factory.mktemp("nightly")
+    first = nightly(folder, SMOKE, LOCAL, "night1")
+    second = nightly(folder, SMOKE, LOCAL, "night2")
+    third = nightly(folder, slowed_copy(folder, 6), LOCAL, "night3")
+    return [first, second, third]
+
+
+def test_first_night_has_nothing_to_compare_and_exits_0(three_nights: list[Night]):
+    night = three_nights[0]
+    assert night.code == 0, night.output
+    assert night.comparison("latency_p50")["outcome"] == "not enough data"
+
+
+def test_second_identical_night_reports_no_regression(three_nights: list[Night]):
+    night = three_nights[1]
+    assert night.code == 0, night.output
+    assert night.comparison("latency_p50")["outcome"] == "no change"
+
+
+def test_slowed_variant_is_reported_as_a_regression_with_exit_1(three_nights: list[Night]):
+    night = three_nights[2]
+    assert night.code == 1, night.output
+    latency = night.comparison("latency_p50")
+    assert latency["outcome"] == "regression" and latency["ratio"] > 1.2
+    assert len(latency["baseline_runs"]) == 2
+
+
+def test_slowed_night_reports_what_changed(three_nights: list[Night]):
+    changes = {c["what"]: c for c in three_nights[2].comparison("latency_p50")["changes"]}
+    assert "model digest" in changes
+    assert changes["plan.models[cnn].generate.slowdown"]["after"] == "6"
+
+
+def test_slowed_night_junit_has_one_failure(three_nights: list[Night]):
+    root = ET.parse(three_nights[2].out_dir / "junit.xml").getroot()
+    failures = [c for c in root.iter("testcase") if c.find("failure") is not None]
+    assert [(c.get("classname"), c.get("name")) for c in failures] == [
+        ("local.cnn.fp32.ort-cpu.single-stream", "latency_p50")
+    ]
+
+
+def test_canary_passes_before_each_night(three_nights: list[Night]):
+    for night in three_nights:
+        (device,) = night.summary["devices"]
+        assert device["state"] == "healthy" and "canary passed" in device["message"]
+        assert night.summary["canary_run_id"]
+
+
+def test_unreachable_device_exits_2(tmp_path: Path):
+    inventory = {
+        "devices": [
+            {"name": "local", "class": "local"},
+            {
+                "name": "gone",
+                "class": "x86",
+                "grpc": {"address": "127.0.0.1:9"},
+                "connect_timeout_s": 2,
+            },
+        ]
+    }
+    night = nightly(tmp_path, SMOKE, inventory, "night")
+    assert night.code == 2, night.output
+    states = {d["device"]: d["state"] for d in night.summary["devices"]}
+    assert states == {"gone": "unreachable", "local": "healthy"}
+
+
+def test_device_failing_the_canary_is_not_measured_and_exits_2(tmp_path: Path):
+    plan = yaml.safe_load(SMOKE.read_text())
+    plan["runtimes"][0]["providers"] = ["cuda"]  # not on this machine, and no CPU fallback
+    path = tmp_path / "needs-cuda.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    night = nightly(tmp_path, path, LOCAL, "night")
+    assert night.code == 2, night.output
+    (device,) = night.summary["devices"]
+    assert device["state"] == "unhealthy" and "provider" in device["message"]
+    assert night.summary["comparisons"] == []
