@@ -50,7 +50,9 @@ PARTITIONED: dict[str, str] = {
 }
 SINGLE: dict[str, str] = {
     "runs": "SELECT ru.* FROM runs ru",
-    "artifacts": "SELECT * FROM artifacts",
+    # Artifacts are content-addressed and shared by runs: --since takes those first stored
+    # since then, so appending each night adds every artifact once.
+    "artifacts": ("SELECT * FROM artifacts WHERE ? IS NULL OR CAST(created_at AS DATE) >= ?"),
 }
 
 
@@ -83,8 +85,8 @@ def export_parquet(
     opts = ", APPEND, FILENAME_PATTERN 'data_{uuid}'" if mode is Mode.append else ""
     with store.connect(read_only=True) as con:
         for table, sql in {**PARTITIONED, **SINGLE}.items():
-            query = f"{sql} {_SINCE}" if table != "artifacts" else sql
-            params = [since, since] if table != "artifacts" else []
+            query = sql if table == "artifacts" else f"{sql} {_SINCE}"
+            params = [since, since]
             target = out_dir / table
             if mode is Mode.overwrite and target.exists():
                 shutil.rmtree(target)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from rigbench.controller.cli import app
@@ -44,3 +46,12 @@ def test_nightly_reports_a_missing_plan_file_with_exit_2(tmp_path: Path):
         app, ["nightly", str(tmp_path / "none.yaml"), "--store", str(tmp_path / "s.duckdb")]
     )
     assert result.exit_code == 2
+
+
+def test_workflow_example_uses_only_existing_nightly_options():
+    workflow = Path(__file__).resolve().parent.parent / "examples" / "github-workflow-nightly.yml"
+    steps = yaml.safe_load(workflow.read_text())["jobs"]["nightly"]["steps"]
+    (script,) = [s["run"] for s in steps if "rigbench nightly" in s.get("run", "")]
+    used = set(re.findall(r"(--[a-z-]+)", script.split("rigbench nightly", 1)[1].split("code=")[0]))
+    help_text = CliRunner().invoke(app, ["nightly", "--help"], terminal_width=200).output
+    assert used and all(opt in help_text for opt in used), used

@@ -27,8 +27,10 @@ def export_cmd(
     ),
     store: Path = StoreOpt,
 ) -> None:
-    """Export results, latency samples, telemetry, accuracy and nightly verdicts as Parquet,
-    partitioned by run date and device, for DuckDB, Spark or Trino.
+    """Export the store's history as Parquet, partitioned by run date and device.
+
+    Results, latency samples, telemetry, accuracy and nightly verdicts, for
+    DuckDB, Spark or Trino: <table>/date=YYYY-MM-DD/device=NAME/*.parquet.
 
     Example: rigbench export --parquet lake/rigbench --since 2026-03-01 --append
     """

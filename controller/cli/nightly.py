@@ -76,15 +76,15 @@ def nightly_cmd(
     work: Path = WorkOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
 ) -> None:
-    """Run a plan as tonight's nightly, compare it with its baseline and write the reports.
+    """Run a plan as tonight's nightly, compare it with its baseline, write reports.
 
-    Exit code 0: no regression. 1: a regression (or a job that now fails for the model's own
-    reasons). 2: the farm failed (a device unreachable, quarantined, failing the canary, or in
-    the baseline but missing tonight), or bad input. A canary (the built-in tiny CNN, checked
-    against its known answers) runs first on every device; a device that fails it is not
-    measured.
+    Exit code 0: no regression. 1: a regression (or a job that now fails for
+    the model's own reasons). 2: the farm failed (a device unreachable,
+    quarantined, failing the canary, or in the baseline but missing tonight),
+    or bad input. A canary (the built-in tiny CNN, checked against its known
+    answers) runs first on every device; a device that fails it is not measured.
 
-    Example: rigbench nightly plans/nightly.yaml --out nightly-report --baseline-runs 7
+    Example: rigbench nightly plans/nightly.yaml --out nightly-report
     """
     try:
         policy = Policy(min_effect=min_effect, alpha=alpha, noise_prior=noise_prior)
