@@ -216,7 +216,10 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
 
 
 def check_variant_names(
-    entry: ModelEntry, names: Sequence[str | dict[str, object]], source_format: str, has_tflite: bool
+    entry: ModelEntry,
+    names: Sequence[str | dict[str, object]],
+    source_format: str,
+    has_tflite: bool,
 ) -> None:
     """Fail fast, before anything is measured, on a variant name that does not exist."""
     from rigbench.controller.variants import available_variants

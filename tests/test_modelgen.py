@@ -15,9 +15,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+
 from rigbench.controller.modelgen import GeneratedModel, ModelGenError, generate_cnn
 from rigbench.controller.modelgen.__main__ import main as cli_main
-
 from rigbench.errors import ControllerError
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
