@@ -249,7 +249,11 @@ def compare_series(
         verdicts["energy_per_inference"] = compare_scalar(
             tonight.energy_per_inference_mj,
             [n.energy_per_inference_mj for n in baseline.nights if n.energy_per_inference_mj],
-            [n.energy_per_inference_mj for n in noise("energy_per_inference")],
+            [
+                n.energy_per_inference_mj
+                for n in noise("energy_per_inference")
+                if n.energy_per_inference_mj
+            ],
             policy,
             policy.energy_noise_prior,
         )
