@@ -224,19 +224,26 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--keep", type=Path, help="build the store here and keep it")
+    ap.add_argument(
+        "--reuse", action="store_true", help="time the store kept at --keep without rebuilding"
+    )
     a = ap.parse_args()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         path = a.keep or Path(tmp) / "bench.duckdb"
-        if path.exists():
-            path.unlink()
-        t0 = time.perf_counter()
-        jobs = build_store(path, a.samples, a.devices)
-        size = path.stat().st_size / 2**20
-        print(
-            f"store: {a.samples:,} latency samples in {jobs} jobs ({a.devices} devices x "
-            f"{len(VARIANTS)} variants), {size:.0f} MiB, built in {time.perf_counter() - t0:.0f} s"
-        )
+        if a.reuse and path.exists():
+            print(f"store: reusing {path} ({path.stat().st_size / 2**20:.0f} MiB)")
+        else:
+            if path.exists():
+                path.unlink()
+            t0 = time.perf_counter()
+            jobs = build_store(path, a.samples, a.devices)
+            size = path.stat().st_size / 2**20
+            print(
+                f"store: {a.samples:,} latency samples in {jobs} jobs ({a.devices} devices x "
+                f"{len(VARIANTS)} variants), {size:.0f} MiB, built in "
+                f"{time.perf_counter() - t0:.0f} s"
+            )
         store = Store(path)
         req = RankRequest(constraints=Constraints(latency_ms=8.0, percentile=99, max_error=0.05))
         rank_s, rank_all = median_time(lambda: render_text(rank(store, req)), a.repeats)
