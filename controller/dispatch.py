@@ -272,10 +272,9 @@ class Dispatcher:
         by_device: dict[str, list[PlannedJob]] = {}
         for j in jobs:
             by_device.setdefault(j.device.name, []).append(j)
-        with self.store.held():
-            self._state = self._job_state([j.job_id for j in jobs])
-            async with self.writer.running():
-                await asyncio.gather(*(self._device(js[0].device, js) for js in by_device.values()))
+        self._state = self._job_state([j.job_id for j in jobs])
+        async with self.writer.running():
+            await asyncio.gather(*(self._device(js[0].device, js) for js in by_device.values()))
         self.outcome.stored = self.writer.stored
         return self.outcome
 

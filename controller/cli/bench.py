@@ -121,15 +121,19 @@ def bench_plan(
 @app.command("bench")
 def bench_cmd(
     model: Path = typer.Argument(..., help=".onnx or .tflite file"),
-    device: str = typer.Option(None, "--device", "-d", help="inventory device [default: first]"),
-    runtime: str = typer.Option(None, "--runtime", "-r", help="onnxruntime | litert [by format]"),
+    device: str = typer.Option(
+        None, "--device", "-d", help="inventory device (default: the first)"
+    ),
+    runtime: str = typer.Option(
+        None, "--runtime", "-r", help="onnxruntime | litert (default: by the file's format)"
+    ),
     provider: list[str] = typer.Option(
         None,
         "--provider",
         "-p",
         help="ORT execution provider (repeat for priority) or LiteRT delegate: xnnpack | none",
     ),
-    threads: int = typer.Option(0, "--threads", help="intra-op threads [runtime default]"),
+    threads: int = typer.Option(0, "--threads", help="intra-op threads (default: the runtime's)"),
     input_shape: list[str] = typer.Option(
         None, "--input", help="NAME=1x3x224x224: resolve dynamic dimensions"
     ),

@@ -37,16 +37,16 @@ def open_store(value: Path | None) -> Store:
 
 
 StoreOpt = typer.Option(
-    None, "--store", help="DuckDB file [env RIGBENCH_STORE; default .rigbench/rigbench.duckdb]"
+    None, "--store", help="DuckDB file (env RIGBENCH_STORE; default .rigbench/rigbench.duckdb)"
 )
 WorkOpt = typer.Option(
     None,
     "--work",
-    help="compiled variants, generated models and local agents [default .rigbench/work]",
+    help="compiled variants, generated models and local agents (default .rigbench/work)",
 )
 InventoryOpt = typer.Option(
     None,
     "--inventory",
     "-i",
-    help="inventory file [default ./inventory.yaml, else one local device]",
+    help="inventory file (default ./inventory.yaml, else one local device)",
 )

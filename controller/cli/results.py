@@ -91,7 +91,7 @@ def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> st
 
 @app.command("results")
 def results_cmd(
-    run_id: str = typer.Argument(None, help="run id [default: the latest run]"),
+    run_id: str = typer.Argument(None, help="run id (default: the latest run)"),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
     store: Path = StoreOpt,
 ) -> None:

@@ -24,6 +24,7 @@ from rigbench.controller.store.migrations import MIGRATIONS
 from rigbench.errors import StoreError
 
 LOCK_WAIT_S = 30.0
+WRITER_CONFIG = {"threads": 1}
 
 
 def now() -> datetime:
@@ -262,7 +263,7 @@ class Store:
             yield self
             return
         # Small write transactions: one thread avoids waking DuckDB's pool for each of them.
-        with self._open(read_only=False, config={"threads": 1}) as con:
+        with self._open(read_only=False, config=WRITER_CONFIG) as con:
             self._held = con
             try:
                 yield self
@@ -270,12 +271,14 @@ class Store:
                 self._held = None
 
     @contextlib.contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, read_only: bool = False, config: dict[str, Any] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection, or the held one; waits while another process writes."""
         if self._held is not None:
             yield self._held
             return
-        with self._open(read_only) as con:
+        with self._open(read_only, config) as con:
             yield con
 
     @contextlib.contextmanager
@@ -303,7 +306,8 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.connect() as con:
+        """One write transaction. Writes are small: one DuckDB thread does them fastest."""
+        with self.connect(config=WRITER_CONFIG) as con:
             con.begin()
             try:
                 yield con
@@ -461,20 +465,34 @@ class Store:
         marks: Sequence[JobMark],
         results: Sequence[ResultRecord],
         devices: Sequence[DeviceRecord] = (),
+        con: duckdb.DuckDBPyConnection | None = None,
     ) -> int:
         """Record devices, apply job marks, store results, in one transaction.
 
         Returns the number of results stored: a result whose job already has one is skipped,
         so re-attaching and storing again after a resume stores each result exactly once.
+        ``con`` is a connection the caller keeps open (see ``open_writer``).
         """
-        with self.transaction() as con:
-            for d in devices:
-                _record_device(con, d)
-            _mark_jobs(con, marks)
-            fresh = _without_stored(con, results)
-            if fresh:
-                _insert_results(con, fresh)
+        with contextlib.ExitStack() as stack:
+            if con is None:
+                con = stack.enter_context(self.connect(config=WRITER_CONFIG))
+            con.begin()
+            try:
+                for d in devices:
+                    _record_device(con, d)
+                _mark_jobs(con, marks)
+                fresh = _without_stored(con, results)
+                if fresh:
+                    _insert_results(con, fresh)
+            except BaseException:
+                con.rollback()
+                raise
+            con.commit()
         return len(fresh)
+
+    def open_writer(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A write connection the caller keeps across transactions (opening one costs ~20 ms)."""
+        return self._open(read_only=False, config=WRITER_CONFIG)
 
     # --- reads --------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
