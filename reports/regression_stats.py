@@ -140,7 +140,11 @@ def t_sf(t: float, df: float) -> float:
         raise ValueError(f"degrees of freedom must be positive, got {df}")
     if math.isinf(t):
         return 0.0 if t > 0 else 1.0
-    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
+    t2 = t * t
+    if t2 < df:  # near zero: P(|T| < t) directly, as 1 - x would lose the digits
+        tail = 0.5 - 0.5 * betainc(0.5, df / 2.0, t2 / (df + t2))
+    else:
+        tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t2))
     return tail if t >= 0 else 1.0 - tail
 
 

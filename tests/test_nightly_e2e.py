@@ -1,10 +1,13 @@
 """`rigbench nightly` end to end: real local agent processes, real models, a real DuckDB file.
 
 Three nights of plans/nightly-smoke.yaml on this machine: the first has nothing to compare,
-the second matches the first, the third runs the same model name built with ``slowdown: 6``
-(a slower network with identical outputs, about +70 % here) and must be reported as a
-regression. The machine is shared and noisy: the assertions are on verdicts, which rest on the
-learned noise floor, never on timings.
+the second matches the first, the third runs the same model name built with ``slowdown: 30``
+(a slower network with identical outputs, about 4x here) and must be reported as a
+regression. The machine is shared (2 cores, other test suites running): under load two
+identical nights have differed by up to 20 %, which with two nights of history puts the
+learned noise bound near 2.5x at alpha 0.01 (a t quantile with two degrees of freedom); a
+smaller slowdown would then be, honestly, "within the noise". The assertions are on verdicts,
+never on timings.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def three_nights(tmp_path_factory: pytest.TempPathFactory) -> list[Night]:
     folder = tmp_path_factory.mktemp("nightly")
     first = nightly(folder, SMOKE, LOCAL, "night1")
     second = nightly(folder, SMOKE, LOCAL, "night2")
-    third = nightly(folder, slowed_copy(folder, 6), LOCAL, "night3")
+    third = nightly(folder, slowed_copy(folder, 30), LOCAL, "night3")
     return [first, second, third]
 
 
@@ -89,14 +92,14 @@ def test_slowed_variant_is_reported_as_a_regression_with_exit_1(three_nights: li
     night = three_nights[2]
     assert night.code == 1, night.output
     latency = night.comparison("latency_p50")
-    assert latency["outcome"] == "regression" and latency["ratio"] > 1.2
+    assert latency["outcome"] == "regression" and latency["ratio"] > 2
     assert len(latency["baseline_runs"]) == 2
 
 
 def test_slowed_night_reports_what_changed(three_nights: list[Night]):
     changes = {c["what"]: c for c in three_nights[2].comparison("latency_p50")["changes"]}
     assert "model digest" in changes
-    assert changes["plan.models[cnn].generate.slowdown"]["after"] == "6"
+    assert changes["plan.models[cnn].generate.slowdown"]["after"] == "30"
 
 
 def test_slowed_night_junit_has_one_failure(three_nights: list[Night]):
