@@ -14,12 +14,23 @@ from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.local_agent import LocalAgent, start_local_agent
 from rigbench.controller.modelgen import GeneratedModel, generate_cnn
 from rigbench.controller.store import Store
+from tests.paths import TELEMETRY_FIXTURES
 
 T = TypeVar("T")
 
 # Keep the agent's runtimes on one thread in tests: the machine has 2 cores and tests run
 # several processes at once.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The telemetry parsers are tested against captures kept beside the repository."""
+    if not TELEMETRY_FIXTURES.is_dir():
+        pytest.exit(
+            f"the captured telemetry fixtures are missing: expected {TELEMETRY_FIXTURES} "
+            "(the project's shared/ folder checked out beside this repository)",
+            returncode=2,
+        )
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
