@@ -23,6 +23,10 @@ class LatencyStats:
     p50_ci_high_ns: float | None
     throughput_ips: float | None  # iterations per second of the measured window
 
+    def columns(self) -> dict[str, float | int | None]:
+        """The store's `results` columns these statistics fill, by name."""
+        return dict(self.__dict__)
+
 
 def percentile_sorted(ordered: np.ndarray, q: float) -> float:
     """Linear-interpolation percentile (numpy's default method) of an already sorted array."""
