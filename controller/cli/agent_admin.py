@@ -13,15 +13,27 @@ import time
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from rigbench.controller.cli import agent_app
 from rigbench.controller.cli.common import EXIT_ERROR, InventoryOpt, WorkOpt, work_path
 from rigbench.controller.inventory import Device, load_inventory
-from rigbench.controller.ssh import install as ops
-from rigbench.controller.ssh.wheels import LocalWheel, build_wheel, inspect_wheel
 from rigbench.errors import InventoryError, RigbenchError
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from rigbench.controller.ssh import install as ops
+    from rigbench.controller.ssh.wheels import LocalWheel
+
+
+def _ops() -> ModuleType:
+    """The SSH steps, imported when a command runs: paramiko must not slow every other command."""
+    from rigbench.controller.ssh import install
+
+    return install
 
 
 class IndexMode(str, Enum):
@@ -117,6 +129,8 @@ def run_each(
 
 def local_wheel(wheel: Path | None, work: Path) -> LocalWheel:
     """Build the wheel once for all devices (or use the one given), and say so."""
+    from rigbench.controller.ssh.wheels import build_wheel, inspect_wheel
+
     t0 = time.monotonic()
     if wheel is not None:
         w = inspect_wheel(wheel)
@@ -146,7 +160,7 @@ def _options(
     force: bool,
 ) -> ops.InstallOptions:
     w = work_path(work)
-    return ops.InstallOptions(
+    return _ops().InstallOptions(
         wheel=local_wheel(wheel, w),
         cache=w / "ssh" / "wheelhouse",
         trust_on_first_use=tofu,
@@ -185,7 +199,7 @@ def install_cmd(
     opts = _options(
         wheel, work, trust_on_first_use, index, service, timeout, refresh_wheelhouse, False, force
     )
-    run_each(chosen, "install", lambda d, say: ops.install(d, opts, say))
+    run_each(chosen, "install", lambda d, say: _ops().install(d, opts, say))
 
 
 @agent_app.command("upgrade")
@@ -207,7 +221,7 @@ def upgrade_cmd(
     """
     chosen = select_ssh_devices(inventory, devices, all_)
     opts = _options(wheel, work, False, index, ServiceMode.auto, timeout, False, True, force)
-    run_each(chosen, "upgrade", lambda d, say: ops.install(d, opts, say))
+    run_each(chosen, "upgrade", lambda d, say: _ops().install(d, opts, say))
 
 
 @agent_app.command("status")
@@ -222,7 +236,7 @@ def status_cmd(
     Example: rigbench agent status pi5-01
     """
     chosen = select_ssh_devices(inventory, devices, not devices)
-    results = run_each(chosen, "status", ops.status)
+    results = run_each(chosen, "status", _ops().status)
     if not all(results):
         raise typer.Exit(EXIT_ERROR)
 
@@ -248,7 +262,7 @@ def logs_cmd(
         typer.echo(f"[{d.name}] {msg}", err=True)
 
     try:
-        ops.logs(d, note, write, lines, follow)
+        _ops().logs(d, note, write, lines, follow)
     except KeyboardInterrupt:
         pass
 
@@ -271,6 +285,6 @@ def uninstall_cmd(
     chosen = select_ssh_devices(inventory, devices, all_)
 
     async def one(d: Device, say: ops.Say) -> None:
-        await asyncio.to_thread(ops.uninstall, d, say, purge)
+        await asyncio.to_thread(_ops().uninstall, d, say, purge)
 
     run_each(chosen, "uninstall", one)
