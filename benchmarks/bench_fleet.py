@@ -62,7 +62,10 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def fleet_part(n: int, tmp: Path) -> None:
+VARIANTS = ["fp32", "ort-basic", "ort-extended", "fp16"]
+
+
+def fleet_part(n: int, tmp: Path, jobs_per_agent: int = 1) -> None:
     ports_file = tmp / "ports.json"
     farm = subprocess.Popen(
         [
@@ -103,7 +106,7 @@ def fleet_part(n: int, tmp: Path) -> None:
                     {
                         "name": "cnn",
                         "generate": {"size": "tiny"},
-                        "variants": ["fp32"],
+                        "variants": VARIANTS[:jobs_per_agent],
                         "accuracy": {"samples": 0},
                     }
                 ],
@@ -128,7 +131,7 @@ def fleet_part(n: int, tmp: Path) -> None:
                     j.job_key,
                     j.device.name,
                     "cnn",
-                    "fp32",
+                    j.variant.name,
                     j.variant.sha256,
                     "ort",
                     "onnxruntime",
@@ -186,6 +189,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", type=int, default=200)
     ap.add_argument("--upload-mb", type=int, default=100)
+    ap.add_argument("--jobs-per-agent", type=int, default=1, choices=range(1, len(VARIANTS) + 1))
     ap.add_argument("--serve-farm", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--ports-file", type=Path, help=argparse.SUPPRESS)
@@ -195,7 +199,7 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(upload_part(a.upload_mb, Path(tmp)))
-        fleet_part(a.agents, Path(tmp))
+        fleet_part(a.agents, Path(tmp), a.jobs_per_agent)
     return 0
 
 
