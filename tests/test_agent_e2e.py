@@ -372,3 +372,45 @@ def test_device_side_compilation_is_cached_and_timed_apart_from_load(agent, tiny
     assert first.compile_ns > 0 and not first.compile_cache_hit
     assert second.compile_ns == 0 and second.compile_cache_hit
     assert list((agent.home / "compiled" / "ort-optimized").glob("*.onnx"))
+
+
+def _worker_pids(job_id: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"rigbench.agent.worker" in cmd and any(job_id.encode() in c for c in cmd):
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_a_worker_that_dies_mid_job_is_reported_and_the_agent_serves_on(agent, tiny):
+    import os
+    import signal
+
+    long = MeasurementConfig(
+        warmup_iterations=0, min_iterations=1, min_duration_s=30.0, max_duration_s=60
+    )
+    doomed = spec(tiny.onnx_path, "job-doomed", measurement=long)
+    after = spec(tiny.onnx_path, "job-after-crash")
+
+    async def go():
+        async with client_for(agent) as c:
+            await c.ensure_artifacts({doomed.artifact_sha256: tiny.onnx_path})
+            events = []
+            async for e in c.run(doomed, timeout_s=60):
+                events.append(e)
+                if isinstance(e.body, Progress) and e.body.phase == "measuring":
+                    for pid in _worker_pids("job-doomed"):
+                        os.kill(pid, signal.SIGKILL)  # e.g. the kernel's OOM killer
+            ok = terminal([e async for e in c.run(after, timeout_s=60)])
+            return terminal(events), ok
+
+    crashed, ok = run(go())
+    assert isinstance(crashed, JobFailure) and crashed.kind == "worker-crashed"
+    assert "signal 9" in crashed.message
+    assert isinstance(ok, JobResult)
