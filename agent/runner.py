@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -234,6 +235,7 @@ class JobRunner:
             "-m",
             "rigbench.agent.worker",
             str(work),
+            str(os.getpid()),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL,

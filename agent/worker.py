@@ -177,9 +177,32 @@ def _error_kind(e: Exception) -> str:
     return "runtime" if isinstance(e, RigbenchError) else "internal"
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this worker if the agent dies.
+
+    An orphaned worker would go on loading the CPU while a restarted agent measures the next
+    job, quietly skewing it. Best effort: other platforms keep the default.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the agent died before prctl took effect
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job_dir = Path(args[0])
+    if len(args) > 1:
+        die_with_parent(int(args[1]))
     try:
         result = run_job(job_dir)
     except Exception as e:  # every failure becomes a typed error the agent can report

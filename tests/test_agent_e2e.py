@@ -414,3 +414,31 @@ def test_a_worker_that_dies_mid_job_is_reported_and_the_agent_serves_on(agent, t
     assert isinstance(crashed, JobFailure) and crashed.kind == "worker-crashed"
     assert "signal 9" in crashed.message
     assert isinstance(ok, JobResult)
+
+
+def test_a_worker_does_not_outlive_its_agent(start_agent, tiny):
+    import time
+
+    a = start_agent()
+    # A 30 s warm-up by time: the worker prints nothing meanwhile, so no broken pipe would
+    # stop it either; only the kernel's parent-death signal does.
+    long = MeasurementConfig(
+        warmup_iterations=0, warmup_s=30.0, min_iterations=1, min_duration_s=0.0, max_duration_s=60
+    )
+    s = spec(tiny.onnx_path, "job-orphan", measurement=long)
+
+    async def go():
+        async with client_for(a) as c:
+            await c.ensure_artifacts({s.artifact_sha256: tiny.onnx_path})
+            async for e in c.run(s, timeout_s=60):
+                if isinstance(e.body, Progress) and e.body.phase == "warmup":
+                    return _worker_pids("job-orphan")
+        return []
+
+    workers = run(go())
+    assert workers, "the worker was not found while measuring"
+    a.kill()  # the agent dies; an orphaned worker would load the CPU during the next job
+    deadline = time.monotonic() + 10
+    while _worker_pids("job-orphan") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _worker_pids("job-orphan") == []
