@@ -99,6 +99,7 @@ class AgentClient:
         self.stub = pb_grpc.AgentStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self._md = (("authorization", f"Bearer {cfg.token}"),) if cfg.token else None
+        self._present: set[str] = set()
 
     async def close(self) -> None:
         await self.channel.close()
@@ -172,12 +173,23 @@ class AgentClient:
         return 0 if r.already_present else size
 
     async def ensure_artifacts(self, files: dict[str, Path]) -> int:
-        """Upload only what the agent lacks; returns bytes uploaded."""
-        missing = await self.missing(list(files))
+        """Upload only what the agent lacks; returns bytes uploaded.
+
+        Digests the agent confirmed on this connection are not asked about again (one round
+        trip less per job); ``forget_artifacts`` resets that after the agent evicted one.
+        """
+        unknown = [d for d in files if d not in self._present]
+        if not unknown:
+            return 0
+        missing = await self.missing(unknown)
         sent = 0
         for digest in missing:
             sent += await self.put_artifact(files[digest], digest)
+        self._present.update(unknown)
         return sent
+
+    def forget_artifacts(self) -> None:
+        self._present.clear()
 
     async def run(self, spec: JobSpec, timeout_s: float) -> AsyncIterator[JobEvent]:
         call = self.stub.RunBenchmark(job_spec_to_pb(spec), timeout=timeout_s, metadata=self._md)

@@ -46,6 +46,7 @@ from rigbench.controller.store.db import DeviceRecord, JobMark, JobRecord, Resul
 from rigbench.controller.store.writer import BatchWriter
 from rigbench.errors import (
     AgentUnreachableError,
+    ArtifactError,
     DeviceBusyError,
     JobNotFoundError,
     PlanError,
@@ -358,6 +359,7 @@ class Dispatcher:
         last_kind, last_msg = "", ""
         loop = asyncio.get_running_loop()
         wait_until = loop.time() + job.device.wait_timeout_s
+        evicted_once = False
         i = 0
         while i <= self.retries:
             attempts += 1
@@ -384,6 +386,15 @@ class Dispatcher:
                 )
             except AgentUnreachableError as e:
                 last_kind, last_msg = "unreachable", str(e)
+            except ArtifactError as e:
+                if not evicted_once and "upload it first" in str(e):
+                    # The agent's cache evicted an artifact we thought it had: upload again.
+                    evicted_once = True
+                    conn.client.forget_artifacts()
+                    attempts -= 1
+                    continue
+                self._fail(job, "artifact", str(e), retrying=False)
+                return False
             except RigbenchError as e:
                 self._fail(job, "artifact", str(e), retrying=False)
                 return False

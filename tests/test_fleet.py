@@ -265,3 +265,18 @@ def test_an_agent_speaking_another_protocol_version_is_refused(tmp_path):
         ProtocolMismatchError, match="speaks protocol v2, this controller speaks v1"
     ):
         run(go())
+
+
+def test_an_artifact_evicted_by_the_agents_cache_is_uploaded_again(tmp_path, start_agent):
+    # The small CNN is 1.5 MB as fp32 and 0.76 MB as fp16: a 1.8 MB cache holds one of them.
+    agent = start_agent("--max-cache-mb", "1.8")
+    inv = write_inventory(tmp_path / "inv.yaml", {"board": agent.address})
+    plan = write_plan(tmp_path / "plan.yaml", ["fp32", "fp16"])
+    plan.write_text(plan.read_text().replace("size: tiny", "size: small"))
+    proc = controller(tmp_path, "run", str(plan), "--inventory", str(inv))
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert query(tmp_path, "SELECT variant, status FROM jobs ORDER BY variant") == [
+        ("fp16", "done"),
+        ("fp32", "done"),
+    ]
