@@ -7,6 +7,7 @@ harness costs well under 2% (benchmarks/bench_overhead.py measures it).
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import time
@@ -51,6 +52,7 @@ def median_ci(sorted_values: list[int], confidence: float = 0.95) -> tuple[float
     return float(sorted_values[lo]), float(sorted_values[hi])
 
 
+@functools.lru_cache(maxsize=16)
 def _z(confidence: float) -> float:
     # Inverse normal CDF via the error function's inverse (bisection: no scipy on a Pi).
     p = 0.5 + confidence / 2

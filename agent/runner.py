@@ -42,6 +42,8 @@ from rigbench.errors import ArtifactError, DeviceBusyError, JobNotFoundError
 log = logging.getLogger("rigbench.agent")
 
 _STDERR_TAIL = 2000
+# "measured" is followed at once by the result, which says the same and more.
+_NOT_FORWARDED = frozenset({"measured"})
 
 
 @dataclass
@@ -246,9 +248,11 @@ class JobRunner:
         async for line in proc.stdout:
             try:
                 p = json.loads(line)
-                job.emit(Progress(p["phase"], int(p["iterations"]), int(p["elapsed_ns"])))
+                progress = Progress(p["phase"], int(p["iterations"]), int(p["elapsed_ns"]))
             except (ValueError, KeyError, TypeError):
                 continue  # a runtime printed to stdout; not ours
+            if progress.phase not in _NOT_FORWARDED:
+                job.emit(progress)
         rc = await proc.wait()
         stderr = (await stderr_task).decode(errors="replace")
         if job.cancelled:

@@ -115,6 +115,45 @@ def _record_device(con: duckdb.DuckDBPyConnection, d: DeviceRecord) -> None:
     )
 
 
+def _record_devices(con: duckdb.DuckDBPyConnection, devices: Sequence[DeviceRecord]) -> None:
+    """Many devices in two statements (one row at a time costs ~1.6 ms each)."""
+    if len(devices) == 1:
+        _record_device(con, devices[0])
+        return
+    if not devices:
+        return
+    latest = {(d.run_id, d.device): d for d in devices}  # the last description wins
+    ds = list(latest.values())
+
+    def js(v: Any) -> str | None:
+        return json.dumps(v) if v is not None else None
+
+    con.register(
+        "_dev",
+        {
+            "run_id": np.asarray([d.run_id for d in ds], dtype=object),
+            "device": np.asarray([d.device for d in ds], dtype=object),
+            "device_class": np.asarray([d.device_class for d in ds], dtype=object),
+            "tags_json": np.asarray([json.dumps(list(d.tags)) for d in ds], dtype=object),
+            "transport": np.asarray([d.transport for d in ds], dtype=object),
+            "description_json": np.asarray([js(d.description) for d in ds], dtype=object),
+            "fingerprint_json": np.asarray(
+                [js((d.description or {}).get("fingerprint")) for d in ds], dtype=object
+            ),
+            "simulated": np.asarray(
+                [bool((d.description or {}).get("simulated", False)) for d in ds], dtype=bool
+            ),
+            "cost_json": np.asarray([js(d.cost) for d in ds], dtype=object),
+        },
+    )
+    con.execute(
+        "DELETE FROM devices USING _dev "
+        "WHERE devices.run_id = _dev.run_id AND devices.device = _dev.device"
+    )
+    con.execute("INSERT INTO devices SELECT * FROM _dev")
+    con.unregister("_dev")
+
+
 def _mark_job(con: duckdb.DuckDBPyConnection, m: JobMark) -> None:
     _mark_jobs(con, [m])
 
@@ -238,11 +277,6 @@ def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultReco
     ]
     if acc:
         con.executemany("INSERT INTO accuracy VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", acc)
-    con.execute(
-        "UPDATE jobs SET status = 'done', finished_at = ? "
-        "WHERE job_id IN (SELECT unnest(?::VARCHAR[]))",
-        [now(), [r.row["job_id"] for r in results]],
-    )
 
 
 class Store:
@@ -478,10 +512,10 @@ class Store:
                 con = stack.enter_context(self.connect(config=WRITER_CONFIG))
             con.begin()
             try:
-                for d in devices:
-                    _record_device(con, d)
-                _mark_jobs(con, marks)
+                _record_devices(con, devices)
                 fresh = _without_stored(con, results)
+                done = [JobMark(r.row["job_id"], "done") for r in fresh]
+                _mark_jobs(con, [*marks, *done])  # one UPDATE for every status change
                 if fresh:
                     _insert_results(con, fresh)
             except BaseException:
