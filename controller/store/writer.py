@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,6 +38,7 @@ class BatchWriter:
         self._stack: contextlib.ExitStack | None = None
         self._con: Any = None
         self._opened_at = 0.0
+        self._lock = threading.RLock()
         self.max_delay_s = max_delay_s
         self.max_batch = max_batch
         self._marks: list[JobMark] = []
@@ -73,6 +75,12 @@ class BatchWriter:
     def _write(
         self, marks: list[JobMark], results: list[ResultRecord], devices: list[DeviceRecord]
     ) -> int:
+        with self._lock:  # one connection, one transaction at a time
+            return self._write_locked(marks, results, devices)
+
+    def _write_locked(
+        self, marks: list[JobMark], results: list[ResultRecord], devices: list[DeviceRecord]
+    ) -> int:
         if self._stack is None:
             self._stack = contextlib.ExitStack()
             self._con = self._stack.enter_context(self.store.open_writer())
@@ -85,9 +93,10 @@ class BatchWriter:
 
     def release(self) -> None:
         """Close the connection: readers in other processes can open the store until next batch."""
-        if self._stack is not None:
-            stack, self._stack, self._con = self._stack, None, None
-            stack.close()
+        with self._lock:
+            if self._stack is not None:
+                stack, self._stack, self._con = self._stack, None, None
+                stack.close()
 
     async def flush_async(self) -> int:
         """As ``flush``, on a worker thread: waiting for the file never blocks the loop."""
@@ -101,10 +110,15 @@ class BatchWriter:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[BatchWriter]:
-        """Flush periodically while the block runs, and everything at its end."""
+        """Flush periodically while the block runs, and everything at its end.
+
+        The flusher is asked to stop, never cancelled: a cancelled await would leave its write
+        running on the worker thread while the final flush and ``release`` use the connection.
+        """
+        stopping = False
 
         async def loop() -> None:
-            while True:
+            while not stopping:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.max_delay_s)
                 self._wake.clear()
@@ -114,10 +128,10 @@ class BatchWriter:
         try:
             yield self
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            stopping = True
+            self._wake.set()
             try:
+                await task  # the write in flight finishes first
                 await self.flush_async()
             finally:
                 self.release()
