@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from rigbench.agent.runtimes.base import dequantize, quantize
 from rigbench.controller.variants.formats import ONNX, check_model
 from rigbench.controller.variants.signature import (
     Sample,
     Signature,
-    TensorInfo,
     load_npz,
     read_signature,
     split_samples,
@@ -71,20 +71,6 @@ def make_reference_inputs(
 
 
 # --- reference outputs -----------------------------------------------------------------------
-
-
-def _quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
-    assert info.quantization is not None
-    scale, zero = info.quantization
-    ii = np.iinfo(np.dtype(info.dtype))
-    q = np.round(np.asarray(x, dtype=np.float64) / scale) + zero
-    return np.clip(q, ii.min, ii.max).astype(info.dtype)
-
-
-def _dequantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
-    assert info.quantization is not None
-    scale, zero = info.quantization
-    return ((x.astype(np.float64) - zero) * scale).astype(np.float32)
 
 
 def _onnx_outputs(model: Path, inputs: Sequence[Sample], sig: Signature) -> list[Sample]:
@@ -141,7 +127,7 @@ def _tflite_outputs(model: Path, inputs: Sequence[Sample], sig: Signature) -> li
         it.reset_all_variables()
         for d, info in zip(in_details, in_info, strict=True):
             x = np.asarray(sample[info.name])
-            arr = _quantize(x, info) if info.is_quantized else x.astype(info.dtype)
+            arr = quantize(x, info) if info.is_quantized else x.astype(info.dtype)
             it.set_tensor(d["index"], np.ascontiguousarray(arr))
         try:
             it.invoke()
@@ -150,7 +136,7 @@ def _tflite_outputs(model: Path, inputs: Sequence[Sample], sig: Signature) -> li
         res = {}
         for d, info in zip(out_details, out_info, strict=True):
             arr = it.get_tensor(d["index"])
-            res[info.name] = _dequantize(arr, info) if info.is_quantized else np.array(arr)
+            res[info.name] = dequantize(arr, info) if info.is_quantized else np.array(arr)
         results.append(res)
     return results
 

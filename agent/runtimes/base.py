@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -89,7 +89,17 @@ class RuntimeAdapter(ABC):
         """Load a model; ``work_dir`` holds device-side compilation caches."""
 
 
-def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+class QuantizedTensor(Protocol):
+    """Anything that names an integer dtype with a per-tensor (scale, zero point)."""
+
+    @property
+    def dtype(self) -> str: ...
+
+    @property
+    def quantization(self) -> tuple[float, int] | None: ...
+
+
+def quantize(x: np.ndarray, spec: QuantizedTensor) -> np.ndarray:
     """Float array to the tensor's quantized dtype with its scale and zero point."""
     assert spec.quantization is not None
     scale, zero = spec.quantization
@@ -98,7 +108,7 @@ def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return np.clip(q, info.min, info.max).astype(spec.dtype)
 
 
-def dequantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+def dequantize(x: np.ndarray, spec: QuantizedTensor) -> np.ndarray:
     assert spec.quantization is not None
     scale, zero = spec.quantization
     return ((x.astype(np.float64) - zero) * scale).astype(np.float32)
