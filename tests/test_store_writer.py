@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from rigbench.controller.store import Store
-from rigbench.controller.store.db import JobRecord, ResultRecord
+from rigbench.controller.store.db import JobMark, JobRecord, ResultRecord
 from rigbench.controller.store.writer import BatchWriter
 
 
@@ -73,3 +73,18 @@ def test_a_result_stored_before_is_not_stored_again(tmp_path: Path):
     assert writer.flush() == 0
     writer.release()
     assert store.query("SELECT count(*) AS n FROM latency_samples") == [{"n": 3}]
+
+
+def test_a_job_started_and_finished_within_one_batch_keeps_its_real_times(tmp_path: Path):
+    store = Store(tmp_path / "s.duckdb")
+    store.record_jobs(
+        [JobRecord("j", "r", "j", "d", "m", "v", "a", "ort", "onnxruntime", "s", "{}")]
+    )
+    writer = BatchWriter(store)
+    started = datetime(2025, 12, 31, 23, 59, 30)
+    writer.mark(JobMark("j", "running", attempts=1, at=started))
+    writer.add(result("j"))  # its row says it was created at 2026-01-01 00:00
+    writer.flush()
+    writer.release()
+    rows = store.query("SELECT status, started_at, finished_at FROM jobs")
+    assert rows == [{"status": "done", "started_at": started, "finished_at": datetime(2026, 1, 1)}]

@@ -1,8 +1,9 @@
 """Open, migrate and write the DuckDB store.
 
-DuckDB lets one process write a file at a time, so the controller opens the file only for the
-moment of each transaction: ``rigbench results`` can read while a long run is going, and a
-run is never half-written because each job's result lands in one transaction.
+DuckDB lets one process write a file at a time. Short commands open the file only for the
+moment of each transaction; a run's writer keeps it between batches and hands it over when
+another process waits for it (``handoff.py``), so ``rigbench results`` can read while a long
+run is going. A run is never half-written: each batch of results lands in one transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import duckdb
 import numpy as np
 
 from rigbench import __version__
+from rigbench.controller.store.handoff import waiting_for
 from rigbench.controller.store.migrations import MIGRATIONS
 from rigbench.errors import StoreError
 
@@ -64,13 +66,18 @@ class JobRecord:
 
 @dataclass(frozen=True)
 class JobMark:
-    """A change of a job's status (running, failed ...), applied in order."""
+    """A change of a job's status (running, failed ...), applied in order.
+
+    ``at`` is when it happened, not when its batch reaches the file: a job that starts and
+    ends within one batch still has its real start and end times.
+    """
 
     job_id: str
     status: str
     attempts: int | None = None
     error_kind: str | None = None
     error_message: str | None = None
+    at: datetime = field(default_factory=now)
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,6 @@ def _mark_jobs(con: duckdb.DuckDBPyConnection, marks: Sequence[JobMark]) -> None
     """Fold the marks per job (last status wins) and apply them in one UPDATE."""
     if not marks:
         return
-    ts = now()
     folded: dict[str, dict[str, Any]] = {}
     for m in marks:
         f = folded.setdefault(m.job_id, {"attempts": None, "started_at": None})
@@ -170,8 +176,8 @@ def _mark_jobs(con: duckdb.DuckDBPyConnection, marks: Sequence[JobMark]) -> None
         if m.attempts is not None:
             f["attempts"] = m.attempts
         if m.status == "running":
-            f["started_at"] = ts
-        f["finished_at"] = None if m.status == "running" else ts
+            f["started_at"] = m.at
+        f["finished_at"] = None if m.status == "running" else m.at
     ids = list(folded)
     con.register(
         "_marks",
@@ -196,22 +202,50 @@ def _mark_jobs(con: duckdb.DuckDBPyConnection, marks: Sequence[JobMark]) -> None
     con.unregister("_marks")
 
 
-def _without_stored(
-    con: duckdb.DuckDBPyConnection, results: Sequence[ResultRecord]
+def _first_per_job(
+    results: Sequence[ResultRecord], stored: frozenset[str] = frozenset()
 ) -> list[ResultRecord]:
-    seen: set[str] = set()
-    ids = [r.row["job_id"] for r in results]
-    if ids:
-        stored = con.execute(
-            "SELECT job_id FROM results WHERE job_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
-        ).fetchall()
-        seen = {r[0] for r in stored}
+    seen = set(stored)
     out = []
     for r in results:
         if r.row["job_id"] not in seen:
             seen.add(r.row["job_id"])
             out.append(r)
     return out
+
+
+def _without_stored(
+    con: duckdb.DuckDBPyConnection, results: Sequence[ResultRecord]
+) -> list[ResultRecord]:
+    ids = [r.row["job_id"] for r in results]
+    if not ids:
+        return []
+    stored = con.execute(
+        "SELECT job_id FROM results WHERE job_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+    ).fetchall()
+    return _first_per_job(results, frozenset(r[0] for r in stored))
+
+
+def _write_batch(
+    con: duckdb.DuckDBPyConnection,
+    marks: Sequence[JobMark],
+    fresh: Sequence[ResultRecord],
+    devices: Sequence[DeviceRecord],
+) -> int:
+    con.begin()
+    try:
+        _record_devices(con, devices)
+        done = [
+            JobMark(r.row["job_id"], "done", at=r.row.get("created_at") or now()) for r in fresh
+        ]
+        _mark_jobs(con, [*marks, *done])  # one UPDATE for every status change
+        if fresh:
+            _insert_results(con, fresh)
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+    return len(fresh)
 
 
 def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultRecord]) -> None:
@@ -320,23 +354,28 @@ class Store:
         self, read_only: bool, config: dict[str, Any] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
+        with contextlib.ExitStack() as waiting:
+            asked = False
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path), read_only=read_only, config=config or {})
+                    break
+                except duckdb.IOException as e:
+                    if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                        raise StoreError(
+                            f"cannot open the store {self.path}: {e} (another rigbench process "
+                            "may be writing it: wait for it to finish)"
+                        ) from e
+                    if not asked:  # ask a run's writer to let go (see handoff.py)
+                        waiting.enter_context(waiting_for(self.path))
+                        asked = True
+                    time.sleep(0.1)
+                except duckdb.Error as e:
+                    raise StoreError(f"cannot open the store {self.path}: {e}") from e
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only, config=config or {})
-                break
-            except duckdb.IOException as e:
-                if "lock" not in str(e).lower() or time.monotonic() > deadline:
-                    raise StoreError(
-                        f"cannot open the store {self.path}: {e} (another rigbench process "
-                        "may be writing it: wait for it to finish)"
-                    ) from e
-                time.sleep(0.1)
-            except duckdb.Error as e:
-                raise StoreError(f"cannot open the store {self.path}: {e}") from e
-        try:
-            yield con
-        finally:
-            con.close()
+                yield con
+            finally:
+                con.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -505,24 +544,18 @@ class Store:
 
         Returns the number of results stored: a result whose job already has one is skipped,
         so re-attaching and storing again after a resume stores each result exactly once.
+        Results are first inserted as they come (``results.job_id`` is the primary key, so a
+        duplicate cannot slip in); only when that fails is the batch written again without
+        the stored ones, which saves a query per batch on the common path.
         ``con`` is a connection the caller keeps open (see ``open_writer``).
         """
         with contextlib.ExitStack() as stack:
             if con is None:
                 con = stack.enter_context(self.connect(config=WRITER_CONFIG))
-            con.begin()
             try:
-                _record_devices(con, devices)
-                fresh = _without_stored(con, results)
-                done = [JobMark(r.row["job_id"], "done") for r in fresh]
-                _mark_jobs(con, [*marks, *done])  # one UPDATE for every status change
-                if fresh:
-                    _insert_results(con, fresh)
-            except BaseException:
-                con.rollback()
-                raise
-            con.commit()
-        return len(fresh)
+                return _write_batch(con, marks, _first_per_job(results), devices)
+            except duckdb.ConstraintException:  # some job has a result already
+                return _write_batch(con, marks, _without_stored(con, results), devices)
 
     def open_writer(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A write connection the caller keeps across transactions (opening one costs ~20 ms)."""

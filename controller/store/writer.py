@@ -7,10 +7,10 @@ before one transaction loses nothing: a controller that dies in between is resum
 ``rigbench run --resume``, which re-attaches and stores each result exactly once.
 
 Batches are written on a worker thread, so waiting for the file never blocks the event loop.
-The writer keeps its connection across batches (opening DuckDB costs ~20 ms of CPU) but lets
-go of it every few seconds, so other processes (``rigbench results``, ``rank``, ``report``)
-can read the store while a long run goes on: DuckDB lets one process at a time open a file
-for writing.
+The writer keeps its connection across batches (opening DuckDB costs ~16-20 ms of CPU) and
+lets go of it when another process (``rigbench results``, ``rank``, ``report``) is waiting
+for the file (see ``handoff.py``), or at the latest every ``release_every_s``: DuckDB lets one
+process at a time open a file for writing.
 """
 
 from __future__ import annotations
@@ -22,16 +22,23 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from rigbench.controller.store.db import DeviceRecord, JobMark, ResultRecord, Store
+from rigbench.controller.store.db import (
+    LOCK_WAIT_S,
+    DeviceRecord,
+    JobMark,
+    ResultRecord,
+    Store,
+)
+from rigbench.controller.store.handoff import let_waiters_in, someone_waits
 
 
 class BatchWriter:
     def __init__(
         self,
         store: Store,
-        max_delay_s: float = 0.5,
+        max_delay_s: float = 2.0,
         max_batch: int = 256,
-        release_every_s: float = 5.0,
+        release_every_s: float = 30.0,
     ):
         self.store = store
         self.release_every_s = release_every_s
@@ -82,17 +89,20 @@ class BatchWriter:
         self, marks: list[JobMark], results: list[ResultRecord], devices: list[DeviceRecord]
     ) -> int:
         if self._stack is None:
+            # A process that asked for the file gets it before the run takes it back.
+            let_waiters_in(self.store.path, max_wait_s=LOCK_WAIT_S)
             self._stack = contextlib.ExitStack()
             self._con = self._stack.enter_context(self.store.open_writer())
             self._opened_at = time.monotonic()
         try:
             return self.store.write_batch(marks, results, devices, con=self._con)
         finally:
-            if time.monotonic() - self._opened_at > self.release_every_s:
+            held_long = time.monotonic() - self._opened_at > self.release_every_s
+            if held_long or someone_waits(self.store.path):
                 self.release()
 
     def release(self) -> None:
-        """Close the connection: readers in other processes can open the store until next batch."""
+        """Close the connection; the next batch opens it again, after any waiting process."""
         with self._lock:
             if self._stack is not None:
                 stack, self._stack, self._con = self._stack, None, None

@@ -1,0 +1,79 @@
+"""A run's writer keeps the store open and hands it to another process that waits for it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rigbench.controller.store import Store
+from rigbench.controller.store.db import JobMark, JobRecord
+from rigbench.controller.store.handoff import STALE_S, someone_waits, waiting_for
+from rigbench.controller.store.writer import BatchWriter
+
+READER = """
+import sys
+from pathlib import Path
+from rigbench.controller.store import Store
+rows = Store(Path(sys.argv[1])).query("SELECT count(*) AS n FROM jobs")
+print("jobs:", rows[0]["n"])
+"""
+
+
+def test_a_waiting_file_is_seen_while_its_waiter_waits_and_gone_after(tmp_path: Path):
+    db = tmp_path / "s.duckdb"
+    assert not someone_waits(db)
+    with waiting_for(db):
+        assert someone_waits(db)
+    assert not someone_waits(db)
+
+
+def test_a_stale_waiting_file_is_ignored_and_swept(tmp_path: Path):
+    db = tmp_path / "s.duckdb"
+    stale = tmp_path / f"{db.name}.waiting-99999-abcdef"
+    stale.touch()
+    old = time.time() - STALE_S - 5
+    os.utime(stale, (old, old))
+    assert not someone_waits(db)
+    assert not stale.exists()
+
+
+def test_another_process_reads_the_store_while_a_run_keeps_writing(tmp_path: Path):
+    """Without the handoff the writer, flushing every 0.2 s and never releasing on its own
+    schedule, would keep the file until the reader gave up with a lock error.
+    """
+    store = Store(tmp_path / "s.duckdb")
+    ids = [f"j{i}" for i in range(50)]
+    store.record_jobs(
+        [JobRecord(i, "r", i, "d", "m", "v", "a", "ort", "onnxruntime", "s", "{}") for i in ids]
+    )
+    writer = BatchWriter(store, release_every_s=3600)
+    writer.mark(JobMark(ids[0], "running", attempts=1))
+    writer.flush()  # the writer now holds the file
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(store.path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for job in ids[1:]:  # a run going on: a batch every 0.2 s
+            if reader.poll() is not None:
+                break
+            writer.mark(JobMark(job, "running", attempts=1))
+            writer.flush()
+            time.sleep(0.2)
+        out, _ = reader.communicate(timeout=60)
+    finally:
+        writer.release()
+    assert reader.returncode == 0, out
+    assert "jobs: 50" in out
+    # ... and the run's writes went on after the reader was served
+    writer.mark(JobMark(ids[-1], "done"))
+    writer.flush()
+    writer.release()
+    assert store.query("SELECT status FROM jobs WHERE job_id = ?", [ids[-1]]) == [
+        {"status": "done"}
+    ]
