@@ -42,7 +42,9 @@ from rigbench.errors import ArtifactError, DeviceBusyError, JobNotFoundError
 log = logging.getLogger("rigbench.agent")
 
 _STDERR_TAIL = 2000
-# "measured" is followed at once by the result, which says the same and more.
+# "measured" is followed at once by the result, which says the same and more. (Nor is there a
+# "starting" event before the worker's "loading": no controller shows it, and every event
+# costs a controller driving hundreds of boards CPU time.)
 _NOT_FORWARDED = frozenset({"measured"})
 
 
@@ -231,7 +233,6 @@ class JobRunner:
         if spec.reference_inputs_sha256:
             paths["reference_inputs"] = str(self.cache.get(spec.reference_inputs_sha256))
         (work / "paths.json").write_text(json.dumps(paths))
-        job.emit(Progress("starting"))
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -7,8 +7,10 @@ user can act on.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from rigbench.agent.convert import description_from_pb, event_from_pb, job_spec_
 from rigbench.agent.describe import DeviceDescription
 from rigbench.agent.jobs import JobEvent, JobSpec
 from rigbench.errors import (
+    AgentCredentialsError,
     AgentUnreachableError,
     ArtifactError,
     DeviceBusyError,
@@ -66,7 +69,7 @@ def _map_error(e: grpc.aio.AioRpcError, address: str, what: str) -> RigbenchErro
     ):
         return ArtifactError(detail)
     if code == grpc.StatusCode.UNAUTHENTICATED:
-        return AgentUnreachableError(f"agent at {address} refused the credentials: {detail}")
+        return AgentCredentialsError(f"agent at {address} refused the credentials: {detail}")
     if code in (
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -119,10 +122,10 @@ class AgentClient:
             return False
         return r.status == health_pb2.HealthCheckResponse.SERVING
 
-    async def describe(self) -> DeviceDescription:
+    async def describe(self, timeout_s: float | None = None) -> DeviceDescription:
         try:
             msg = await self.stub.Describe(
-                pb.DescribeRequest(), timeout=self.call_timeout_s, metadata=self._md
+                pb.DescribeRequest(), timeout=timeout_s or self.call_timeout_s, metadata=self._md
             )
         except grpc.aio.AioRpcError as e:
             raise _map_error(e, self.address, "Describe") from e
@@ -149,25 +152,25 @@ class AgentClient:
     async def put_artifact(
         self, path: Path, digest: str | None = None, timeout_s: float = 600.0
     ) -> int:
-        """Upload one file; returns the bytes sent (0 if the agent already had it)."""
+        """Upload one file; returns the bytes sent (0 if the agent already had it).
+
+        Chunks are written on the call itself rather than handed over as an iterator, which
+        gRPC would drain with a task of its own: less work per upload for many small models.
+        """
         digest = digest or sha256_file(path)
         size = path.stat().st_size
-
-        def chunks() -> Iterator[pb.ArtifactChunk]:
-            with open(path, "rb") as f:
-                first = True
-                while True:
-                    data = f.read(CHUNK_BYTES)
-                    if first:
-                        yield pb.ArtifactChunk(sha256=digest, size_bytes=size, data=data)
-                        first = False
-                    elif data:
-                        yield pb.ArtifactChunk(data=data)
-                    if not data or len(data) < CHUNK_BYTES:
-                        return
-
+        call = self.stub.PutArtifact(timeout=timeout_s, metadata=self._md)
         try:
-            r = await self.stub.PutArtifact(chunks(), timeout=timeout_s, metadata=self._md)
+            with contextlib.suppress(asyncio.InvalidStateError):  # it answered before the end
+                with open(path, "rb") as f:
+                    data = f.read(CHUNK_BYTES)
+                    await call.write(pb.ArtifactChunk(sha256=digest, size_bytes=size, data=data))
+                    while len(data) == CHUNK_BYTES and not call.done():
+                        data = f.read(CHUNK_BYTES)
+                        if data:
+                            await call.write(pb.ArtifactChunk(data=data))
+                await call.done_writing()
+            r = await call
         except grpc.aio.AioRpcError as e:
             raise _map_error(e, self.address, f"upload of {path.name}") from e
         return 0 if r.already_present else size

@@ -45,6 +45,7 @@ from rigbench.controller.stats import latency_stats
 from rigbench.controller.store.db import DeviceRecord, JobMark, JobRecord, ResultRecord, Store, now
 from rigbench.controller.store.writer import BatchWriter
 from rigbench.errors import (
+    AgentCredentialsError,
     AgentUnreachableError,
     ArtifactError,
     DeviceBusyError,
@@ -179,7 +180,9 @@ def result_row(job: PlannedJob, run_id: str, result: JobResult, simulated: bool)
         "measure_end_ns": result.measure_end_ns,
         "stop_reason": result.stop_reason,
         "warnings_json": json.dumps(result.warnings + list(job.variant.warnings)),
-        "inputs_json": json.dumps([dataclasses.asdict(t) for t in result.inputs]),
+        "inputs_json": json.dumps(
+            [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in result.inputs]
+        ),
         "avg_power_mw": tel.get("avg_power_mw"),
         "idle_power_mw": tel.get("idle_power_mw"),
         "energy_per_inference_mj": tel.get("energy_per_inference_mj"),
@@ -326,15 +329,31 @@ class Dispatcher:
         return self._state.get(job_id, (0, False))[1]
 
     async def _describe(self, conn: Connection) -> None:
-        deadline = asyncio.get_running_loop().time() + conn.device.connect_timeout_s
-        while not await conn.client.check_health(timeout_s=min(5.0, conn.device.connect_timeout_s)):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AgentUnreachableError(
-                    f"device {conn.device.name}: agent at {conn.client.address} is not healthy "
-                    f"after {conn.device.connect_timeout_s:g} s"
+        """Wait until the agent answers Describe: that answer is the check before dispatch.
+
+        One served Describe proves the port, the credentials and the rigbench service at
+        once, in one round trip (a separate health check cost every device another one).
+        An agent that is still starting is asked again until ``connect_timeout_s``; one that
+        refuses the credentials is not.
+        """
+        loop = asyncio.get_running_loop()
+        timeout = conn.device.connect_timeout_s
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                desc = await conn.client.describe(
+                    timeout_s=min(5.0, max(0.5, deadline - loop.time()))
                 )
-            await asyncio.sleep(0.5)
-        desc = await conn.client.describe()
+                break
+            except AgentCredentialsError:
+                raise
+            except AgentUnreachableError as e:
+                if loop.time() >= deadline:
+                    raise AgentUnreachableError(
+                        f"device {conn.device.name}: agent at {conn.client.address} did not "
+                        f"answer within {timeout:g} s (connect_timeout_s); last error: {e}"
+                    ) from e
+                await asyncio.sleep(0.5)
         d = conn.device
         self.writer.device(
             DeviceRecord(

@@ -74,6 +74,10 @@ class AgentUnreachableError(ControllerError):
     """The agent of a device could not be reached or did not become healthy."""
 
 
+class AgentCredentialsError(AgentUnreachableError):
+    """The agent answered but refused this controller's token or certificate."""
+
+
 class ProtocolMismatchError(ControllerError):
     """The agent speaks a protocol version this controller does not."""
 

@@ -219,6 +219,29 @@ def test_tokens_never_reach_the_store_or_the_output(tmp_path, start_agent):
         con.close()
 
 
+def test_a_refused_token_fails_the_device_at_once_not_after_its_connect_timeout(
+    tmp_path, start_agent
+):
+    (tmp_path / "token").write_text("the-right-token")
+    (tmp_path / "wrong").write_text("a-wrong-token")
+    agent = start_agent("--token-file", str(tmp_path / "token"))
+    inv = write_inventory(tmp_path / "inv.yaml", {"board": agent.address})
+    inv.write_text(
+        inv.read_text()
+        .replace("connect_timeout_s: 5", "connect_timeout_s: 600")
+        .replace(
+            f"grpc: {{address: '{agent.address}'}}",
+            f"grpc: {{address: '{agent.address}', token_file: '{tmp_path / 'wrong'}'}}",
+        )
+    )
+    plan = write_plan(tmp_path / "plan.yaml", ["fp32"])
+    proc = controller(tmp_path, "run", str(plan), "--inventory", str(inv))
+    out, _ = proc.communicate(timeout=120)  # retrying would wait the 600 s connect timeout
+    assert proc.returncode != 0, out
+    assert "refused the credentials" in out
+    assert query(tmp_path, "SELECT status, error_kind FROM jobs") == [("failed", "unreachable")]
+
+
 def test_a_device_that_keeps_failing_is_quarantined_and_its_other_jobs_skipped(
     tmp_path, start_agent
 ):
