@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -77,3 +78,29 @@ def test_another_process_reads_the_store_while_a_run_keeps_writing(tmp_path: Pat
     assert store.query("SELECT status FROM jobs WHERE job_id = ?", [ids[-1]]) == [
         {"status": "done"}
     ]
+
+
+def test_a_run_that_is_between_batches_lets_a_waiting_process_in(tmp_path: Path):
+    store = Store(tmp_path / "s.duckdb")
+    store.record_jobs(
+        [JobRecord("j", "r", "j", "d", "m", "v", "a", "ort", "onnxruntime", "s", "{}")]
+    )
+    writer = BatchWriter(store, max_delay_s=3600, release_every_s=3600, poll_s=0.1)
+
+    async def run() -> str:
+        async with writer.running():
+            writer.mark(JobMark("j", "running", attempts=1))
+            await writer.flush_async()  # the run holds the file and has nothing pending
+            reader = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                READER.replace("FROM jobs", "FROM jobs WHERE status = 'running'"),
+                str(store.path),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            out, _ = await asyncio.wait_for(reader.communicate(), 60)
+            assert reader.returncode == 0, out
+            return out.decode()
+
+    assert "jobs: 1" in asyncio.run(run())
