@@ -48,6 +48,12 @@ _STDERR_TAIL = 2000
 _NOT_FORWARDED = frozenset({"measured"})
 
 
+def _superseded(event: JobEvent, later: list[JobEvent]) -> bool:
+    return isinstance(event.body, Progress) and any(
+        isinstance(e.body, Progress) or e.is_terminal for e in later
+    )
+
+
 @dataclass
 class RunningJob:
     spec: JobSpec
@@ -149,14 +155,22 @@ class JobRunner:
         self.lease_until = now + spec.lease_ttl_s if spec.lease_holder else 0.0
 
     async def follow(self, job_id: str, from_seq: int = 0) -> AsyncIterator[JobEvent]:
-        """The job's events from ``from_seq``: live while it runs, else from the spool."""
+        """The job's events from ``from_seq``: live while it runs, else from the spool.
+
+        A live stream skips progress that is already out of date when its turn comes (a newer
+        progress or the end is queued behind it): a short model goes through loading, warm-up
+        and measuring in milliseconds, and each message costs a controller that drives
+        hundreds of boards CPU time. The spool keeps every event, so seq numbers may jump.
+        """
         cur = self.current
         if cur is not None and cur.spec.job_id == job_id and not cur.done:
             i = from_seq
             while True:
                 while i < len(cur.events):
-                    yield cur.events[i]
+                    event = cur.events[i]
                     i += 1
+                    if not _superseded(event, cur.events[i:]):
+                        yield event
                 if cur.done:
                     return
                 await cur.changed.wait()

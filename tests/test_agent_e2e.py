@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import grpc
@@ -84,6 +85,19 @@ def test_health_service_reports_serving(agent):
     assert run(go()) is True
 
 
+def test_a_small_artifact_is_offered_directly_and_not_stored_twice(agent, tmp_path):
+    small = tmp_path / "inputs.npz"
+    small.write_bytes(os.urandom(2000))
+    files = {sha256_file(small): small}
+
+    async def upload() -> int:
+        async with client_for(agent) as c:  # a new connection knows nothing of the agent
+            return await c.ensure_artifacts(files)
+
+    assert run(upload()) == 2000
+    assert run(upload()) == 0  # the agent answered "already present"
+
+
 def test_only_missing_artifacts_are_uploaded(agent, tiny: GeneratedModel):
     files = {sha256_file(tiny.onnx_path): tiny.onnx_path}
 
@@ -139,8 +153,25 @@ def test_job_measures_every_iteration_and_reports_the_provider_used(agent, tiny)
     assert r.providers_used == ["CPUExecutionProvider"]
     assert r.load_ns > 0 and r.first_inference_ns > 0
     assert r.peak_rss_bytes >= r.rss_before_load_bytes > 0
-    assert [e.seq for e in events] == list(range(len(events)))
-    assert any(isinstance(e.body, Progress) and e.body.phase == "measuring" for e in events)
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == events[-1].seq
+
+
+def test_the_spool_keeps_every_phase_the_live_stream_may_skip(agent, tiny):
+    s = spec(tiny.onnx_path, "job-phases")
+
+    async def go():
+        async with client_for(agent) as c:
+            live = await run_job(c, s, {s.artifact_sha256: tiny.onnx_path})
+            replay = [e async for e in c.attach("job-phases", 0, timeout_s=30)]
+            return live, replay
+
+    live, replay = run(go())
+    assert [e.seq for e in replay] == list(range(len(replay)))
+    phases = [e.body.phase for e in replay if isinstance(e.body, Progress)]
+    assert phases[:3] == ["loading", "warmup", "measuring"]
+    assert {e.seq for e in live} <= {e.seq for e in replay}
+    assert isinstance(live[-1].body, JobResult) and live[-1].seq == replay[-1].seq
 
 
 def test_litert_job_runs_with_and_without_xnnpack(agent, tiny):
@@ -298,7 +329,7 @@ def test_attach_replays_a_jobs_events_from_a_sequence_number(agent, tiny):
             return live, tail
 
     live, tail = run(go())
-    assert [e.seq for e in tail] == [e.seq for e in live[2:]]
+    assert [e.seq for e in tail] == list(range(2, live[-1].seq + 1))
     assert isinstance(tail[-1].body, JobResult)
 
 
