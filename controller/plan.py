@@ -27,7 +27,7 @@ class InputSpec(_Strict):
 class Generate(_Strict):
     """A model made by rigbench's own generator: no download needed."""
 
-    size: Literal["tiny", "small"] = "small"
+    size: Literal["micro", "tiny", "small"] = "small"
     seed: int = 0
     slowdown: int = Field(default=0, ge=0)
 

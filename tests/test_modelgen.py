@@ -32,6 +32,7 @@ REL_TOL = 1e-4
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GeneratedModel]:
     out = tmp_path_factory.mktemp("models")
     return {
+        "micro": generate_cnn(out, size="micro"),
         "tiny": generate_cnn(out, size="tiny"),
         "small": generate_cnn(out, size="small"),
         "tiny-slow2": generate_cnn(out, size="tiny", slowdown=2),
@@ -73,7 +74,7 @@ def _tflite(path: Path, resolver: Any = None) -> Any:
     return interp
 
 
-@pytest.mark.parametrize("size", ["tiny", "small"])
+@pytest.mark.parametrize("size", ["micro", "tiny", "small"])
 def test_onnx_passes_full_checker_and_runs_with_declared_shapes(
     models: dict[str, GeneratedModel], size: str
 ) -> None:
@@ -109,7 +110,7 @@ def test_tflite_loads_and_runs_with_and_without_xnnpack(
     assert y.shape == (1, m.num_classes) and np.isfinite(y).all()
 
 
-@pytest.mark.parametrize("size", ["tiny", "small"])
+@pytest.mark.parametrize("size", ["micro", "tiny", "small"])
 def test_onnx_and_tflite_outputs_agree_on_same_input(
     models: dict[str, GeneratedModel], size: str
 ) -> None:

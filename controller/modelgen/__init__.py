@@ -12,6 +12,8 @@ accuracy comparisons see the raw values). Both files take NCHW float32 input nam
 Sizes (measured on the 2-core x86 dev VM with onnxruntime 1.32 CPU, ORT_ENABLE_ALL: p50 of a
 bare ``session.run`` loop after 50 warm-up runs, 5 rounds):
 
+- ``micro``: 3x8x8 input, one block of 8 channels, ~3 KB: for measuring the harness's own
+  costs (the controller driving 200 agents) where the model must cost next to nothing.
 - ``tiny``: 3x16x16 input, blocks of 64 and 128 channels; ~0.105 ms with one intra-op
   thread (LiteRT/XNNPACK ~0.065 ms). Used to measure the harness's own per-iteration overhead.
 - ``small``: 3x64x64 input, blocks of 64/128/256 channels, ~1.5 MB; ~1.8 ms with default

@@ -59,9 +59,20 @@ class CnnSpec:
 
 
 # Tuned on the 2-core x86 dev machine with onnxruntime CPU (see the package docstring for the
-# measured figures): "small" ~1-3 ms with default threads, "tiny" ~0.1 ms with one thread.
+# measured figures): "small" ~1-3 ms with default threads, "tiny" ~0.1 ms with one thread;
+# "micro" is a few KB, for measuring the harness's own costs where the model must cost nothing.
 # A 1x1 slowdown pair after block 0 costs ~10% of either model per step; a 3x3 pair ~40-75%.
 SPECS: dict[str, CnnSpec] = {
+    "micro": CnnSpec(
+        size="micro",
+        in_channels=3,
+        height=8,
+        width=8,
+        blocks=(BlockSpec(8, "max"),),
+        num_classes=10,
+        slow_after_block=0,
+        slow_kernel=1,
+    ),
     "tiny": CnnSpec(
         size="tiny",
         in_channels=3,
