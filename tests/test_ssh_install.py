@@ -17,7 +17,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import zipfile
@@ -94,6 +96,27 @@ def write_inventory(path: Path, sshd: Sshd, known_hosts: Path, install_dir: Path
     )
 
 
+HAS_CRONTAB = shutil.which("crontab") is not None
+THEIRS = "@daily true # a line of the user's own, which install and uninstall must keep"
+
+
+def crontab() -> str:
+    """The test user's crontab (the host is this machine, reached as the same user)."""
+    r = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+    return r.stdout if r.returncode == 0 else ""
+
+
+def set_crontab(text: str | None) -> None:
+    if text is None:
+        subprocess.run(["crontab", "-r"], capture_output=True, check=False)
+    else:
+        subprocess.run(["crontab", "-"], input=text, text=True, check=True)
+
+
+def boot_lines() -> list[str]:
+    return [ln for ln in crontab().splitlines() if ln.startswith("@reboot")]
+
+
 def _alive(pid: int | None) -> bool:
     if pid is None:
         return False
@@ -116,13 +139,18 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     port = int(os.environ.get(AGENT_PORT_ENV) or free_port())
     f = Farm(sshd, folder, folder / "inventory.yaml", folder / "host" / "rigbench-agent", port)
     write_inventory(f.inventory, sshd, kh, f.install_dir, port)
+    saved = (crontab() or None) if HAS_CRONTAB else None
+    if HAS_CRONTAB:
+        set_crontab((saved or "") + THEIRS + "\n")
     try:
         yield f
-    finally:  # whatever happened, leave no agent running
+    finally:  # whatever happened, leave no agent running and the crontab as it was
         for name in ("supervisor", "agent"):
             pid = f.pid(name)
             if _alive(pid):
                 os.kill(pid, signal.SIGTERM if name == "supervisor" else signal.SIGKILL)
+        if HAS_CRONTAB:
+            set_crontab(saved)
         sshd.stop()
 
 
@@ -269,6 +297,28 @@ def test_the_supervisor_restarts_a_killed_agent(farm, installed):
     assert "1 restart(s)" in farm.cli("agent", "status", "box").output
 
 
+@pytest.mark.skipif(not HAS_CRONTAB, reason="needs crontab (apt-get install cron)")
+def test_without_systemd_a_crontab_line_starts_the_agent_at_boot(farm, installed):
+    r, _, _ = installed
+    assert "start at boot: crontab @reboot entry written" in r.output
+    (line,) = boot_lines()
+    assert str(farm.install_dir) in line and THEIRS in crontab()
+
+
+@pytest.mark.skipif(not HAS_CRONTAB, reason="needs crontab (apt-get install cron)")
+def test_the_boot_entry_brings_the_agent_back_after_a_reboot(farm, installed):
+    sup, agent = farm.pid("supervisor"), farm.pid("agent")
+    for pid in (sup, agent):  # the board loses power: nothing stops cleanly
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not _alive(sup) and not _alive(agent), 10, "processes to end")
+    (line,) = boot_lines()
+    command = line.removeprefix("@reboot").strip()
+    subprocess.run(["sh", "-c", command], check=True, timeout=30)  # what cron runs at boot
+    wait_for(lambda: _alive(farm.pid("supervisor")), 20, "the supervisor")
+    wait_for(lambda: farm.cli("agent", "status", "box").exit_code == 0, 60, "health")
+    assert farm.pid("supervisor") != sup
+
+
 def rebuilt(wheel: Path, out: Path) -> Path:
     """The same wheel with one file changed (RECORD updated): a new build of one version."""
     out.mkdir(parents=True, exist_ok=True)
@@ -347,6 +397,9 @@ def test_uninstall_keeps_data_unless_purged(farm, installed, tmp_path):
     wait_for(lambda: not _alive(sup) and not _alive(agent), 10, "processes to end")
     assert not (farm.install_dir / "venv").exists() and (farm.install_dir / "home").exists()
     assert "kept" in r.output and "--purge" in r.output
+    if HAS_CRONTAB:
+        assert "crontab @reboot entry removed" in r.output
+        assert boot_lines() == [] and THEIRS in crontab()
     status = farm.cli("agent", "status", "box")
     assert status.exit_code == 2 and "install: none" in status.output
 

@@ -31,6 +31,7 @@ from rigbench.controller.ssh.service import (
     install_supervisor,
     install_systemd,
     logs_script,
+    remove_boot_entry,
     service_status,
     stop_supervisor,
     stop_systemd,
@@ -383,8 +384,12 @@ def install_service(host: Host, opts: InstallOptions, changed: bool) -> ServiceK
 
 
 def stop_any(host: Host, kind: str) -> str:
+    """Stop the service for good (uninstall, or a switch to another kind of service)."""
     if kind == "supervisor":
-        return stop_supervisor(host.session, host.layout)
+        stopped = stop_supervisor(host.session, host.layout)
+        if not host.facts.crontab:
+            return stopped
+        return f"{stopped}; {remove_boot_entry(host.session, host.layout)}"
     if kind in ("system", "user"):
         return stop_systemd(host.session, host.facts, kind, host.ssh.agent_port)  # type: ignore[arg-type]
     return f"unknown service kind {kind!r}, nothing stopped"

@@ -46,6 +46,7 @@ def probe_script(python: str) -> str:
             "systemctl --user show-environment >/dev/null 2>&1 && echo user_systemd=1 "
             "|| echo user_systemd=0",
             "command -v setsid >/dev/null 2>&1 && echo setsid=1 || echo setsid=0",
+            "command -v crontab >/dev/null 2>&1 && echo crontab=1 || echo crontab=0",
             "( [ -e /proc/driver/nvidia/version ] || command -v nvidia-smi >/dev/null 2>&1 )"
             " && echo nvidia=1 || echo nvidia=0",
             "[ -e /etc/nv_tegra_release ] && echo jetson=1 || echo jetson=0",
@@ -75,6 +76,7 @@ class HostFacts:
     libc: str
     libc_version: str
     has_venv: bool
+    crontab: bool = False
 
     @property
     def python_tag(self) -> str:
@@ -142,6 +144,7 @@ def parse_facts(text: str, device: str, python: str) -> HostFacts:
         libc=str(py.get("libc", "")),
         libc_version=str(py.get("libc_version", "")),
         has_venv=bool(py.get("venv", False)),
+        crontab=kv.get("crontab") == "1",
     )
     if facts.python_version[:2] < MIN_PYTHON:
         raise SshError(

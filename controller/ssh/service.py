@@ -205,10 +205,69 @@ def install_supervisor(
     pid = r.stdout.strip()
     if not pid:
         raise SshError(f"the supervisor did not start; see {layout.log} on the host")
-    say(
-        f"supervisor {'restarted' if sup else 'started'} (pid {pid}); no systemd, so the "
-        "agent will not come back after a reboot: re-run `rigbench agent install` then"
+    say(f"supervisor {'restarted' if sup else 'started'} (pid {pid})")
+    if facts.crontab:
+        say(ensure_boot_entry(session, layout, facts.setsid))
+    else:
+        say(
+            "no systemd and no crontab on the host, so the agent will not come back after a "
+            "reboot: re-run `rigbench agent install` then"
+        )
+
+
+# --- start at boot without systemd: a cron @reboot line ---------------------------------------
+def boot_entry(layout: RemoteLayout, setsid: bool) -> str:
+    """The crontab line that starts the supervisor at boot; its comment names the install."""
+    q = shlex.quote
+    detach = "setsid nohup" if setsid else "nohup"
+    return (
+        f"@reboot cd {q(layout.root)} && rm -f supervisor.pid agent.pid && "
+        f"{detach} sh {q(layout.supervisor)} </dev/null >/dev/null 2>&1 & {_boot_tag(layout)}"
     )
+
+
+def _boot_tag(layout: RemoteLayout) -> str:
+    return f"# rigbench agent in {layout.root}"
+
+
+def ensure_boot_entry(session: SshSession, layout: RemoteLayout, setsid: bool) -> str:
+    """Add (or update) this install's @reboot line in the user's crontab; other lines stay."""
+    q = shlex.quote
+    line, tag = boot_entry(layout, setsid), _boot_tag(layout)
+    r = session.run(
+        f"line={q(line)}; tag={q(tag)}\n"
+        "cur=$(crontab -l 2>/dev/null)\n"
+        'if printf "%s\\n" "$cur" | grep -qxF -e "$line"; then echo unchanged; exit 0; fi\n'
+        '{ [ -n "$cur" ] && printf "%s\\n" "$cur" | grep -vF -e "$tag"; '
+        'printf "%s\\n" "$line"; } | crontab - && echo written',
+        check=False,
+        what="crontab @reboot entry",
+    )
+    out = r.stdout.strip()
+    if out == "unchanged":
+        return "start at boot: crontab @reboot entry unchanged, skipped"
+    if out == "written":
+        return "start at boot: crontab @reboot entry written (no systemd on the host)"
+    raise SshError(
+        f"could not add the @reboot line to the crontab of {session.ssh.user or 'the user'}: "
+        f"{r.stderr.strip() or r.stdout.strip() or 'crontab failed'}"
+    )
+
+
+def remove_boot_entry(session: SshSession, layout: RemoteLayout) -> str:
+    """Take this install's @reboot line out of the user's crontab, if it is there."""
+    tag = shlex.quote(_boot_tag(layout))
+    r = session.run(
+        f"tag={tag}\n"
+        "cur=$(crontab -l 2>/dev/null) || { echo none; exit 0; }\n"
+        'printf "%s\\n" "$cur" | grep -qF -e "$tag" || { echo none; exit 0; }\n'
+        'printf "%s\\n" "$cur" | grep -vF -e "$tag" | crontab - && echo removed',
+        check=False,
+        what="crontab @reboot entry",
+    )
+    if r.stdout.strip() == "removed":
+        return "start at boot: crontab @reboot entry removed"
+    return "start at boot: no crontab @reboot entry, skipped"
 
 
 # --- status and logs --------------------------------------------------------------------------

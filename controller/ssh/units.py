@@ -169,7 +169,8 @@ def supervisor_script(layout: RemoteLayout, agent_port: int) -> str:
     return f"""#!/bin/sh
 # rigbench agent supervisor, written by `rigbench agent install` (rigbench {__version__})
 # for a host without systemd. It restarts the agent whenever it exits, waiting longer
-# (up to 30 s) while it keeps dying quickly. It does not survive a reboot.
+# (up to 30 s) while it keeps dying quickly. Where the host has crontab, an @reboot line
+# written by the installer starts it at boot.
 # Stop it with `rigbench agent uninstall DEVICE`, or: kill -TERM "$(cat supervisor.pid)"
 dir={q(layout.root)}
 log="$dir/agent.log"
