@@ -53,6 +53,7 @@ from rigbench.errors import (
     PlanError,
     ProtocolMismatchError,
     RigbenchError,
+    StoreError,
 )
 
 log = logging.getLogger("rigbench.controller")
@@ -267,8 +268,14 @@ class Dispatcher:
         for j in jobs:
             by_device.setdefault(j.device.name, []).append(j)
         self._state = self._job_state([j.job_id for j in jobs])
-        async with self.writer.running():
-            await asyncio.gather(*(self._device(js[0].device, js) for js in by_device.values()))
+        try:
+            async with self.writer.running():
+                await asyncio.gather(*(self._device(js[0].device, js) for js in by_device.values()))
+        except StoreError as e:
+            raise StoreError(
+                f"{e}. Results not yet stored are kept in the agents' spools: "
+                f"`rigbench run --resume {self.run_id}` stores them without measuring again"
+            ) from e
         self.outcome.stored = self.writer.stored
         return self.outcome
 

@@ -13,6 +13,7 @@ from rigbench.controller.store import Store
 from rigbench.controller.store.db import JobMark, JobRecord
 from rigbench.controller.store.handoff import STALE_S, someone_waits, waiting_for
 from rigbench.controller.store.writer import BatchWriter
+from tests.test_store_writer import result
 
 READER = """
 import sys
@@ -104,3 +105,35 @@ def test_a_run_that_is_between_batches_lets_a_waiting_process_in(tmp_path: Path)
             return out.decode()
 
     assert "jobs: 1" in asyncio.run(run())
+
+
+HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def test_results_wait_in_memory_while_another_process_keeps_the_store_too_long(tmp_path: Path):
+    store = Store(tmp_path / "s.duckdb", lock_wait_s=0.3)
+    store.record_jobs(
+        [JobRecord("j", "r", "j", "d", "m", "v", "a", "ort", "onnxruntime", "s", "{}")]
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(store.path), "2"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    writer = BatchWriter(store, max_delay_s=0.1, poll_s=0.05)
+
+    async def run() -> None:
+        async with writer.running():
+            writer.add(result("j"))
+            await asyncio.sleep(1.0)  # batches fail to open the store meanwhile, and are kept
+            assert writer.stored == 0
+            await asyncio.get_running_loop().run_in_executor(None, holder.wait)
+
+    asyncio.run(run())
+    assert writer.stored == 1
+    assert store.query("SELECT job_id FROM results") == [{"job_id": "j"}]

@@ -314,8 +314,9 @@ def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultReco
 
 
 class Store:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, lock_wait_s: float = LOCK_WAIT_S):
         self.path = path
+        self.lock_wait_s = lock_wait_s  # how long to wait while another process has the file
         self._held: duckdb.DuckDBPyConnection | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self.migrate()
@@ -325,7 +326,7 @@ class Store:
         """Keep one connection open for a block of many writes (a run).
 
         Opening the file costs ~10 ms; a run storing hundreds of results holds it instead. While
-        held, other processes wait for the file (up to LOCK_WAIT_S) as they do for any writer.
+        held, other processes wait for the file (up to ``lock_wait_s``) as they do for any writer.
         """
         if self._held is not None:
             yield self
@@ -353,8 +354,8 @@ class Store:
     def _open(
         self, read_only: bool, config: dict[str, Any] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        with contextlib.ExitStack() as waiting:
+        deadline = time.monotonic() + self.lock_wait_s
+        with contextlib.ExitStack() as waiting:  # closed once served: we no longer wait
             asked = False
             while True:
                 try:
@@ -372,10 +373,10 @@ class Store:
                     time.sleep(0.1)
                 except duckdb.Error as e:
                     raise StoreError(f"cannot open the store {self.path}: {e}") from e
-            try:
-                yield con
-            finally:
-                con.close()
+        try:
+            yield con
+        finally:
+            con.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -3,8 +3,10 @@
 DuckDB lets one process at a time open a file for writing, and opening a database costs
 ~16 ms of CPU however small it is. A run's writer therefore keeps its connection between
 batches, and lets go of it only when somebody asks: a process that finds the file locked
-leaves a small "waiting" file beside it, the writer sees it after its next batch and closes
-its connection, and it does not open the file again until that waiter is served (or gives up).
+leaves a small "waiting" file beside it, the writer sees it (after its next batch, or within
+half a second when idle) and closes its connection, and it does not open the file again until
+that waiter has it (or gives up). If the waiter is still reading then, the writer in turn waits
+for the lock, as any process does.
 
 Waiting files carry the waiter's pid and are ignored once older than ``STALE_S``, so a
 reader killed while waiting costs the writer a few early releases, never a stuck run.

@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from rigbench.controller.store.db import (
-    LOCK_WAIT_S,
-    DeviceRecord,
-    JobMark,
-    ResultRecord,
-    Store,
-)
+from rigbench.controller.store.db import DeviceRecord, JobMark, ResultRecord, Store
 from rigbench.controller.store.handoff import let_waiters_in, someone_waits
+from rigbench.errors import StoreError
+
+log = logging.getLogger("rigbench.controller")
 
 
 class BatchWriter:
@@ -95,7 +93,7 @@ class BatchWriter:
     ) -> int:
         if self._stack is None:
             # A process that asked for the file gets it before the run takes it back.
-            let_waiters_in(self.store.path, max_wait_s=LOCK_WAIT_S)
+            let_waiters_in(self.store.path, max_wait_s=self.store.lock_wait_s)
             self._stack = contextlib.ExitStack()
             self._con = self._stack.enter_context(self.store.open_writer())
             self._opened_at = time.monotonic()
@@ -114,12 +112,20 @@ class BatchWriter:
                 stack.close()
 
     async def flush_async(self) -> int:
-        """As ``flush``, on a worker thread: waiting for the file never blocks the loop."""
+        """As ``flush``, on a worker thread: waiting for the file never blocks the loop.
+
+        If the store cannot be opened (another process kept it past ``lock_wait_s``), the
+        batch goes back to the front of the queue and the error is raised.
+        """
         marks, results, devices = self._take()  # taken on the loop thread: no race
         if not (marks or results or devices):
             return 0
         loop = asyncio.get_running_loop()
-        n = await loop.run_in_executor(None, self._write, marks, results, devices)
+        try:
+            n = await loop.run_in_executor(None, self._write, marks, results, devices)
+        except StoreError:
+            self._marks[:0], self._results[:0], self._devices[:0] = marks, results, devices
+            raise
         self.stored += n
         return n
 
@@ -148,7 +154,10 @@ class BatchWriter:
                 waiting = someone_waits(self.store.path)
                 if waiting or stopping or clock() - last >= self.max_delay_s or self._wake_due():
                     last = clock()
-                    await self.flush_async()
+                    try:
+                        await self.flush_async()
+                    except StoreError as e:  # kept for the next batch; the run goes on
+                        log.warning("results kept in memory for now: %s", e)
                 if waiting and self._stack is not None:  # nothing was pending: let go anyway
                     await asyncio.get_running_loop().run_in_executor(None, self.release)
 
