@@ -7,11 +7,13 @@ has a total size limit and evicts the least recently used artifacts (not those i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -43,6 +45,22 @@ class ArtifactCache:
         self.root.mkdir(parents=True, exist_ok=True)
         self._pinned: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.swept = self._sweep_stale_uploads()
+
+    def _sweep_stale_uploads(self, older_than_s: float = 60.0) -> list[str]:
+        """Remove partial uploads an earlier agent left when it died mid-upload.
+
+        They would otherwise hold disk space for good on a small board. Only files older than
+        a minute go, in case another agent process shares this cache folder.
+        """
+        removed = []
+        cutoff = time.time() - older_than_s
+        for p in self.root.glob(".upload-*"):
+            with contextlib.suppress(OSError):
+                if p.stat().st_mtime < cutoff:
+                    p.unlink()
+                    removed.append(p.name)
+        return removed
 
     def path(self, digest: str) -> Path:
         return self.root / check_digest(digest)

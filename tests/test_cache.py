@@ -251,3 +251,16 @@ def test_cache_stays_under_its_limit_when_nothing_is_pinned(sizes: list[int]) ->
         for i, n in enumerate(sizes):
             put(c, i.to_bytes(2, "big") * n, chunk=256)
             assert c.total_bytes() <= c.max_bytes
+
+
+def test_a_partial_upload_left_by_a_dead_agent_is_swept_at_start(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    root.mkdir()
+    stale, fresh = root / ".upload-dead", root / ".upload-live"
+    stale.write_bytes(b"x" * 1000)
+    fresh.write_bytes(b"y")
+    hour_ago = os.stat(stale).st_mtime - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    cache = ArtifactCache(root)
+    assert cache.swept == [".upload-dead"]
+    assert not stale.exists() and fresh.exists()  # a minute-old one may be another agent's
