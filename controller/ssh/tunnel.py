@@ -142,7 +142,7 @@ def _copy_to_channel(conn: socket.socket, chan: paramiko.Channel) -> None:
         while data := conn.recv(CHUNK):
             chan.sendall(data)
         chan.shutdown_write()
-    except (OSError, paramiko.SSHException):
+    except (OSError, EOFError, paramiko.SSHException):  # EOFError: the SSH connection died
         chan.close()
 
 
@@ -151,7 +151,7 @@ def _copy_to_socket(chan: paramiko.Channel, conn: socket.socket) -> None:
         while data := chan.recv(CHUNK):
             conn.sendall(data)
         conn.shutdown(socket.SHUT_WR)
-    except (OSError, paramiko.SSHException):
+    except (OSError, EOFError, paramiko.SSHException):
         conn.close()
 
 
