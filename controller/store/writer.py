@@ -2,8 +2,8 @@
 
 A commit costs milliseconds (open, write-ahead log, sync); with hundreds of devices finishing
 jobs at once that would make the store the controller's bottleneck. The agents' spools keep
-every event until a controller stores it, so holding results for a fraction of a second
-before one transaction loses nothing: a controller that dies in between is resumed with
+every event until a controller stores it, so holding results for a few seconds before one
+transaction loses nothing: a controller that dies in between is resumed with
 ``rigbench run --resume``, which re-attaches and stores each result exactly once.
 
 Batches are written on a worker thread, so waiting for the file never blocks the event loop.
@@ -94,9 +94,9 @@ class BatchWriter:
         if self._stack is None:
             # A process that asked for the file gets it before the run takes it back.
             let_waiters_in(self.store.path, max_wait_s=self.store.lock_wait_s)
-            self._stack = contextlib.ExitStack()
-            self._con = self._stack.enter_context(self.store.open_writer())
-            self._opened_at = time.monotonic()
+            stack = contextlib.ExitStack()
+            self._con = stack.enter_context(self.store.open_writer())  # may raise StoreError
+            self._stack, self._opened_at = stack, time.monotonic()
         try:
             return self.store.write_batch(marks, results, devices, con=self._con)
         finally:
