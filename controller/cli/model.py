@@ -17,7 +17,11 @@ app.add_typer(model_app, name="model")
 @model_app.command("generate")
 def generate_cmd(
     out_dir: Path = typer.Argument(..., help="folder to write the .onnx and .tflite files to"),
-    size: str = typer.Option("small", "--size", help="tiny (~0.1 ms) or small (~2 ms)"),
+    size: str = typer.Option(
+        "small",
+        "--size",
+        help="micro (~3 KB, for harness benchmarks), tiny (~0.1 ms) or small (~2 ms)",
+    ),
     seed: int = typer.Option(0, "--seed"),
     slowdown: int = typer.Option(
         0,
