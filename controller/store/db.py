@@ -232,8 +232,7 @@ def _write_batch(
     fresh: Sequence[ResultRecord],
     devices: Sequence[DeviceRecord],
 ) -> int:
-    con.begin()
-    try:
+    with _transaction(con):
         _record_devices(con, devices)
         done = [
             JobMark(r.row["job_id"], "done", at=r.row.get("created_at") or now()) for r in fresh
@@ -241,11 +240,19 @@ def _write_batch(
         _mark_jobs(con, [*marks, *done])  # one UPDATE for every status change
         if fresh:
             _insert_results(con, fresh)
+    return len(fresh)
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit the block's writes, or roll all of them back if it raises."""
+    con.begin()
+    try:
+        yield
     except BaseException:
         con.rollback()
         raise
     con.commit()
-    return len(fresh)
 
 
 def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultRecord]) -> None:
@@ -381,14 +388,8 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction. Writes are small: one DuckDB thread does them fastest."""
-        with self.connect(config=WRITER_CONFIG) as con:
-            con.begin()
-            try:
-                yield con
-            except BaseException:
-                con.rollback()
-                raise
-            con.commit()
+        with self.connect(config=WRITER_CONFIG) as con, _transaction(con):
+            yield con
 
     def migrate(self) -> list[str]:
         """Apply migrations not yet recorded; returns the names applied."""
