@@ -48,10 +48,20 @@ _STDERR_TAIL = 2000
 _NOT_FORWARDED = frozenset({"measured"})
 
 
-def _superseded(event: JobEvent, later: list[JobEvent]) -> bool:
-    return isinstance(event.body, Progress) and any(
-        isinstance(e.body, Progress) or e.is_terminal for e in later
-    )
+def _worth_sending(events: list[JobEvent], start: int, end: int) -> list[JobEvent]:
+    """``events[start:end]`` without progress already out of date: progress with a newer
+    progress or the end queued behind it. Telemetry and the end are always sent.
+    """
+    newest = next((j for j in range(end - 1, start - 1, -1) if _progress_or_end(events[j])), start)
+    return [
+        e
+        for j, e in enumerate(events[start:end], start)
+        if not (isinstance(e.body, Progress) and j < newest)
+    ]
+
+
+def _progress_or_end(e: JobEvent) -> bool:
+    return isinstance(e.body, Progress) or e.is_terminal
 
 
 @dataclass
@@ -167,10 +177,10 @@ class JobRunner:
             i = from_seq
             while True:
                 while i < len(cur.events):
-                    event = cur.events[i]
-                    i += 1
-                    if not _superseded(event, cur.events[i:]):
+                    end = len(cur.events)
+                    for event in _worth_sending(cur.events, i, end):
                         yield event
+                    i = end
                 if cur.done:
                     return
                 await cur.changed.wait()
