@@ -24,11 +24,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """The telemetry parsers are tested against captures kept beside the repository."""
+    """The telemetry parsers are tested against captures committed under tests/fixtures."""
     if not TELEMETRY_FIXTURES.is_dir():
         pytest.exit(
             f"the captured telemetry fixtures are missing: expected {TELEMETRY_FIXTURES} "
-            "(the project's shared/ folder checked out beside this repository)",
+            "(part of the repository: is the checkout complete?)",
             returncode=2,
         )
 

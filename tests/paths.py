@@ -1,8 +1,7 @@
-"""Where the repository and the shared fixtures are, for tests in any working directory."""
+"""Where the repository and its test fixtures are, for tests in any working directory."""
 
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# CI clones the repo with ../shared beside it; the captured telemetry formats live there.
-SHARED = REPO.parent / "shared"
-TELEMETRY_FIXTURES = SHARED / "fixtures" / "telemetry"
+# Captured telemetry formats from real hardware (provenance in the folder's README.md).
+TELEMETRY_FIXTURES = REPO / "tests" / "fixtures" / "telemetry"
