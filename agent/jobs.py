@@ -36,7 +36,7 @@ class RuntimeConfig:
 
 @dataclass(frozen=True)
 class MeasurementConfig:
-    """Warm-up and stopping rules of the measured loop (DESIGN.md, Measurement)."""
+    """Warm-up and stopping rules of the measured loop (docs/design.md, "How a job is measured")."""
 
     warmup_iterations: int = 10
     warmup_s: float = 0.0

@@ -1,6 +1,6 @@
 """Architecture contracts: the agent stays lean and apart; every CLI command shows an example.
 
-DESIGN.md: the agent never imports the controller or reports, and its install pulls no
+docs/design.md: the agent never imports the controller or reports, and its install pulls no
 DuckDB, paramiko, plotting or ONNX tooling; sqlite-utils' habit: every command's help has an
 example, and a test checks it.
 """

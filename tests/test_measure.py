@@ -1,4 +1,4 @@
-"""The measured loop's statistics and stopping rules (DESIGN.md, Measurement)."""
+"""The measured loop's statistics and stopping rules (docs/design.md, "How a job is measured")."""
 
 from __future__ import annotations
 

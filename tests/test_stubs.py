@@ -1,4 +1,4 @@
-"""The committed gRPC stubs: current with the .proto, and the wire contract of DESIGN.md."""
+"""The committed gRPC stubs: current with the .proto, and the wire contract of docs/design.md."""
 
 from __future__ import annotations
 
