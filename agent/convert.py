@@ -52,6 +52,9 @@ def job_spec_to_pb(spec: JobSpec) -> pb.JobSpec:
                 dtype=i.dtype or "",
                 has_value=i.value is not None,
                 value=i.value if i.value is not None else 0.0,
+                has_range=i.range is not None,
+                range_low=i.range[0] if i.range is not None else 0.0,
+                range_high=i.range[1] if i.range is not None else 0.0,
             )
             for i in spec.inputs
         ],
@@ -66,6 +69,7 @@ def job_spec_to_pb(spec: JobSpec) -> pb.JobSpec:
             ci_target_rel_width=m.ci_target_rel_width,
             ci_confidence=m.ci_confidence,
             seed=m.seed,
+            rotate_inputs=m.rotate_inputs,
         ),
         telemetry=pb.TelemetryConfig(
             enabled=t.enabled, rate_hz=t.rate_hz, idle_baseline_s=t.idle_baseline_s
@@ -99,6 +103,7 @@ def job_spec_from_pb(msg: pb.JobSpec) -> JobSpec:
                 shape=tuple(i.shape) if len(i.shape) else None,
                 dtype=i.dtype or None,
                 value=i.value if i.has_value else None,
+                range=(i.range_low, i.range_high) if i.has_range else None,
             )
             for i in msg.inputs
         ),
@@ -113,6 +118,7 @@ def job_spec_from_pb(msg: pb.JobSpec) -> JobSpec:
             ci_target_rel_width=m.ci_target_rel_width,
             ci_confidence=m.ci_confidence or 0.95,
             seed=m.seed,
+            rotate_inputs=m.rotate_inputs,
         ),
         telemetry=TelemetryConfig(
             enabled=t.enabled, rate_hz=t.rate_hz or 10.0, idle_baseline_s=t.idle_baseline_s

@@ -61,9 +61,28 @@ def _check_dtype(spec: TensorSpec, dtype: str, what: str) -> None:
         )
 
 
-def random_tensor(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Plausible values for a dtype: normal floats, small non-negative ints, random bools."""
+def random_tensor(
+    spec: TensorSpec,
+    shape: tuple[int, ...],
+    rng: np.random.Generator,
+    value_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Plausible values for a dtype: normal floats, small non-negative ints, random bools.
+
+    ``value_range`` (low, high) draws uniformly from it instead, inclusive for integers: the
+    token ids of a vocabulary, pixel values.
+    """
     dt = np.dtype(spec.dtype)
+    if value_range is not None and dt.kind in "iuf":
+        lo, hi = value_range
+        if dt.kind == "f":
+            return rng.uniform(lo, hi, size=shape).astype(dt)
+        info = np.iinfo(dt)
+        if lo < info.min or hi > info.max:
+            raise InputSpecError(
+                f"input {spec.name!r} is {dt.name}: range [{lo:g}, {hi:g}] does not fit it"
+            )
+        return rng.integers(int(lo), int(hi), size=shape, endpoint=True).astype(dt)
     if dt.kind == "f":
         return rng.standard_normal(shape).astype(dt)
     if dt.kind == "b":
@@ -112,5 +131,5 @@ def build_inputs(
         if o is not None and o.value is not None:
             feeds[spec.name] = np.full(shape, o.value, dtype=np.dtype(spec.dtype))
         else:
-            feeds[spec.name] = random_tensor(spec, shape, rng)
+            feeds[spec.name] = random_tensor(spec, shape, rng, o.range if o else None)
     return feeds

@@ -19,6 +19,7 @@ class InputOverride:
     shape: tuple[int, ...] | None = None
     dtype: str | None = None
     value: float | None = None
+    range: tuple[float, float] | None = None  # generated values drawn from [low, high]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class MeasurementConfig:
     ci_target_rel_width: float = 0.0
     ci_confidence: float = 0.95
     seed: int = 0
+    rotate_inputs: bool = False  # time a different prepared input each iteration
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class JobSpec:
                     shape=tuple(i["shape"]) if i["shape"] is not None else None,
                     dtype=i["dtype"],
                     value=i["value"],
+                    range=tuple(i["range"]) if i.get("range") is not None else None,
                 )
                 for i in d["inputs"]
             ),

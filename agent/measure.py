@@ -81,8 +81,12 @@ def run_measurement(
     cfg: MeasurementConfig,
     progress: ProgressFn | None = None,
     record_starts: bool = False,
+    bind: Callable[[int], None] | None = None,
 ) -> Measurement:
-    """Time ``call`` under the stopping rules of ``cfg``; the first call is timed apart."""
+    """Time ``call`` under the stopping rules of ``cfg``; the first call is timed apart.
+
+    ``bind(i)``, when given, runs before call ``i`` outside the clock (rotating inputs).
+    """
     clock = time.perf_counter_ns
     report = progress or (lambda phase, n, t: None)
     gc.collect()
@@ -99,6 +103,8 @@ def run_measurement(
         w_min_ns = int(cfg.warmup_s * 1e9)
         warm = 0
         while warm < cfg.warmup_iterations or clock() - w_start < w_min_ns:
+            if bind is not None:
+                bind(warm)
             call()
             warm += 1
 
@@ -118,6 +124,8 @@ def run_measurement(
         start = clock()
         n = 0
         while True:
+            if bind is not None:
+                bind(n)
             a = clock()
             call()
             b = clock()

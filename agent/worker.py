@@ -113,10 +113,15 @@ def run_job(job_dir: Path) -> dict[str, Any]:
     feeds = build_inputs(model.inputs, spec.inputs, arrays, seed=spec.measurement.seed)
 
     outputs_npz = b""
-    if paths.get("reference_inputs"):
+    samples = (
+        reference_samples(_load_npz(Path(paths["reference_inputs"])))
+        if paths.get("reference_inputs")
+        else []
+    )
+    if samples:
         _progress("reference", 0, 0)
         outs: dict[str, np.ndarray] = {}
-        for i, sample in enumerate(reference_samples(_load_npz(Path(paths["reference_inputs"])))):
+        for i, sample in enumerate(samples):
             for name, arr in model.run_float(sample).items():
                 outs[f"{i}:{name}"] = arr
         buf = io.BytesIO()
@@ -132,8 +137,16 @@ def run_job(job_dir: Path) -> dict[str, Any]:
             max_iterations=2**62,
             ci_target_rel_width=0.0,
         )
-    call = model.prepare(feeds)
-    m = run_measurement(call, cfg, _progress, record_starts=spec.soak.is_soak)
+    bind = None
+    if spec.measurement.rotate_inputs:
+        if not samples:
+            raise InputSpecError(
+                "rotate_inputs needs prepared inputs: give the model a dataset or accuracy samples"
+            )
+        call, bind = model.prepare_rotation(samples)  # every sample cast before timing
+    else:
+        call = model.prepare(feeds)
+    m = run_measurement(call, cfg, _progress, record_starts=spec.soak.is_soak, bind=bind)
     np.save(job_dir / "latencies.npy", np.asarray(m.latencies_ns, dtype=np.int64))
     if outputs_npz:
         (job_dir / "outputs.npz").write_bytes(outputs_npz)

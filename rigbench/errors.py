@@ -90,6 +90,10 @@ class VariantError(ControllerError):
     """A model variant could not be compiled."""
 
 
+class DatasetError(ConfigError):
+    """A model's dataset (a folder of arrays or images, its labels, its metric) is unusable."""
+
+
 class AccuracyError(ControllerError):
     """Outputs cannot be compared (names, shapes, counts differ) or a tolerance is malformed."""
 

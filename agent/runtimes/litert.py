@@ -26,6 +26,12 @@ from rigbench.agent.runtimes.base import (
 from rigbench.errors import ModelLoadError, ProviderUnavailableError, RuntimeUnavailableError
 
 DELEGATES = ("xnnpack", "none")
+DEFAULT_DELEGATE = "xnnpack"
+
+
+def delegate_of(config: RuntimeConfig) -> str:
+    """The delegate a job runs with: its first provider, else LiteRT's default (XNNPACK)."""
+    return (config.providers[0] if config.providers else DEFAULT_DELEGATE).lower()
 
 
 def _interpreter_module() -> tuple[Any, str, str]:
@@ -129,7 +135,7 @@ class LiteRTAdapter(RuntimeAdapter):
 
     def load(self, path: Path, config: RuntimeConfig, work_dir: Path) -> LoadedModel:
         interpreter, _module, _ = _interpreter_module()
-        delegate = (config.providers[0] if config.providers else "xnnpack").lower()
+        delegate = delegate_of(config)
         if delegate not in DELEGATES:
             raise ProviderUnavailableError(
                 f"LiteRT delegate {delegate!r} is not supported here; use one of "

@@ -174,13 +174,29 @@ def _quantized_range(info: TensorInfo) -> tuple[float, float]:
     return (ii.min - zero) * scale, (ii.max - zero) * scale
 
 
-def random_tensor(info: TensorInfo, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def random_tensor(
+    info: TensorInfo,
+    shape: tuple[int, ...],
+    rng: np.random.Generator,
+    value_range: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Plausible values: normal floats, small non-negative ints, random bools.
 
     A quantized TFLite input gets float values spread over the range its scale and zero point
-    can represent, since callers feed floats and the runtime side quantizes.
+    can represent, since callers feed floats and the runtime side quantizes. ``value_range``
+    (low, high) draws uniformly from it instead, inclusive for integers (token ids).
     """
     dt = np.dtype(info.dtype)
+    if value_range is not None and dt.kind in "iuf":
+        lo, hi = value_range
+        if info.is_quantized or dt.kind == "f":
+            return rng.uniform(lo, hi, size=shape).astype(info.value_dtype)
+        ii = np.iinfo(dt)
+        if lo < ii.min or hi > ii.max:
+            raise InputSpecError(
+                f"input {info.name!r} is {dt.name}: range [{lo:g}, {hi:g}] does not fit it"
+            )
+        return rng.integers(int(lo), int(hi), size=shape, endpoint=True).astype(dt)
     if info.is_quantized:
         lo, hi = _quantized_range(info)
         return rng.uniform(lo, hi, size=shape).astype(np.float32)
@@ -209,14 +225,20 @@ def synthesize(
     shapes: Mapping[str, Sequence[int]] | None = None,
     values: Mapping[str, Any] | None = None,
     hint: str = "shapes",
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[Sample]:
-    """``n`` seeded samples; ``values`` fixes an input (broadcast to its shape), e.g. a rate."""
+    """``n`` seeded samples; ``values`` fixes an input (broadcast to its shape), e.g. a rate.
+
+    ``ranges`` draws an input's values from [low, high] (inclusive for integers).
+    """
     if n < 1:
         raise InputSpecError(f"number of samples must be at least 1, got {n}")
     shapes = dict(shapes or {})
     values = dict(values or {})
     _check_names(sig, list(shapes), "a shape override")
     _check_names(sig, list(values), "a fixed value")
+    ranges = dict(ranges or {})
+    _check_names(sig, list(ranges), "a value range")
     resolved = {}
     for t in sig.inputs:
         override = shapes.get(t.name)
@@ -238,7 +260,7 @@ def synthesize(
                     ) from e
                 sample[t.name] = np.array(arr)
             else:
-                sample[t.name] = random_tensor(t, shape, rng)
+                sample[t.name] = random_tensor(t, shape, rng, ranges.get(t.name))
         out.append(sample)
     return out
 

@@ -114,18 +114,24 @@ class PutArtifactResponse(_message.Message):
     def __init__(self, sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., already_present: _Optional[bool] = ...) -> None: ...
 
 class InputOverride(_message.Message):
-    __slots__ = ("name", "shape", "dtype", "has_value", "value")
+    __slots__ = ("name", "shape", "dtype", "has_value", "value", "has_range", "range_low", "range_high")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     HAS_VALUE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    HAS_RANGE_FIELD_NUMBER: _ClassVar[int]
+    RANGE_LOW_FIELD_NUMBER: _ClassVar[int]
+    RANGE_HIGH_FIELD_NUMBER: _ClassVar[int]
     name: str
     shape: _containers.RepeatedScalarFieldContainer[int]
     dtype: str
     has_value: bool
     value: float
-    def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., has_value: _Optional[bool] = ..., value: _Optional[float] = ...) -> None: ...
+    has_range: bool
+    range_low: float
+    range_high: float
+    def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., has_value: _Optional[bool] = ..., value: _Optional[float] = ..., has_range: _Optional[bool] = ..., range_low: _Optional[float] = ..., range_high: _Optional[float] = ...) -> None: ...
 
 class RuntimeConfig(_message.Message):
     __slots__ = ("runtime", "providers", "allow_cpu_fallback", "intra_op_threads", "inter_op_threads", "graph_optimization", "options")
@@ -153,7 +159,7 @@ class RuntimeConfig(_message.Message):
     def __init__(self, runtime: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., allow_cpu_fallback: _Optional[bool] = ..., intra_op_threads: _Optional[int] = ..., inter_op_threads: _Optional[int] = ..., graph_optimization: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class MeasurementConfig(_message.Message):
-    __slots__ = ("warmup_iterations", "warmup_s", "min_iterations", "max_iterations", "min_duration_s", "max_duration_s", "ci_target_rel_width", "ci_confidence", "seed")
+    __slots__ = ("warmup_iterations", "warmup_s", "min_iterations", "max_iterations", "min_duration_s", "max_duration_s", "ci_target_rel_width", "ci_confidence", "seed", "rotate_inputs")
     WARMUP_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     WARMUP_S_FIELD_NUMBER: _ClassVar[int]
     MIN_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +169,7 @@ class MeasurementConfig(_message.Message):
     CI_TARGET_REL_WIDTH_FIELD_NUMBER: _ClassVar[int]
     CI_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_INPUTS_FIELD_NUMBER: _ClassVar[int]
     warmup_iterations: int
     warmup_s: float
     min_iterations: int
@@ -172,7 +179,8 @@ class MeasurementConfig(_message.Message):
     ci_target_rel_width: float
     ci_confidence: float
     seed: int
-    def __init__(self, warmup_iterations: _Optional[int] = ..., warmup_s: _Optional[float] = ..., min_iterations: _Optional[int] = ..., max_iterations: _Optional[int] = ..., min_duration_s: _Optional[float] = ..., max_duration_s: _Optional[float] = ..., ci_target_rel_width: _Optional[float] = ..., ci_confidence: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+    rotate_inputs: bool
+    def __init__(self, warmup_iterations: _Optional[int] = ..., warmup_s: _Optional[float] = ..., min_iterations: _Optional[int] = ..., max_iterations: _Optional[int] = ..., min_duration_s: _Optional[float] = ..., max_duration_s: _Optional[float] = ..., ci_target_rel_width: _Optional[float] = ..., ci_confidence: _Optional[float] = ..., seed: _Optional[int] = ..., rotate_inputs: _Optional[bool] = ...) -> None: ...
 
 class TelemetryConfig(_message.Message):
     __slots__ = ("enabled", "rate_hz", "idle_baseline_s")
