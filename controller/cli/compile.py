@@ -18,6 +18,7 @@ COLUMNS = [
     ("size_bytes", "bytes"),
     ("compile_ms", "compile ms"),
     ("cache_hit", "cache hit"),
+    ("same_as", "same as"),
     ("sha256", "sha256"),
     ("path", "path"),
 ]
@@ -101,8 +102,17 @@ def compile_cmd(
                 "params": dict(cv.params),
                 "tool_versions": dict(cv.tool_versions),
                 "warnings": list(cv.warnings),
+                "same_as": "the source (the quantizer changed nothing)"
+                if cv.same_as_source
+                else None,
             }
         )
         for w in cv.warnings:
             typer.echo(f"warning: {name}: {w}", err=True)
+        if cv.same_as_source:
+            typer.echo(
+                f"note: {name}: same graph and weights as {model.name} (the quantizer changed "
+                "nothing); a plan measures it once, as its parent",
+                err=True,
+            )
     typer.echo(render(rows, fmt.value, COLUMNS))

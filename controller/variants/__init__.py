@@ -49,6 +49,7 @@ from rigbench.controller.variants.lineage import (
     tool_versions,
 )
 from rigbench.controller.variants.onnx_common import check_no_external_data
+from rigbench.controller.variants.sameness import same_compute
 from rigbench.errors import InputSpecError, ModelLoadError, VariantError
 
 __all__ = [
@@ -108,6 +109,8 @@ class CompiledVariant:
     compile_ms: float  # of the compile that made the artifact, also on a cache hit
     cache_hit: bool
     warnings: tuple[str, ...]
+    # The transform changed nothing: same graph and weights as the source (sameness.py).
+    same_as_source: bool = False
 
     @property
     def lineage_path(self) -> Path:
@@ -156,6 +159,20 @@ def _check_source_format(t: Transform, fmt: str, source: Path) -> None:
     )
 
 
+# Variants that are the source by definition: comparing them with it says nothing.
+_AS_GIVEN = (identity.FP32.name, identity.TFLITE_FP32.name)
+
+
+def _same_as_source(source: Path, artifact: Path, variant: str) -> bool:
+    if variant in _AS_GIVEN:
+        return False
+    try:
+        return same_compute(source, artifact)
+    except Exception as e:  # a model the digest cannot read: treat as changed, and say so
+        log.warning("variant %s: could not compare it with its source: %s", variant, e)
+        return False
+
+
 def _result(path: Path, lin: Lineage, hit: bool) -> CompiledVariant:
     return CompiledVariant(
         variant=lin.variant,
@@ -170,6 +187,7 @@ def _result(path: Path, lin: Lineage, hit: bool) -> CompiledVariant:
         compile_ms=lin.compile_ms,
         cache_hit=hit,
         warnings=lin.warnings,
+        same_as_source=bool(lin.extra.get("same_as_source", False)),
     )
 
 
@@ -224,6 +242,8 @@ def compile_variant(
         if found is not None:
             path, lin = found
             log.info("variant %s of %s: reusing cached artifact %s", t.name, source.name, path)
+            if "same_as_source" not in lin.extra:  # cached before rigbench compared them
+                lin.extra["same_as_source"] = _same_as_source(source, path, t.name)
             return _result(path, lin, hit=True)
 
         t0 = time.perf_counter()
@@ -256,7 +276,12 @@ def compile_variant(
             warnings=tuple(job.warnings),
             cache_key=key,
             created_utc=now_utc(),
-            extra={**job.extra, "key_inputs": key_parts["inputs"], "source_name": source.name},
+            extra={
+                **job.extra,
+                "key_inputs": key_parts["inputs"],
+                "source_name": source.name,
+                "same_as_source": _same_as_source(source, artifact, t.name),
+            },
         )
         shutil.rmtree(work, ignore_errors=True)  # scratch files stay out of the cache
         (staged / LINEAGE_FILE).write_text(lin.to_json())
