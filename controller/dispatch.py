@@ -31,6 +31,7 @@ from rigbench.agent.jobs import (
     Progress,
     TelemetryBatch,
 )
+from rigbench.controller.accuracy.metrics import compare
 from rigbench.controller.connect import Connection, connect
 from rigbench.controller.inventory import Device, Inventory
 from rigbench.controller.plan import Plan, RuntimeEntry, Scenario
@@ -200,42 +201,91 @@ def result_row(job: PlannedJob, run_id: str, result: JobResult, simulated: bool)
     }
 
 
-def accuracy_rows(job: PlannedJob, result: JobResult) -> list[dict[str, Any]]:
-    """Compare the device's outputs for the reference inputs with the fp32 source's."""
-    if not job.model.reference_outputs or not result.reference_outputs_npz:
-        return []
-    from rigbench.controller.accuracy import compare, within_tolerance
+def _figures(o: Any) -> dict[str, Any]:
+    return {
+        "max_abs_err": o.max_abs_err,
+        "mean_abs_err": o.mean_abs_err,
+        "cosine_similarity": o.cosine_similarity,
+        "max_rel_err": o.max_rel_err,
+        "snr_db": o.snr_db,
+        "top1_agreement": o.top1_agreement,
+        "top5_agreement": o.top5_agreement,
+        "n_samples": o.n_samples,
+        "within_tolerance": o.within_tolerance,
+        "reasons": "; ".join(o.reasons) if o.reasons else None,
+    }
 
-    device_out = load_reference_outputs(result.reference_outputs_npz)
-    report = compare(job.model.reference_outputs, device_out)
-    ok, reasons = (
-        within_tolerance(report, job.model.tolerance) if job.model.tolerance else (None, [])
-    )
+
+def accuracy_rows(job: PlannedJob, result: JobResult) -> list[dict[str, Any]]:
+    """Per-output rows and the overall ('*') row comparing the device's outputs with the source's.
+
+    When the model's accuracy was asked for but no figure can be made (no reference for this
+    job's kernels, no outputs returned, outputs that do not line up), the '*' row says so in
+    ``unknown_reason``: unknown is stored as unknown, never as an absent row that reads as fine.
+    """
+    from rigbench.controller.accuracy import kernel_family
+    from rigbench.controller.accuracy.task import score
+
+    ma = job.model.accuracy
+    if not ma.wanted:
+        return []
+    tolerance_json = json.dumps(ma.tolerances.to_dict()) if ma.tolerances else None
+    family = kernel_family(job.model.source_format, job.runtime.config())
+    reference, why = ma.reference(family)
+    if reference is not None and not result.reference_outputs_npz:
+        reference, why = None, "the job returned no outputs for the reference inputs"
+    report = None
+    if reference is not None:
+        try:
+            report = compare(
+                reference,
+                load_reference_outputs(result.reference_outputs_npz),
+                ma.kinds,
+                ma.tolerances if ma.tolerances else None,
+            )
+        except RigbenchError as e:
+            why = f"outputs cannot be compared with the source's: {e}"
+    if report is None:
+        return [
+            {
+                "output": "*",
+                "unknown_reason": why,
+                "tolerance_json": tolerance_json,
+                "kernel_family": family,
+            }
+        ]
     rows = [
-        {
-            "output": o.name,
-            "max_abs_err": o.max_abs_err,
-            "mean_abs_err": o.mean_abs_err,
-            "cosine_similarity": o.cosine_similarity,
-            "top1_agreement": o.top1_agreement,
-            "top5_agreement": o.top5_agreement,
-            "n_samples": o.n_samples,
-        }
+        {**_figures(o), "output": o.name, "kind": o.kind, "kind_source": o.kind_source or None}
         for o in report.outputs
     ]
-    rows.append(
-        {
-            "output": "*",
-            "max_abs_err": report.max_abs_err,
-            "mean_abs_err": report.mean_abs_err,
-            "cosine_similarity": report.cosine_similarity,
-            "top1_agreement": report.top1_agreement,
-            "top5_agreement": report.top5_agreement,
-            "n_samples": report.n_samples,
-            "within_tolerance": ok,
-            "reasons": "; ".join(reasons) if reasons else None,
-        }
-    )
+    overall = {
+        **_figures(report),
+        "output": "*",
+        "tolerance_json": tolerance_json,
+        "kernel_family": family,
+        "kind_source": "guess" if report.topk_guessed else None,
+    }
+    if ma.labels is not None or ma.metric:
+        mine = score(
+            load_reference_outputs(result.reference_outputs_npz),
+            ma.labels or [None] * report.n_samples,
+            ma.class_output,
+            ma.metric,
+        )
+        ref = ma.reference_task.get(family)
+        overall.update(
+            task_top1=mine.top1,
+            task_top5=mine.top5,
+            task_metric=mine.metric,
+            task_metric_name=mine.metric_name,
+            ref_task_top1=ref.top1 if ref else None,
+            ref_task_top5=ref.top5 if ref else None,
+            ref_task_metric=ref.metric if ref else None,
+            n_labelled=mine.n_labelled,
+        )
+        if mine.note:
+            result.warnings.append(f"task accuracy: {mine.note}")
+    rows.append(overall)
     return rows
 
 
@@ -493,13 +543,12 @@ class Dispatcher:
         telemetry: list[tuple[int, str, str, float]],
         gaps: list[tuple[int, str, str]],
     ) -> None:
-        row = result_row(job, self.run_id, result, self._simulated.get(job.device.name, False))
         try:
             acc = accuracy_rows(job, result)
-        except RigbenchError as e:
+        except RigbenchError as e:  # e.g. the user's task metric: accuracy is then unknown
             result.warnings.append(f"accuracy not computed: {e}")
-            row["warnings_json"] = json.dumps(result.warnings)
-            acc = []
+            acc = [{"output": "*", "unknown_reason": f"accuracy not computed: {e}"}]
+        row = result_row(job, self.run_id, result, self._simulated.get(job.device.name, False))
         self.writer.add(
             ResultRecord(row, np.asarray(result.latencies_ns, dtype=np.int64), telemetry, gaps, acc)
         )
@@ -507,8 +556,15 @@ class Dispatcher:
         p50 = row["p50_ns"] / 1e6
         acc_txt = ""
         overall = next((a for a in acc if a["output"] == "*"), None)
-        if overall and overall.get("max_abs_err") is not None:
-            acc_txt = f", max abs err {overall['max_abs_err']:.3g}"
+        if overall and overall.get("unknown_reason"):
+            acc_txt = f", accuracy unknown: {overall['unknown_reason']}"
+        elif overall and overall.get("max_abs_err") is not None:
+            acc_txt = (
+                f", max abs err {overall['max_abs_err']:.3g}, max rel err "
+                f"{overall['max_rel_err']:.3g}, SNR {overall['snr_db']:.1f} dB"
+            )
+            if overall.get("within_tolerance") is False:
+                acc_txt += f" (outside tolerance: {overall['reasons']})"
         self.progress.job_done(
             job.device.name,
             job.label,
@@ -525,10 +581,12 @@ class Dispatcher:
 
 
 def record_prepare_failures(store: Store, run_id: str, models: Sequence[PreparedModel]) -> None:
-    """A variant that could not be compiled is a failed job of the run, on no device."""
+    """A variant that could not be compiled is a failed job of the run, on no device; one the
+    quantizer left unchanged is a skipped job, with the variant it is the same as.
+    """
     records = []
     for pm in models:
-        for variant, _why in pm.failures:
+        for variant, _why in [*pm.failures, *pm.same_as]:
             key = f"*/{pm.name}/{variant}"
             records.append(
                 JobRecord(
@@ -552,6 +610,13 @@ def record_prepare_failures(store: Store, run_id: str, models: Sequence[Prepared
                 job_id_for(run_id, f"*/{pm.name}/{variant}"),
                 "failed",
                 error_kind="compile",
+                error_message=why,
+            )
+        for variant, why in pm.same_as:
+            store.mark_job(
+                job_id_for(run_id, f"*/{pm.name}/{variant}"),
+                "skipped",
+                error_kind="same-as-parent",
                 error_message=why,
             )
 
@@ -593,13 +658,22 @@ async def execute_plan(req: RunRequest, progress: ProgressPrinter) -> RunOutcome
         prepare_failures: list[tuple[str, str, str]] = []
         for entry in plan.models:
             progress.info(f"preparing model {entry.name} ...")
-            pm = prepare_model(entry, req.work, store)
+            pm = prepare_model(entry, req.work, store, [r.config() for r in plan.runtimes])
             models.append(pm)
             for note in pm.notes:
                 progress.info(f"model {pm.name}: {note}")
+            for variant, why in pm.same_as:
+                progress.info(f"model {pm.name}, variant {variant}: not measured: {why}")
             for variant, why in pm.failures:
                 progress.info(f"model {pm.name}, variant {variant}: not compiled: {why}")
                 prepare_failures.append((f"{pm.name}/{variant}", "compile", why))
+        if plan.measurement.rotate_inputs:
+            for pm in models:
+                if pm.variants and pm.reference_inputs is None:
+                    raise PlanError(
+                        f"model {pm.name!r}: measurement.rotate_inputs needs prepared inputs to "
+                        "rotate through: give the model a dataset or accuracy.samples > 0"
+                    )
         record_prepare_failures(store, run_id, models)
         jobs = expand_jobs(run_id, plan, devices, models)
         if not jobs and not prepare_failures:

@@ -22,6 +22,17 @@ class InputSpec(_Strict):
     shape: list[int] | None = None
     value: float | None = None
     dtype: str | None = None
+    # Generated values are drawn from [low, high] (inclusive for integers): token ids of a
+    # vocabulary, pixel values. Default: integers 0..9, standard-normal floats.
+    range: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> InputSpec:
+        if self.range is not None and self.range[0] > self.range[1]:
+            raise ValueError(f"range [{self.range[0]:g}, {self.range[1]:g}]: low is above high")
+        if self.range is not None and self.value is not None:
+            raise ValueError("give value (a constant) or range (drawn values), not both")
+        return self
 
 
 class Generate(_Strict):
@@ -33,10 +44,26 @@ class Generate(_Strict):
 
 
 class Tolerance(_Strict):
+    """Bounds every output (or one output) must meet; docs/accuracy.md explains each figure."""
+
     max_abs_err: float | None = None
     mean_abs_err: float | None = None
-    cosine_min: float | None = None
-    top1_min: float | None = None
+    max_rel_err: float | None = Field(default=None, ge=0)  # max abs err / reference range
+    snr_db_min: float | None = None
+    cosine_min: float | None = Field(default=None, ge=-1, le=1)
+    top1_min: float | None = Field(default=None, ge=0, le=1)  # class-score outputs only
+    top5_min: float | None = Field(default=None, ge=0, le=1)
+
+    def bounds(self) -> dict[str, float]:
+        """The bounds given, by plan key."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class OutputSpec(_Strict):
+    """What one output holds, and bounds for it alone (they replace the model's for it)."""
+
+    kind: Literal["class_scores", "other"] | None = None
+    tolerance: Tolerance | None = None
 
 
 class Accuracy(_Strict):
@@ -44,6 +71,30 @@ class Accuracy(_Strict):
     seed: int = 1234
     npz: Path | None = None
     tolerance: Tolerance | None = None
+    outputs: dict[str, OutputSpec] = {}
+
+
+class Preprocess(_Strict):
+    """How an image becomes an input tensor (docs/accuracy.md, "Datasets")."""
+
+    resize: tuple[int, int] | None = None  # [height, width]; default: the input's own size
+    layout: Literal["nhwc", "nchw", "hwc", "chw"] | None = None  # default: from the input shape
+    color: Literal["rgb", "bgr", "gray"] = "rgb"
+    scale: float = 1.0  # pixel values 0..255 times this, then (x - mean) / std
+    mean: list[float] = [0.0]
+    std: list[float] = [1.0]
+    dtype: str | None = None  # default: the input's own dtype
+
+
+class Dataset(_Strict):
+    """Real inputs for a model: a folder of .npy/.npz files or images, with optional labels."""
+
+    path: Path
+    input: str | None = None  # which input images / .npy files feed (default: the only one)
+    preprocess: Preprocess = Preprocess()
+    labels: Path | None = None  # one label per line, in sorted file-name order; or name,label
+    metric: str | None = None  # module:function scoring outputs against labels (non-classifiers)
+    limit: int | None = Field(default=None, ge=1)  # use the first N samples
 
 
 class ModelEntry(_Strict):
@@ -51,8 +102,12 @@ class ModelEntry(_Strict):
     path: Path | None = None  # .onnx or .tflite
     generate: Generate | None = None
     tflite: Path | None = None  # a TFLite form of the same network, registered as tflite-fp32
+    task: Literal["classification", "detection", "segmentation", "embedding", "other"] | None = (
+        None
+    )
     inputs: dict[str, InputSpec] = {}
     inputs_npz: Path | None = None
+    dataset: Dataset | None = None
     variants: list[str | dict[str, object]] = []
     accuracy: Accuracy = Accuracy()
 
@@ -101,6 +156,9 @@ class Measurement(_Strict):
     ci_target_rel_width: float = Field(default=0.0, ge=0)
     ci_confidence: float = Field(default=0.95, gt=0, lt=1)
     seed: int = 0
+    # Time a different prepared input each iteration (the reference/dataset samples, prepared
+    # before timing), so input-dependent latency shows; default: one fixed input.
+    rotate_inputs: bool = False
 
     def config(self) -> MeasurementConfig:
         return MeasurementConfig(**self.model_dump())
@@ -170,4 +228,14 @@ def load_plan(path: Path) -> Plan:
                 setattr(m, attr, base / p)
         if m.accuracy.npz is not None and not m.accuracy.npz.is_absolute():
             m.accuracy.npz = base / m.accuracy.npz
+        if m.dataset is not None:
+            for attr in ("path", "labels"):
+                p = getattr(m.dataset, attr)
+                if p is not None and not p.is_absolute():
+                    setattr(m.dataset, attr, base / p)
+            metric = m.dataset.metric
+            if metric and metric.partition(":")[0].endswith(".py"):
+                file, _, fn = metric.partition(":")
+                if not Path(file).is_absolute():
+                    m.dataset.metric = f"{base / file}:{fn}"
     return plan

@@ -16,14 +16,55 @@ from typing import Any
 
 import numpy as np
 
+from rigbench.agent.jobs import RuntimeConfig
+from rigbench.controller.accuracy.metrics import OutputKind, Tolerances
+from rigbench.controller.accuracy.task import TaskScore
 from rigbench.controller.client import sha256_file
 from rigbench.controller.plan import ModelEntry
 from rigbench.controller.store.db import ArtifactRecord, Store
-from rigbench.errors import ModelLoadError, PlanError, RigbenchError, VariantError
+from rigbench.errors import (
+    AccuracyError,
+    DatasetError,
+    ModelLoadError,
+    PlanError,
+    RigbenchError,
+    VariantError,
+)
 
 log = logging.getLogger("rigbench.controller")
 
-_TOLERANCE_KEYS = {"cosine_min": "cosine_similarity", "top1_min": "top1_agreement"}
+Sample = dict[str, np.ndarray]
+
+
+@dataclass
+class ModelAccuracy:
+    """What the accuracy check of one model needs, made once before any device is contacted.
+
+    ``references`` holds the source's outputs per kernel family (``accuracy.kernel_family``);
+    a family without them has its reason in ``unknown``. ``wanted`` is False only when the plan
+    turned the check off and set no tolerance: then no figure is expected and none is missing.
+    """
+
+    wanted: bool = False
+    references: dict[str, list[Sample]] = field(default_factory=dict)
+    unknown: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, OutputKind] = field(default_factory=dict)
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    labels: list[Any] | None = None
+    metric: str | None = None
+    reference_task: dict[str, TaskScore] = field(default_factory=dict)
+
+    def reference(self, family: str) -> tuple[list[Sample] | None, str | None]:
+        """The reference outputs for ``family``, or None and why there are none."""
+        if family in self.references:
+            return self.references[family], None
+        return None, self.unknown.get(family, "no reference outputs were made")
+
+    @property
+    def class_output(self) -> str | None:
+        """The output holding class scores, when exactly one does."""
+        names = [n for n, k in self.kinds.items() if k.is_class_scores]
+        return names[0] if len(names) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -45,9 +86,9 @@ class PreparedModel:
     variants: list[PreparedVariant]
     inputs_npz: tuple[str, Path] | None = None  # (digest, path)
     reference_inputs: tuple[str, Path] | None = None
-    reference_outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
-    tolerance: dict[str, float] = field(default_factory=dict)
+    accuracy: ModelAccuracy = field(default_factory=ModelAccuracy)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (variant, why)
+    same_as: list[tuple[str, str]] = field(default_factory=list)  # (variant, "same as PARENT")
     notes: list[str] = field(default_factory=list)
 
     def files(self) -> dict[str, Path]:
@@ -92,9 +133,14 @@ def default_variants(entry: ModelEntry, has_tflite: bool, source_format: str) ->
     return ["fp32", "tflite-fp32"] if has_tflite else ["fp32"]
 
 
-def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
-    """Resolve the source, compile every variant, and make reference inputs and outputs."""
-    from rigbench.controller import accuracy
+def prepare_model(
+    entry: ModelEntry, work: Path, store: Store, runtimes: Sequence[RuntimeConfig] = ()
+) -> PreparedModel:
+    """Resolve the source, compile every variant, and make reference inputs and outputs.
+
+    References are computed for the kernel family of every runtime in ``runtimes`` (default:
+    the source's own runtime with its default kernels).
+    """
     from rigbench.controller.variants import VariantSpec, compile_variant
 
     tflite: Path | None = entry.tflite
@@ -124,11 +170,11 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
         )
     )
 
-    shapes = {n: s.shape for n, s in entry.inputs.items() if s.shape is not None}
-    values = {n: s.value for n, s in entry.inputs.items() if s.value is not None}
+    shapes = _input_shapes(entry)
     cache_dir = work / "compiled"
     variants: list[PreparedVariant] = []
     failures: list[tuple[str, str]] = []
+    same_as: list[tuple[str, str]] = []
     names = entry.variants or default_variants(entry, tflite is not None, source_format)
     check_variant_names(entry, names, source_format, tflite is not None)
     for item in names:
@@ -154,9 +200,17 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
             continue
         for w in cv.warnings:
             log.warning("model %s, variant %s: %s", entry.name, name, w)
-        variants.append(
-            PreparedVariant(name, cv.path, cv.format, cv.sha256, cv.cache_hit, tuple(cv.warnings))
-        )
+        parent = _parent(name, names)
+        if cv.same_as_source and parent is not None:
+            # Same graph and weights as a variant measured anyway: one choice, not two.
+            what = "quantizer" if "int" in name else "transform"
+            same_as.append((name, f"same as {parent} (the {what} changed nothing)"))
+        else:
+            variants.append(
+                PreparedVariant(
+                    name, cv.path, cv.format, cv.sha256, cv.cache_hit, tuple(cv.warnings)
+                )
+            )
         store.record_artifact(
             ArtifactRecord(
                 sha256=cv.sha256,
@@ -173,34 +227,16 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
             )
         )
 
-    pm = PreparedModel(entry.name, source, source_format, source_sha, variants, failures=failures)
+    pm = PreparedModel(
+        entry.name, source, source_format, source_sha, variants, failures=failures, same_as=same_as
+    )
     if not variants:
         return pm  # nothing to measure; the failures say why
     if entry.inputs_npz is not None:
         if not entry.inputs_npz.exists():
             raise PlanError(f"model {entry.name!r}: inputs_npz {entry.inputs_npz} does not exist")
         pm.inputs_npz = (sha256_file(entry.inputs_npz), entry.inputs_npz)
-    acc = entry.accuracy
-    if acc.samples > 0 or acc.npz is not None:
-        try:
-            ref_in = accuracy.make_reference_inputs(
-                source, n=acc.samples, seed=acc.seed, shapes=shapes, values=values, npz=acc.npz
-            )
-            pm.reference_outputs = accuracy.reference_outputs(source, ref_in)
-        except RigbenchError as e:
-            # The jobs may still run (and fail with their own, clearer error); accuracy is n/a.
-            pm.notes.append(f"accuracy not measured: {e}")
-        else:
-            pm.reference_inputs = save_npz(
-                _flatten(ref_in), work / "reference" / f"{entry.name}-{source_sha[:12]}.npz"
-            )
-    if acc.tolerance is not None:
-        # The plan says `cosine_min`/`top1_min`; the accuracy check names the figure bounded.
-        pm.tolerance = {
-            _TOLERANCE_KEYS.get(k, k): v
-            for k, v in acc.tolerance.model_dump().items()
-            if v is not None
-        }
+    _prepare_accuracy(entry, pm, work, runtimes)
     for extra in (pm.inputs_npz, pm.reference_inputs):
         if extra:
             store.record_artifact(
@@ -213,6 +249,132 @@ def prepare_model(entry: ModelEntry, work: Path, store: Store) -> PreparedModel:
                 )
             )
     return pm
+
+
+def _parent(name: str, names: Sequence[str | dict[str, object]]) -> str | None:
+    """The plan's variant that is this one's unchanged base, when the plan measures it."""
+    listed = {n if isinstance(n, str) else str(next(iter(n))) for n in names}
+    base = "tflite-fp32" if name.startswith("tflite") else "fp32"
+    return base if base in listed and base != name else None
+
+
+def _input_shapes(entry: ModelEntry) -> dict[str, list[int]]:
+    return {n: s.shape for n, s in entry.inputs.items() if s.shape is not None}
+
+
+def _reference_inputs(entry: ModelEntry, source: Path) -> tuple[list[Sample], list[Any] | None]:
+    """The samples accuracy runs on: the dataset, the user's .npz, or seeded generated ones."""
+    from rigbench.controller import accuracy
+    from rigbench.controller.accuracy import dataset as ds
+    from rigbench.controller.variants.signature import read_signature
+
+    shapes = _input_shapes(entry)
+    values = {n: s.value for n, s in entry.inputs.items() if s.value is not None}
+    ranges = {n: s.range for n, s in entry.inputs.items() if s.range is not None}
+    acc = entry.accuracy
+    if entry.dataset is not None:
+        d = entry.dataset
+        pre = d.preprocess
+        spec = ds.DatasetSpec(
+            path=d.path,
+            input=d.input,
+            preprocess=ds.Preprocessing(
+                resize=pre.resize,
+                layout=pre.layout,
+                color=pre.color,
+                scale=pre.scale,
+                mean=tuple(pre.mean),
+                std=tuple(pre.std),
+                dtype=pre.dtype,
+            ),
+            labels=d.labels,
+            limit=d.limit,
+        )
+        loaded = ds.load_dataset(spec, read_signature(source), shapes, values, ranges, acc.seed)
+        return loaded.samples, loaded.labels
+    samples = accuracy.make_reference_inputs(
+        source,
+        n=acc.samples,
+        seed=acc.seed,
+        shapes=shapes,
+        values=values,
+        npz=acc.npz,
+        ranges=ranges,
+    )
+    return samples, None
+
+
+def _prepare_accuracy(
+    entry: ModelEntry, pm: PreparedModel, work: Path, runtimes: Sequence[RuntimeConfig]
+) -> None:
+    """Reference inputs, the source's outputs per kernel family, output kinds and tolerances.
+
+    A dataset that cannot be read stops the run (the user pointed at it: a one-line error);
+    anything else that keeps accuracy from being computed leaves it unknown, with the reason,
+    and the jobs still run.
+    """
+    from rigbench.controller import accuracy
+    from rigbench.controller.accuracy import task
+
+    acc = entry.accuracy
+    tol = acc.tolerance.bounds() if acc.tolerance else {}
+    per_output = {n: o.tolerance.bounds() for n, o in acc.outputs.items() if o.tolerance}
+    ma = pm.accuracy
+    ma.tolerances = Tolerances(tol, per_output)
+    ma.wanted = acc.samples > 0 or acc.npz is not None or entry.dataset is not None
+    ma.wanted = ma.wanted or bool(ma.tolerances)
+    if not ma.wanted:
+        return
+    families = sorted(
+        {accuracy.kernel_family(pm.source_format, r) for r in runtimes}
+        or {accuracy.kernel_family(pm.source_format, RuntimeConfig())}
+    )
+    if acc.samples == 0 and acc.npz is None and entry.dataset is None:
+        why = "the plan sets a tolerance but turns the check off (accuracy.samples: 0)"
+        ma.unknown = dict.fromkeys(families, why)
+        return
+    try:
+        ref_in, labels = _reference_inputs(entry, pm.source)
+    except DatasetError:
+        raise
+    except RigbenchError as e:
+        ma.unknown = dict.fromkeys(families, f"no reference inputs: {e}")
+        pm.notes.append(f"accuracy unknown: no reference inputs: {e}")
+        return
+    if entry.dataset is not None and entry.dataset.metric:
+        task.load_metric(entry.dataset.metric)  # a metric that cannot load fails now, not later
+        ma.metric = entry.dataset.metric
+    ma.labels = labels
+    pm.reference_inputs = save_npz(
+        _flatten(ref_in), work / "reference" / f"{entry.name}-{pm.source_sha256[:12]}.npz"
+    )
+    for family in families:
+        try:
+            ma.references[family] = accuracy.reference_outputs(pm.source, ref_in, family)
+        except RigbenchError as e:
+            ma.unknown[family] = f"the source's reference outputs ({family}) failed: {e}"
+            pm.notes.append(f"accuracy unknown on {family}: {e}")
+    if not ma.references:
+        return
+    first = next(iter(ma.references.values()))
+    shapes = {n: tuple(int(d) for d in np.shape(a)) for n, a in first[0].items()}
+    declared = {n: o.kind for n, o in acc.outputs.items() if o.kind}
+    try:
+        ma.kinds, kind_notes = accuracy.resolve_kinds(shapes, entry.task, declared)
+        bad = sorted(set(per_output) - set(shapes))
+        if bad:
+            raise AccuracyError(
+                f"accuracy.outputs names {', '.join(map(repr, bad))}, which the model does "
+                f"not output; outputs: {', '.join(shapes)}"
+            )
+    except AccuracyError as e:
+        raise PlanError(f"model {entry.name!r}: {e}") from e
+    pm.notes += kind_notes
+    if labels is not None or ma.metric:
+        for family, outs in ma.references.items():
+            ma.reference_task[family] = task.score(
+                outs, labels or [None] * len(outs), ma.class_output, ma.metric
+            )
 
 
 def check_variant_names(

@@ -164,6 +164,16 @@ def _header(bundle: ReportBundle) -> str:
     if bundle.notes:
         out.append("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in bundle.notes))
         out.append("</ul>")
+    if bundle.failed:
+        out.append(f"<h3>Failed jobs ({len(bundle.failed)})</h3><ul class='failed'>")
+        out += [
+            f"<li><b>{_e(f.label)}</b>: {_e(f.kind)}: {_e(f.message)}</li>" for f in bundle.failed
+        ]
+        out.append("</ul>")
+    if bundle.skipped:
+        out.append("<h3>Not measured</h3><ul class='skipped'>")
+        out += [f"<li><b>{_e(f.label)}</b>: {_e(f.message)}</li>" for f in bundle.skipped]
+        out.append("</ul>")
     return "".join(out)
 
 

@@ -40,6 +40,8 @@ def bundle_dict(bundle: ReportBundle) -> dict[str, Any]:
             "run": bundle.run.to_dict(),
             "generated_at": bundle.generated_at.isoformat(),
             "notes": bundle.notes,
+            "failed_jobs": [f.to_dict() for f in bundle.failed],
+            "not_measured": [f.to_dict() for f in bundle.skipped],
             "models": [_section(s) for s in bundle.sections],
         }
     )

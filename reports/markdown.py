@@ -23,6 +23,12 @@ def render_bundle_markdown(bundle: ReportBundle) -> str:
     ]
     if bundle.notes:
         out += [""] + [f"> **note:** {n}" for n in bundle.notes]
+    if bundle.failed:
+        out += ["", f"**Failed jobs ({len(bundle.failed)})**", ""]
+        out += [f"- {f.label}: {f.kind}: {f.message}" for f in bundle.failed]
+    if bundle.skipped:
+        out += ["", "**Not measured**", ""]
+        out += [f"- {f.label}: {f.message}" for f in bundle.skipped]
     for s in bundle.sections:
         out += ["", render_markdown(s.ranking, level=2), "", "### Soak runs", ""]
         out += _soak(s.timelines)

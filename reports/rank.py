@@ -17,6 +17,7 @@ from rigbench.reports.rank_format import (
     basis_text,
     cost_cell,
     energy_cell,
+    error_cell,
     interval_cell,
     method_lines,
     num,
@@ -24,6 +25,7 @@ from rigbench.reports.rank_format import (
     rank_cell,
     ranking_dict,
     runtime_cell,
+    snr_cell,
     throttled_cell,
 )
 from rigbench.reports.tables import NOT_AVAILABLE, to_text
@@ -53,7 +55,9 @@ def columns(r: Ranking, notes: Footnotes) -> list[Column]:
         ("mJ/inf", energy_cell),
         ("$/M inf", cost_cell),
         ("$/M CI", lambda c: interval_cell(c.cost_ci)),
-        ("max err", lambda c: num(c.max_abs_err, 2)),
+        ("max err", lambda c: "unknown" if c.accuracy_unknown else num(c.max_abs_err, 2)),
+        ("rel err", error_cell),
+        ("SNR dB", snr_cell),
         ("throttled", throttled_cell),
         ("basis", lambda c: notes.mark(basis_text(c))),
     ]

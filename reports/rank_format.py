@@ -82,6 +82,21 @@ def runtime_cell(c: Choice) -> str:
     return f"{c.runtime_name} ({short})"
 
 
+def error_cell(c: Choice) -> str:
+    """The worst output's error relative to its range; 'unknown' when it could not be made."""
+    if c.accuracy_unknown:
+        return "unknown"
+    return num(c.max_rel_err, 2)
+
+
+def snr_cell(c: Choice) -> str:
+    if c.accuracy_unknown:
+        return "unknown"
+    if c.snr_db is not None and math.isinf(c.snr_db):
+        return "inf" if c.snr_db > 0 else "-inf"
+    return num(c.snr_db, 3)
+
+
 def throttled_cell(c: Choice) -> str:
     if c.throttled is None:
         return NOT_AVAILABLE
@@ -167,8 +182,12 @@ def choice_dict(c: Choice, percentile: int) -> dict[str, Any]:
         "estimated": c.cost.estimated,
         "simulated": c.simulated,
         "max_abs_err": c.max_abs_err,
+        "max_rel_err": c.max_rel_err,
+        "snr_db": c.snr_db,
         "cosine_similarity": c.cosine_similarity,
         "within_tolerance": c.within_tolerance,
+        "accuracy_unknown": c.accuracy_unknown,
+        "task_top1": c.task_top1,
         "throttled": c.throttled,
         "throttle_reasons": c.throttle_reasons,
         "peak_temp_c": c.peak_temp_c,

@@ -61,6 +61,8 @@ def _jsonable(v: Any) -> Any:
         return v.isoformat()
     if isinstance(v, float) and math.isnan(v):
         return None
+    if isinstance(v, float) and math.isinf(v):
+        return "inf" if v > 0 else "-inf"  # JSON has no infinity; an SNR of equal outputs is
     return v
 
 

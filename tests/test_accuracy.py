@@ -251,7 +251,7 @@ def test_within_tolerance_passes_and_fails_with_reasons() -> None:
     r = compare([_logits([[0, 1, 2]])], [_logits([[0, 1, 2.5]])])
     assert within_tolerance(r, {"max_abs_err": 1.0, "cosine_similarity": 0.9}) == (True, [])
     ok, reasons = within_tolerance(r, {"max_abs_err": 0.1, "top1_agreement": 1.0})
-    assert not ok and reasons == ["max_abs_err = 0.5 exceeds 0.1"]
+    assert not ok and reasons == ["logits: max_abs_err = 0.5 exceeds 0.1"]
 
 
 def test_within_tolerance_fails_on_nan() -> None:
@@ -263,7 +263,7 @@ def test_within_tolerance_fails_on_nan() -> None:
 def test_within_tolerance_fails_a_bound_that_does_not_apply() -> None:
     r = compare([{"y": np.ones((1, 1), np.float32)}], [{"y": np.ones((1, 1), np.float32)}])
     ok, reasons = within_tolerance(r, {"top1_agreement": 0.99})
-    assert not ok and "no output is classifier-shaped" in reasons[0]
+    assert not ok and "no output holds class scores" in reasons[0]
 
 
 def test_within_tolerance_rejects_unknown_keys() -> None:
@@ -315,3 +315,97 @@ def test_top1_agreement_is_symmetric(pair: tuple[np.ndarray, np.ndarray]) -> Non
     ab = compare([{"y": a}], [{"y": b}]).top1_agreement
     ba = compare([{"y": b}], [{"y": a}]).top1_agreement
     assert ab is not None and ab == ba
+
+
+# --- per-output figures that one output cannot dominate ---------------------------------------
+
+
+def test_relative_error_and_snr_name_the_damaged_small_output_beside_a_large_one() -> None:
+    # A detector: box offsets spanning -1330..202 move by 3 (0.2% of their range); scores in
+    # 0..1 move by 0.3 (30%). Cosine over everything would stay ~1; per output it does not hide.
+    boxes = np.linspace(-1330, 202, 64, dtype=np.float32).reshape(1, 64)
+    scores = np.linspace(0, 1, 8, dtype=np.float32).reshape(1, 8)
+    ref = [{"boxes": boxes, "scores": scores}]
+    cand = [{"boxes": boxes + 3, "scores": scores + 0.3}]
+    r = compare(ref, cand)
+    assert r.output("boxes").max_rel_err == pytest.approx(3 / 1532, rel=1e-5)
+    assert r.output("scores").max_rel_err == pytest.approx(0.3, rel=1e-5)
+    assert r.max_rel_err == pytest.approx(0.3, rel=1e-5)  # the worst output, not the largest
+    assert r.max_abs_err == pytest.approx(3.0)
+    assert r.output("boxes").snr_db > 40 > r.output("scores").snr_db == r.snr_db
+
+
+def test_snr_is_ten_log_signal_over_noise_and_infinite_when_equal() -> None:
+    ones = np.ones((1, 4), np.float32)
+    assert compare([{"y": ones}], [{"y": ones * 1.1}]).snr_db == pytest.approx(20.0, abs=1e-4)
+    assert compare([{"y": ones}], [{"y": ones.copy()}]).snr_db == math.inf
+
+
+def test_relative_error_of_a_constant_output_is_relative_to_its_magnitude() -> None:
+    r = compare([{"y": np.full((1, 3), 4.0, np.float32)}], [{"y": np.full((1, 3), 5.0)}])
+    assert r.max_rel_err == pytest.approx(0.25)
+
+
+# --- output kinds: top-k only for class scores ----------------------------------------------
+
+from rigbench.controller.accuracy import OutputKind, Tolerances, resolve_kinds  # noqa: E402
+
+
+def test_landmarks_beside_other_outputs_get_no_top1() -> None:
+    shapes = {"landmarks": (1, 195), "flag": (1, 1), "heatmap": (1, 64, 64, 39)}
+    kinds, notes = resolve_kinds(shapes, None)
+    assert not any(k.is_class_scores for k in kinds.values()) and notes == []
+
+
+def test_a_lone_2d_output_is_guessed_and_labelled_as_a_guess() -> None:
+    kinds, notes = resolve_kinds({"logits": (1, 10)}, None)
+    assert kinds["logits"] == OutputKind("class_scores", "guess") and "a guess" in notes[0]
+    r = compare([_logits([[0, 1, 2]])], [_logits([[0, 1, 2]])], kinds)
+    assert r.topk_guessed and r.output("logits").kind_source == "guess"
+
+
+def test_a_detection_task_has_no_class_scores_unless_the_plan_says_so() -> None:
+    shapes = {"scores": (1, 896, 1), "boxes": (1, 896, 16)}
+    kinds, _ = resolve_kinds(shapes, "detection")
+    assert not any(k.is_class_scores for k in kinds.values())
+    kinds, _ = resolve_kinds(shapes, "detection", {"boxes": "class_scores"})
+    assert kinds["boxes"] == OutputKind("class_scores", "plan")
+
+
+def test_classification_with_two_candidate_outputs_asks_which() -> None:
+    kinds, notes = resolve_kinds({"a": (1, 10), "b": (1, 5)}, "classification")
+    assert not any(k.is_class_scores for k in kinds.values())
+    assert "kind: class_scores" in notes[0]
+
+
+def test_a_3d_softmax_declared_class_scores_gets_top1_over_its_last_axis() -> None:
+    ref = np.array([[[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]], np.float32)  # [1, 3 steps, 2]
+    cand = np.array([[[0.2, 0.8], [0.4, 0.6], [0.3, 0.7]]], np.float32)  # step 1 flips
+    r = compare([{"p": ref}], [{"p": cand}], {"p": OutputKind("class_scores", "plan")})
+    assert r.top1_agreement == pytest.approx(2 / 3)
+
+
+def test_declaring_outputs_the_model_lacks_is_an_error_naming_them() -> None:
+    with pytest.raises(AccuracyError, match=r"names 'logit', which the model does not output"):
+        resolve_kinds({"logits": (1, 10)}, None, {"logit": "class_scores"})
+
+
+# --- per-output tolerances -------------------------------------------------------------------
+
+
+def test_per_output_tolerance_replaces_the_models_bound_for_that_output() -> None:
+    ref = [{"boxes": np.full((1, 4), 100.0, np.float32), "scores": np.zeros((1, 4), np.float32)}]
+    cand = [{"boxes": np.full((1, 4), 101.0, np.float32), "scores": np.full((1, 4), 0.1)}]
+    r = compare(ref, cand, {}, Tolerances({"max_abs_err": 0.5}, {"boxes": {"max_rel_err": 0.05}}))
+    assert r.output("boxes").within_tolerance is True
+    assert r.output("scores").within_tolerance is True
+    r = compare(ref, cand, {}, Tolerances({"max_abs_err": 0.05}, {"boxes": {"snr_db_min": 60}}))
+    assert r.within_tolerance is False
+    assert r.reasons == ("boxes: snr_db = 40 is below 60", "scores: max_abs_err = 0.1 exceeds 0.05")
+
+
+def test_a_model_wide_top1_bound_applies_to_the_class_scores_only() -> None:
+    ref = [{"logits": np.array([[0, 1, 2]], np.float32), "box": np.ones((1, 4), np.float32)}]
+    kinds = {"logits": OutputKind("class_scores", "task")}
+    r = compare(ref, ref, kinds, Tolerances({"top1_min": 0.9}))
+    assert r.within_tolerance is True and r.output("box").within_tolerance is True

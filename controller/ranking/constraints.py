@@ -44,7 +44,10 @@ class Constraints:
             out.append(f"peak RSS <= {self.max_memory_mb:g} MB")
         if self.no_throttling:
             out.append("no throttling observed")
-        out.append("within the plan's accuracy tolerance (where the plan set one)")
+        out.append(
+            "within the plan's accuracy tolerance (where the plan set one; unknown accuracy "
+            "does not pass)"
+        )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,7 +108,12 @@ def _latency(row: dict[str, Any], c: Constraints) -> list[Exclusion]:
 
 
 def _accuracy(row: dict[str, Any], c: Constraints) -> list[Exclusion]:
+    """Unknown accuracy never passes an accuracy constraint: it cannot be shown to be met."""
     out = []
+    unknown = row.get("accuracy_unknown")
+    if unknown and (row.get("has_tolerance") or c.max_error is not None):
+        out.append(Exclusion("accuracy", f"accuracy unknown: {unknown}"))
+        return out
     if row.get("within_tolerance") is False:
         reasons = row.get("accuracy_reasons") or "see `rigbench results`"
         out.append(Exclusion("accuracy", f"outside the plan's tolerance: {reasons}"))

@@ -90,6 +90,11 @@ class Choice:
     within_tolerance: bool | None
     accuracy_reasons: str | None
     cost: CostEstimate
+    max_rel_err: float | None = None
+    snr_db: float | None = None
+    accuracy_unknown: str | None = None  # why no accuracy figure exists, when it was asked for
+    has_tolerance: bool = False  # the plan set an accuracy tolerance for this model
+    task_top1: float | None = None
     cost_input: Cost | None = None  # the inventory cost the estimate used
     range_ms: tuple[float, float] | None = None  # p0.1 and p99.9 of the samples
     cost_ci: Interval | None = None
@@ -121,6 +126,8 @@ class Choice:
             "max_abs_err": self.max_abs_err,
             "within_tolerance": self.within_tolerance,
             "accuracy_reasons": self.accuracy_reasons,
+            "accuracy_unknown": self.accuracy_unknown,
+            "has_tolerance": self.has_tolerance,
         }
 
 
@@ -243,6 +250,11 @@ def _choice(row: dict[str, Any], st: SampleStats | None, req: RankRequest) -> Ch
         cosine_similarity=row["cosine_similarity"],
         within_tolerance=row["within_tolerance"],
         accuracy_reasons=row["accuracy_reasons"] or None,
+        max_rel_err=row["max_rel_err"],
+        snr_db=row["snr_db"],
+        accuracy_unknown=row["accuracy_unknown"] or None,
+        has_tolerance=bool(row["has_tolerance"]),
+        task_top1=row["task_top1"],
         cost=cost,
         cost_input=cost_input,
         range_ms=span,
@@ -341,6 +353,12 @@ def _notes(r: Ranking, req: RankRequest, unknown: list[Choice]) -> list[str]:
             f"{len(unpriced)} choice(s) have unknown cost{listed}: {why}. Add `cost:` to the "
             "device in inventory.yaml (see docs/ranking.md) or pass --inventory FILE."
         )
+    for c in r.ranked:
+        if c.accuracy_unknown:
+            notes.append(
+                f"accuracy unknown for {c.label} (no accuracy constraint applies to it, so it "
+                f"stays ranked): {c.accuracy_unknown}"
+            )
     if r.ranked and not any(c.pareto for c in r.ranked):
         notes.append("no Pareto front of latency against cost: no qualifying choice has a cost")
     if any(c.simulated for c in r.ranked + r.excluded):

@@ -84,6 +84,45 @@ def _summary(row: tuple[Any, ...]) -> RunSummary:
     )
 
 
+@dataclass(frozen=True)
+class JobNote:
+    """A job of the run without a result (failed) or not measured on purpose (skipped)."""
+
+    device: str
+    model: str
+    variant: str
+    runtime_name: str
+    kind: str
+    message: str
+
+    @property
+    def label(self) -> str:
+        where = "" if self.device == "*" else f"{self.device} / "
+        runtime = "" if self.runtime_name == "*" else f" / {self.runtime_name}"
+        return f"{where}{self.model}/{self.variant}{runtime}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "device": self.device,
+            "model": self.model,
+            "variant": self.variant,
+            "runtime_name": self.runtime_name,
+            "kind": self.kind,
+            "message": self.message,
+        }
+
+
+def job_notes(con: duckdb.DuckDBPyConnection, run_id: str, status: str) -> list[JobNote]:
+    """Every job of the run with ``status`` ('failed' or 'skipped'), with its reason."""
+    rows = con.execute(
+        "SELECT device, model, variant, runtime_name, coalesce(error_kind, ''), "
+        "coalesce(error_message, '') FROM jobs WHERE run_id = ? AND status = ? "
+        "ORDER BY model, variant, device, runtime_name",
+        [run_id, status],
+    ).fetchall()
+    return [JobNote(*r) for r in rows]
+
+
 def pick_run(
     con: duckdb.DuckDBPyConnection, run_id: str | None, model: str | None
 ) -> tuple[RunSummary, list[str]]:
@@ -189,7 +228,9 @@ _RESULT_SQL = """
         coalesce(r.simulated, false) OR coalesce(d.simulated, false) AS simulated,
         r.soak_windows_json IS NOT NULL AS soak, d.cost_json,
         a.max_abs_err, a.mean_abs_err, a.cosine_similarity, a.top1_agreement,
-        a.within_tolerance, a.reasons AS accuracy_reasons
+        a.within_tolerance, a.reasons AS accuracy_reasons, a.max_rel_err, a.snr_db,
+        a.unknown_reason AS accuracy_unknown, a.tolerance_json IS NOT NULL AS has_tolerance,
+        a.job_id IS NOT NULL AS accuracy_asked, a.task_top1
     FROM results r
     LEFT JOIN devices d ON d.run_id = r.run_id AND d.device = r.device
     LEFT JOIN accuracy a ON a.job_id = r.job_id AND a.output = '*'

@@ -26,6 +26,33 @@ from rigbench.controller.store.migrations import MIGRATIONS
 from rigbench.errors import StoreError
 
 LOCK_WAIT_S = 30.0
+# Columns of an accuracy row, as the dicts in ResultRecord.accuracy name them.
+ACCURACY_COLUMNS = (
+    "output",
+    "max_abs_err",
+    "mean_abs_err",
+    "cosine_similarity",
+    "top1_agreement",
+    "top5_agreement",
+    "n_samples",
+    "within_tolerance",
+    "reasons",
+    "max_rel_err",
+    "snr_db",
+    "kind",
+    "kind_source",
+    "unknown_reason",
+    "tolerance_json",
+    "kernel_family",
+    "task_top1",
+    "task_top5",
+    "task_metric",
+    "task_metric_name",
+    "ref_task_top1",
+    "ref_task_top5",
+    "ref_task_metric",
+    "n_labelled",
+)
 WRITER_CONFIG = {"threads": 1}
 
 
@@ -301,23 +328,14 @@ def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultReco
     if gaps:
         con.executemany("INSERT INTO telemetry_gaps VALUES (?, ?, ?, ?)", gaps)
     acc = [
-        [
-            r.row["job_id"],
-            a["output"],
-            a.get("max_abs_err"),
-            a.get("mean_abs_err"),
-            a.get("cosine_similarity"),
-            a.get("top1_agreement"),
-            a.get("top5_agreement"),
-            a.get("n_samples"),
-            a.get("within_tolerance"),
-            a.get("reasons"),
-        ]
+        [r.row["job_id"], a["output"], *(a.get(c) for c in ACCURACY_COLUMNS[1:])]
         for r in results
         for a in r.accuracy
     ]
     if acc:
-        con.executemany("INSERT INTO accuracy VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", acc)
+        names = ", ".join(("job_id", *ACCURACY_COLUMNS))
+        marks = ", ".join("?" * (len(ACCURACY_COLUMNS) + 1))
+        con.executemany(f"INSERT INTO accuracy ({names}) VALUES ({marks})", acc)
 
 
 class Store:

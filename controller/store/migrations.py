@@ -165,4 +165,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0003_accuracy_per_output_and_unknown",
+        """
+        -- Figures that one large output cannot dominate, what each output holds, unknown
+        -- accuracy stored as unknown (with why), and accuracy against a dataset's labels.
+        ALTER TABLE accuracy ADD COLUMN max_rel_err DOUBLE;      -- max abs err / reference range
+        ALTER TABLE accuracy ADD COLUMN snr_db DOUBLE;           -- 10 log10(sum ref^2 / sum err^2)
+        ALTER TABLE accuracy ADD COLUMN kind VARCHAR;            -- class_scores | other
+        ALTER TABLE accuracy ADD COLUMN kind_source VARCHAR;     -- plan | task | guess
+        ALTER TABLE accuracy ADD COLUMN unknown_reason VARCHAR;  -- '*' row: why no figure
+        ALTER TABLE accuracy ADD COLUMN tolerance_json VARCHAR;  -- '*' row: bounds checked
+        ALTER TABLE accuracy ADD COLUMN kernel_family VARCHAR;   -- kernels of the reference
+        ALTER TABLE accuracy ADD COLUMN task_top1 DOUBLE;        -- vs the dataset's labels
+        ALTER TABLE accuracy ADD COLUMN task_top5 DOUBLE;
+        ALTER TABLE accuracy ADD COLUMN task_metric DOUBLE;      -- the plan's metric function
+        ALTER TABLE accuracy ADD COLUMN task_metric_name VARCHAR;
+        ALTER TABLE accuracy ADD COLUMN ref_task_top1 DOUBLE;    -- the source's, same labels
+        ALTER TABLE accuracy ADD COLUMN ref_task_top5 DOUBLE;
+        ALTER TABLE accuracy ADD COLUMN ref_task_metric DOUBLE;
+        ALTER TABLE accuracy ADD COLUMN n_labelled INTEGER;
+        """,
+    ),
 ]

@@ -18,7 +18,11 @@ RESULT_COLUMNS = """
     r.peak_rss_bytes / 1048576.0 AS peak_rss_mb,
     r.avg_power_mw / 1000.0 AS avg_power_w, r.energy_per_inference_mj,
     r.throttled, r.simulated,
-    a.max_abs_err, a.mean_abs_err, a.cosine_similarity, a.top1_agreement, a.within_tolerance
+    a.max_abs_err, a.mean_abs_err, a.cosine_similarity, a.top1_agreement, a.within_tolerance,
+    a.max_rel_err, a.snr_db, a.top5_agreement, a.kind_source AS topk_kind_source,
+    a.unknown_reason AS accuracy_unknown, a.reasons AS accuracy_reasons,
+    a.task_top1, a.task_top5, a.task_metric, a.task_metric_name, a.ref_task_top1,
+    a.ref_task_metric
 """
 
 
@@ -53,6 +57,15 @@ def failed_jobs(store: Store, run_id: str) -> list[dict[str, Any]]:
     return store.query(
         "SELECT device, model, variant, runtime_name, scenario, error_kind, error_message "
         "FROM jobs WHERE run_id = ? AND status = 'failed' ORDER BY device, model, variant",
+        [run_id],
+    )
+
+
+def skipped_jobs(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Variants not measured on purpose (e.g. the quantizer changed nothing), with why."""
+    return store.query(
+        "SELECT model, variant, error_kind, error_message FROM jobs "
+        "WHERE run_id = ? AND status = 'skipped' ORDER BY model, variant",
         [run_id],
     )
 
