@@ -113,8 +113,10 @@ def set_crontab(text: str | None) -> None:
         subprocess.run(["crontab", "-"], input=text, text=True, check=True)
 
 
-def boot_lines() -> list[str]:
-    return [ln for ln in crontab().splitlines() if ln.startswith("@reboot")]
+def boot_lines(farm: Farm) -> list[str]:
+    """The farm's own @reboot lines (other agents installed for the same user keep theirs)."""
+    mine = str(farm.install_dir)
+    return [ln for ln in crontab().splitlines() if ln.startswith("@reboot") and mine in ln]
 
 
 def _alive(pid: int | None) -> bool:
@@ -301,7 +303,7 @@ def test_the_supervisor_restarts_a_killed_agent(farm, installed):
 def test_without_systemd_a_crontab_line_starts_the_agent_at_boot(farm, installed):
     r, _, _ = installed
     assert "start at boot: crontab @reboot entry written" in r.output
-    (line,) = boot_lines()
+    (line,) = boot_lines(farm)
     assert str(farm.install_dir) in line and THEIRS in crontab()
 
 
@@ -311,7 +313,7 @@ def test_the_boot_entry_brings_the_agent_back_after_a_reboot(farm, installed):
     for pid in (sup, agent):  # the board loses power: nothing stops cleanly
         os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not _alive(sup) and not _alive(agent), 10, "processes to end")
-    (line,) = boot_lines()
+    (line,) = boot_lines(farm)
     command = line.removeprefix("@reboot").strip()
     subprocess.run(["sh", "-c", command], check=True, timeout=30)  # what cron runs at boot
     wait_for(lambda: _alive(farm.pid("supervisor")), 20, "the supervisor")
@@ -399,7 +401,7 @@ def test_uninstall_keeps_data_unless_purged(farm, installed, tmp_path):
     assert "kept" in r.output and "--purge" in r.output
     if HAS_CRONTAB:
         assert "crontab @reboot entry removed" in r.output
-        assert boot_lines() == [] and THEIRS in crontab()
+        assert boot_lines(farm) == [] and THEIRS in crontab()
     status = farm.cli("agent", "status", "box")
     assert status.exit_code == 2 and "install: none" in status.output
 
