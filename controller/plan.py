@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from rigbench.agent.jobs import MeasurementConfig, RuntimeConfig, SoakConfig, TelemetryConfig
+from rigbench.agent.runtimes.descriptor import RuntimeDescriptor
 from rigbench.controller.yamlfile import load_model
-from rigbench.errors import PlanError
+from rigbench.errors import PlanError, RigbenchError
 
 
 class _Strict(BaseModel):
@@ -102,9 +104,7 @@ class ModelEntry(_Strict):
     path: Path | None = None  # .onnx or .tflite
     generate: Generate | None = None
     tflite: Path | None = None  # a TFLite form of the same network, registered as tflite-fp32
-    task: Literal["classification", "detection", "segmentation", "embedding", "other"] | None = (
-        None
-    )
+    task: Literal["classification", "detection", "segmentation", "embedding", "other"] | None = None
     inputs: dict[str, InputSpec] = {}
     inputs_npz: Path | None = None
     dataset: Dataset | None = None
@@ -122,13 +122,37 @@ class ModelEntry(_Strict):
 
 class RuntimeEntry(_Strict):
     name: str
-    runtime: Literal["onnxruntime", "litert"]
+    runtime: str  # a registered runtime (agent/runtimes: its descriptor)
     providers: list[str] = []
     allow_cpu_fallback: bool = False
     threads: int = Field(default=0, ge=0)
     inter_op_threads: int = Field(default=0, ge=0)
     graph_optimization: Literal["", "disable", "basic", "extended", "layout", "all"] = ""
     options: dict[str, str] = {}
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, v: str) -> str:
+        from rigbench.agent.runtimes import descriptor
+
+        try:
+            descriptor(v)
+        except RigbenchError as e:
+            raise PydanticCustomError("unknown_runtime", str(e)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _known_options(self) -> RuntimeEntry:
+        problems = self.descriptor.check_options(self.options)
+        if problems:
+            raise PydanticCustomError("runtime_options", "; ".join(problems))
+        return self
+
+    @property
+    def descriptor(self) -> RuntimeDescriptor:
+        from rigbench.agent.runtimes import descriptor
+
+        return descriptor(self.runtime)
 
     def config(self) -> RuntimeConfig:
         return RuntimeConfig(
@@ -143,7 +167,7 @@ class RuntimeEntry(_Strict):
 
     @property
     def formats(self) -> tuple[str, ...]:
-        return ("onnx",) if self.runtime == "onnxruntime" else ("tflite",)
+        return self.descriptor.formats
 
 
 class Measurement(_Strict):

@@ -128,9 +128,11 @@ def _flatten(samples: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def default_variants(entry: ModelEntry, has_tflite: bool, source_format: str) -> list[str]:
-    if source_format == "tflite":
-        return ["tflite-fp32"]
-    return ["fp32", "tflite-fp32"] if has_tflite else ["fp32"]
+    from rigbench.controller.variants.identity import AS_GIVEN
+
+    if has_tflite and source_format != "tflite":
+        return [AS_GIVEN[source_format], AS_GIVEN["tflite"]]
+    return [AS_GIVEN[source_format]]
 
 
 def prepare_model(
@@ -179,7 +181,7 @@ def prepare_model(
     check_variant_names(entry, names, source_format, tflite is not None)
     for item in names:
         name, params = (item, {}) if isinstance(item, str) else _variant_item(item, entry.name)
-        if name.startswith("tflite") and source_format == "onnx":
+        if variant_source_format(name) == "tflite" and source_format == "onnx":
             if tflite is None:
                 raise VariantError(
                     f"model {entry.name!r}: variant {name} needs a TFLite form of the model. "
@@ -200,7 +202,7 @@ def prepare_model(
             continue
         for w in cv.warnings:
             log.warning("model %s, variant %s: %s", entry.name, name, w)
-        parent = _parent(name, names)
+        parent = _parent(name, names, source_format)
         if cv.same_as_source and parent is not None:
             # Same graph and weights as a variant measured anyway: one choice, not two.
             what = "quantizer" if "int" in name else "transform"
@@ -251,10 +253,20 @@ def prepare_model(
     return pm
 
 
-def _parent(name: str, names: Sequence[str | dict[str, object]]) -> str | None:
+def variant_source_format(name: str) -> str:
+    """The source format variant ``name`` is compiled from ('any' for external files)."""
+    from rigbench.controller.variants import source_format_of
+
+    return source_format_of(name)
+
+
+def _parent(name: str, names: Sequence[str | dict[str, object]], source_format: str) -> str | None:
     """The plan's variant that is this one's unchanged base, when the plan measures it."""
+    from rigbench.controller.variants.identity import AS_GIVEN
+
     listed = {n if isinstance(n, str) else str(next(iter(n))) for n in names}
-    base = "tflite-fp32" if name.startswith("tflite") else "fp32"
+    fmt = variant_source_format(name)
+    base = AS_GIVEN.get(fmt if fmt in AS_GIVEN else source_format)
     return base if base in listed and base != name else None
 
 

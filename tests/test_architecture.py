@@ -20,6 +20,7 @@ import tomllib
 import typer.main
 from typer.testing import CliRunner
 
+from rigbench.agent.runtimes import descriptors
 from rigbench.controller.cli import app
 from tests.paths import REPO
 
@@ -38,7 +39,8 @@ HEAVY_DISTRIBUTIONS = {
     "onnx",
     "matplotlib",
 }
-AGENT_EXTRAS = ("agent", "onnxruntime", "litert", "tflite", "nvml")
+# Every runtime's extra (from its descriptor) is an agent extra, and so are these.
+AGENT_EXTRAS = ("agent", "tflite", "nvml", *(d.extra for d in descriptors().values()))
 
 
 # --- (a) the agent never imports the controller or reports ------------------------------------

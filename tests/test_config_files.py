@@ -285,7 +285,7 @@ def test_unknown_runtime_lists_the_known_ones(write) -> None:  # type: ignore[no
     p = write("plan.yaml", MINIMAL_PLAN.replace("runtime: onnxruntime", "runtime: tensorrt"))
     msg = plan_error(p)
     assert f"{p}:7: runtimes[0].runtime:" in msg
-    assert "'onnxruntime' or 'litert'" in msg
+    assert "unknown runtime 'tensorrt'; known runtimes: onnxruntime, litert" in msg
 
 
 def test_model_needs_exactly_one_source(write) -> None:  # type: ignore[no-untyped-def]

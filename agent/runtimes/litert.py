@@ -23,10 +23,24 @@ from rigbench.agent.runtimes.base import (
     dequantize,
     quantize,
 )
+from rigbench.agent.runtimes.descriptor import RuntimeDescriptor
 from rigbench.errors import ModelLoadError, ProviderUnavailableError, RuntimeUnavailableError
 
 DELEGATES = ("xnnpack", "none")
 DEFAULT_DELEGATE = "xnnpack"
+
+DESCRIPTOR = RuntimeDescriptor(
+    name="litert",
+    summary="LiteRT (TensorFlow Lite) with XNNPACK or the builtin kernels",
+    formats=("tflite",),
+    extra="litert",
+    adapter="LiteRTAdapter",
+    providers=DELEGATES,
+    provider_word="delegate",
+    default_provider=DEFAULT_DELEGATE,
+    canary_variant="tflite-fp32",
+    profile_units="not available (LiteRT's Python API has no operator profiler)",
+)
 
 
 def delegate_of(config: RuntimeConfig) -> str:
@@ -120,8 +134,8 @@ def _spec(d: dict[str, Any]) -> TensorSpec:
 
 
 class LiteRTAdapter(RuntimeAdapter):
-    name = "litert"
-    formats = ("tflite",)
+    name = DESCRIPTOR.name
+    formats = DESCRIPTOR.formats
 
     @classmethod
     def describe(cls) -> RuntimeDescription | None:

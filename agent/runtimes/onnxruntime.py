@@ -26,11 +26,26 @@ from rigbench.agent.runtimes.base import (
     RuntimeDescription,
     TensorSpec,
 )
+from rigbench.agent.runtimes.descriptor import RuntimeDescriptor
 from rigbench.errors import (
     ModelLoadError,
     ProviderUnavailableError,
     RuntimeAdapterError,
     RuntimeUnavailableError,
+)
+
+DESCRIPTOR = RuntimeDescriptor(
+    name="onnxruntime",
+    summary="ONNX Runtime with any of its execution providers",
+    formats=("onnx",),
+    extra="onnxruntime",
+    adapter="OnnxRuntimeAdapter",
+    providers=("cpu", "cuda", "tensorrt", "openvino", "coreml", "dml", "xnnpack", "qnn"),
+    provider_word="execution provider",
+    default_provider="cpu",
+    canary_variant="fp32",
+    open_options=True,  # passed to the first provider as its provider options
+    profile_units="the execution provider of each node (enable_profiling)",
 )
 
 _ORT_DTYPES = {
@@ -111,8 +126,8 @@ def _spec(node: Any) -> TensorSpec:
 
 
 class OnnxRuntimeAdapter(RuntimeAdapter):
-    name = "onnxruntime"
-    formats = ("onnx",)
+    name = DESCRIPTOR.name
+    formats = DESCRIPTOR.formats
 
     @classmethod
     def describe(cls) -> RuntimeDescription | None:

@@ -27,7 +27,7 @@ from rigbench.controller.inventory import load_inventory
 from rigbench.controller.plan import Plan
 from rigbench.controller.prepare import detect_format
 from rigbench.controller.progress import ProgressPrinter
-from rigbench.errors import PlanError
+from rigbench.errors import PlanError, RigbenchError
 
 
 def parse_shape(text: str) -> tuple[str, list[int]]:
@@ -66,11 +66,23 @@ def bench_plan(
 ) -> Plan:
     if not model.exists():
         raise PlanError(f"model file {model} does not exist")
+    from rigbench.agent.runtimes import descriptor, runtimes_for_format
+    from rigbench.controller.variants.identity import AS_GIVEN
+
     fmt = detect_format(model)
-    runtime = runtime or ("litert" if fmt == "tflite" else "onnxruntime")
-    expected = "tflite" if runtime == "litert" else "onnx"
-    if fmt != expected:
-        raise PlanError(f"{model} is a {fmt} model; runtime {runtime} runs {expected} models")
+    if runtime is None:
+        takers = runtimes_for_format(fmt)
+        if not takers:
+            raise PlanError(f"{model} is a {fmt} model, which no registered runtime loads")
+        runtime = takers[0].name
+    try:
+        takes = descriptor(runtime).formats
+    except RigbenchError as e:
+        raise PlanError(f"--runtime: {e}") from None
+    if fmt not in takes:
+        raise PlanError(
+            f"{model} is a {fmt} model; runtime {runtime} runs {', '.join(takes)} models"
+        )
     inputs: dict[str, dict[str, object]] = {}
     for s in shapes:
         name, shape = parse_shape(s)
@@ -99,7 +111,7 @@ def bench_plan(
                     "path": str(model.resolve()),
                     "inputs": inputs,
                     "inputs_npz": str(inputs_npz.resolve()) if inputs_npz else None,
-                    "variants": ["tflite-fp32" if fmt == "tflite" else "fp32"],
+                    "variants": [AS_GIVEN[fmt]],
                     "accuracy": {"samples": 0},
                 }
             ],
@@ -118,21 +130,33 @@ def bench_plan(
     )
 
 
+def _runtime_help() -> str:
+    from rigbench.agent.runtimes import runtime_names
+
+    return f"{' | '.join(runtime_names())} (default: by the file's format)"
+
+
+def _provider_help() -> str:
+    from rigbench.agent.runtimes import descriptors
+
+    listing = "; ".join(
+        f"{d.name} {d.provider_word}: {' | '.join(d.providers)}" for d in descriptors().values()
+    )
+    return f"where it runs (repeat for priority): {listing}"
+
+
+_RUNTIME_HELP = _runtime_help()
+_PROVIDER_HELP = _provider_help()
+
+
 @app.command("bench")
 def bench_cmd(
     model: Path = typer.Argument(..., help=".onnx or .tflite file"),
     device: str = typer.Option(
         None, "--device", "-d", help="inventory device (default: the first)"
     ),
-    runtime: str = typer.Option(
-        None, "--runtime", "-r", help="onnxruntime | litert (default: by the file's format)"
-    ),
-    provider: list[str] = typer.Option(
-        None,
-        "--provider",
-        "-p",
-        help="ORT execution provider (repeat for priority) or LiteRT delegate: xnnpack | none",
-    ),
+    runtime: str = typer.Option(None, "--runtime", "-r", help=_RUNTIME_HELP),
+    provider: list[str] = typer.Option(None, "--provider", "-p", help=_PROVIDER_HELP),
     threads: int = typer.Option(0, "--threads", help="intra-op threads (default: the runtime's)"),
     input_shape: list[str] = typer.Option(
         None, "--input", help="NAME=1x3x224x224: resolve dynamic dimensions"

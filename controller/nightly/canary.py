@@ -34,12 +34,10 @@ REFERENCE_SAMPLES = 4
 
 def canary_plan(plan: Plan) -> Plan:
     """The canary run for a plan: same devices and runtime entries, the tiny CNN, briefly."""
-    kinds = {r.runtime for r in plan.runtimes}
     variants: list[str | dict[str, object]] = []
-    if "onnxruntime" in kinds:
-        variants.append("fp32")
-    if "litert" in kinds:
-        variants.append("tflite-fp32")
+    for r in plan.runtimes:
+        if r.descriptor.canary_variant not in variants:
+            variants.append(r.descriptor.canary_variant)
     return Plan(
         name=f"{plan.name}.canary",
         models=[

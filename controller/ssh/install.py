@@ -43,7 +43,16 @@ from rigbench.controller.ssh.wheels import LocalWheel, Wheelhouse, build_wheelho
 from rigbench.errors import AgentUnreachableError, RigbenchError
 
 Say = Callable[[str], None]
-AUTO_EXTRAS = ("onnxruntime", "litert")
+
+
+def _auto_extras() -> tuple[str, ...]:
+    from rigbench.agent.runtimes import descriptors
+
+    return tuple(d.extra for d in descriptors().values() if d.install_by_default)
+
+
+# The runtimes every board is offered (each may fail where it has no wheel); others on request.
+AUTO_EXTRAS = _auto_extras()
 PIP_ENV = "PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off"
 PIP_TIMEOUT_S = 1800.0
 INDEX_CHOICES = ("auto", "online", "offline")

@@ -58,6 +58,7 @@ __all__ = [
     "available_variants",
     "compile_variant",
     "describe_variants",
+    "source_format_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,11 @@ def available_variants(source_format: str) -> list[str]:
     if source_format not in FORMATS:
         raise VariantError(f"unknown model format {source_format!r}; formats: {', '.join(FORMATS)}")
     return [n for n, t in _REGISTRY.items() if t.source_format in (source_format, ANY)]
+
+
+def source_format_of(name: str) -> str:
+    """The source format a variant is compiled from ('any' for one that takes either)."""
+    return _transform(name).source_format
 
 
 def describe_variants() -> dict[str, str]:

@@ -72,6 +72,10 @@ TFLITE_FP32 = Transform(
     transform="copy",
 )
 
+# The variant that is a source of each format as given: the baseline its variants are compared
+# with, and what `rigbench bench` measures.
+AS_GIVEN: dict[str, str] = {ONNX: FP32.name, TFLITE: TFLITE_FP32.name}
+
 EXTERNAL = Transform(
     name="external",
     source_format=ANY,

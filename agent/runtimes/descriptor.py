@@ -1,0 +1,66 @@
+"""What a runtime is, declared once: name, formats, pip extra, providers, canary, options.
+
+Each adapter module declares its ``DESCRIPTOR`` at the top, and the registry in
+``runtimes/__init__.py`` lists the adapter modules (one line each). Everything outside the
+agent that used to hard-code runtime names (the plan's validation, ``bench`` defaults, the SSH
+installer's extras, the nightly canary, the packaging test) reads descriptors instead. Reading
+a descriptor never imports the runtime itself: adapter modules import their runtime package
+only inside ``load``/``describe``, so the controller can validate a plan for OpenVINO on a
+machine without OpenVINO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RuntimeOption:
+    """One key a runtime entry's ``options:`` accepts, with what it does."""
+
+    name: str
+    doc: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuntimeDescriptor:
+    """A runtime as the rest of rigbench sees it, without importing it."""
+
+    name: str  # the plan's `runtime:` value and the adapter's registry key
+    summary: str
+    formats: tuple[str, ...]  # model formats it loads; the first is its own
+    extra: str  # `pip install "rigbench[<extra>]"` brings the runtime package
+    adapter: str  # class name of the adapter in the same module
+    providers: tuple[str, ...]  # short names `providers:` accepts (ORT providers, delegates...)
+    provider_word: str  # what a provider is called for this runtime: provider | delegate | device
+    default_provider: str
+    canary_variant: str  # the variant of the built-in CNN the nightly canary runs on it
+    options: tuple[RuntimeOption, ...] = ()
+    # True: keys beyond ``options`` pass through to the runtime (ORT provider options).
+    open_options: bool = False
+    # `rigbench agent install` tries this extra on every board (False: only when asked for).
+    install_by_default: bool = True
+    # How per-operator profiles name the unit an operator ran on, for docs and help texts.
+    profile_units: str = "not available"
+
+    def option(self, name: str) -> RuntimeOption | None:
+        return next((o for o in self.options if o.name == name), None)
+
+    def check_options(self, given: dict[str, str]) -> list[str]:
+        """Problems with a runtime entry's ``options:``, one line each (empty when fine)."""
+        problems = []
+        for key, value in given.items():
+            opt = self.option(key)
+            if opt is None:
+                if not self.open_options:
+                    known = ", ".join(o.name for o in self.options) or "none"
+                    problems.append(
+                        f"runtime {self.name} has no option {key!r}; its options: {known}"
+                    )
+            elif opt.choices and str(value).upper() not in {c.upper() for c in opt.choices}:
+                problems.append(
+                    f"runtime {self.name} option {key}: {value!r} is not one of "
+                    f"{', '.join(opt.choices)}"
+                )
+        return problems
