@@ -7,7 +7,8 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 NOT_AVAILABLE = "n/a"
@@ -18,6 +19,8 @@ def _cell(v: Any, digits: int = 3) -> str:
         return NOT_AVAILABLE
     if isinstance(v, bool):
         return "yes" if v else "no"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, default=str)
     if isinstance(v, float):
         if math.isnan(v):
             return NOT_AVAILABLE
@@ -57,7 +60,7 @@ def _numeric(s: str) -> bool:
 
 
 def _jsonable(v: Any) -> Any:
-    if isinstance(v, datetime):
+    if isinstance(v, (datetime, date, time)):
         return v.isoformat()
     if isinstance(v, float) and math.isnan(v):
         return None
@@ -66,8 +69,21 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _json_default(v: Any) -> Any:
+    """Values DuckDB returns that JSON has no type for: numbers stay numbers."""
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, timedelta):
+        return v.total_seconds()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    return str(v)  # UUID, and anything else: its text
+
+
 def to_json(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2)
+    return json.dumps(
+        [{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2, default=_json_default
+    )
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:

@@ -120,6 +120,7 @@ def test_failed_run_is_recorded_as_failed_in_the_store(here: Path, tiny: Generat
 
 
 def test_results_on_an_empty_store_says_how_to_fill_it(here: Path) -> None:
+    Store(here / "empty.duckdb")
     r = invoke("results", "--store", str(here / "empty.duckdb"))
     assert_clean_error(r)
     assert "the store holds no run yet" in r.stderr
@@ -127,6 +128,7 @@ def test_results_on_an_empty_store_says_how_to_fill_it(here: Path) -> None:
 
 
 def test_results_of_an_unknown_run_names_it(here: Path) -> None:
+    Store(here / "empty.duckdb")
     r = invoke("results", "run-404", "--store", str(here / "empty.duckdb"))
     assert_clean_error(r)
     assert "no run 'run-404' in the store; recent runs: (none)" in r.stderr

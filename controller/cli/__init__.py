@@ -55,6 +55,7 @@ from rigbench.controller.cli import (  # noqa: E402,F401
     report,
     results,
     run,
+    sql,
 )
 
 

@@ -194,7 +194,7 @@ def bench_cmd(
     req = RunRequest(
         plan=plan,
         inventory=inv,
-        store=open_store(store),
+        store=open_store(store, create=True),
         work=work_path(work),
         kind="bench",
         device_names=names,

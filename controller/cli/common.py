@@ -32,8 +32,9 @@ def work_path(value: Path | None) -> Path:
     return value or Path(os.environ.get("RIGBENCH_WORK", str(DEFAULT_WORK)))
 
 
-def open_store(value: Path | None) -> Store:
-    return Store(store_path(value))
+def open_store(value: Path | None, create: bool = False) -> Store:
+    """The store; only commands that write (run, bench, nightly) create a missing one."""
+    return Store(store_path(value), create=create)
 
 
 StoreOpt = typer.Option(

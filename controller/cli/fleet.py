@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from rigbench.controller.cli import app
-from rigbench.controller.cli.common import StoreOpt
+from rigbench.controller.cli.common import StoreOpt, open_store
 from rigbench.controller.cli.rank import (
     EXIT_NOTHING_QUALIFIES,
     InventoryCostOpt,
@@ -24,7 +24,6 @@ from rigbench.controller.cli.rank import (
     ScenarioOpt,
     ThrottleOpt,
     build_request,
-    open_existing_store,
 )
 from rigbench.controller.ranking.fleet import DEFAULT_HEADROOM, size_fleet
 from rigbench.reports.fleet import render_json, render_markdown, render_text
@@ -74,7 +73,7 @@ def fleet_cmd(
         scenario,
         inventory,
     )
-    plan = size_fleet(open_existing_store(store), req, qps, headroom)
+    plan = size_fleet(open_store(store), req, qps, headroom)
     render = {
         RankFormat.table: render_text,
         RankFormat.json: render_json,

@@ -90,7 +90,7 @@ def nightly_cmd(
         policy = Policy(min_effect=min_effect, alpha=alpha, noise_prior=noise_prior)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    st = open_store(store)
+    st = open_store(store, create=True)
     options = NightlyOptions(
         out_dir=out,
         baseline_runs=baseline_runs,

@@ -12,11 +12,9 @@ from pathlib import Path
 import typer
 
 from rigbench.controller.cli import app
-from rigbench.controller.cli.common import EXIT_REGRESSION, StoreOpt, store_path
+from rigbench.controller.cli.common import EXIT_REGRESSION, StoreOpt, open_store
 from rigbench.controller.inventory import Cost, load_inventory
 from rigbench.controller.ranking import Constraints, RankBy, RankRequest, rank
-from rigbench.controller.store import Store
-from rigbench.errors import ReportError
 from rigbench.reports.rank import render_json, render_markdown, render_text
 
 EXIT_NOTHING_QUALIFIES = EXIT_REGRESSION  # 1: the answer is "nothing meets the targets"
@@ -65,17 +63,6 @@ InventoryCostOpt = typer.Option(
     "-i",
     help="price devices with this inventory's costs instead of those recorded with the run",
 )
-
-
-def open_existing_store(value: Path | None) -> Store:
-    """The store, or a clear error when there is none yet (instead of creating an empty one)."""
-    path = store_path(value)
-    if not path.exists():
-        raise ReportError(
-            f"no store at {path}: run `rigbench run plans/demo.yaml` (or `make demo`) first, "
-            "or pass --store"
-        )
-    return Store(path)
 
 
 def costs_from(inventory: Path | None) -> tuple[dict[str, Cost | None] | None, str | None]:
@@ -155,7 +142,7 @@ def rank_cmd(
         inventory,
         by,
     )
-    ranking = rank(open_existing_store(store), req)
+    ranking = rank(open_store(store), req)
     render = {
         RankFormat.table: render_text,
         RankFormat.json: render_json,

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from rigbench.controller.cli import app
-from rigbench.controller.cli.common import StoreOpt
+from rigbench.controller.cli.common import StoreOpt, open_store
 from rigbench.controller.cli.rank import (
     InventoryCostOpt,
     LatencyOpt,
@@ -23,7 +23,6 @@ from rigbench.controller.cli.rank import (
     ThrottleOpt,
     ThroughputOpt,
     build_request,
-    open_existing_store,
 )
 from rigbench.controller.ranking import RankBy
 from rigbench.controller.ranking.bundle import build_bundle
@@ -79,7 +78,7 @@ def report_cmd(
         inventory,
         by,
     )
-    bundle = build_bundle(open_existing_store(store), req)
+    bundle = build_bundle(open_store(store), req)
     if html is not None:
         _write(html, render_html(bundle))
         typer.echo(f"wrote {html} ({html.stat().st_size // 1024} KiB, opens offline)")

@@ -54,7 +54,7 @@ def run_cmd(
 
     Example: rigbench run plans/demo.yaml --store .rigbench/rigbench.duckdb
     """
-    st = open_store(store)
+    st = open_store(store, create=True)
     if resume:
         info = queries.run_info(st, resume)
         plan = Plan.model_validate_json(info["plan_json"])

@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 
 from rigbench import __version__
-from rigbench.controller.store.handoff import waiting_for
+from rigbench.controller.store.handoff import Holder, holding, lock_holder, waiting_for
 from rigbench.controller.store.migrations import MIGRATIONS
 from rigbench.errors import StoreError
 
@@ -53,6 +53,9 @@ ACCURACY_COLUMNS = (
     "ref_task_metric",
     "n_labelled",
 )
+# A holder that is not rigbench never hands the file over; this much only, in case it is a
+# one-off query about to end.
+FOREIGN_WAIT_S = 2.0
 WRITER_CONFIG = {"threads": 1}
 
 
@@ -339,11 +342,21 @@ def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultReco
 
 
 class Store:
-    def __init__(self, path: Path, lock_wait_s: float = LOCK_WAIT_S):
+    def __init__(self, path: Path, lock_wait_s: float = LOCK_WAIT_S, create: bool = True):
+        """Open (and migrate) the store; ``create=False`` refuses to make a missing one."""
         self.path = path
         self.lock_wait_s = lock_wait_s  # how long to wait while another process has the file
         self._held: duckdb.DuckDBPyConnection | None = None
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not create and not path.is_file():
+            raise StoreError(
+                f"no store at {path}: run `rigbench run plans/demo.yaml` (or `make demo`) "
+                "first, or point --store (or RIGBENCH_STORE) at one"
+            )
+        if create:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create the store's folder {path.parent}: {e}") from e
         self.migrate()
 
     @contextlib.contextmanager
@@ -379,7 +392,19 @@ class Store:
     def _open(
         self, read_only: bool, config: dict[str, Any] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        deadline = time.monotonic() + self.lock_wait_s
+        with holding(self.path), self._connect(read_only, config) as con:
+            yield con
+
+    @contextlib.contextmanager
+    def _connect(
+        self, read_only: bool, config: dict[str, Any] | None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Connect, waiting while a rigbench process holds the file (and asking it to let go).
+
+        A holder that is not rigbench (a notebook, the DuckDB shell) never lets go: after
+        ``FOREIGN_WAIT_S`` the error names it.
+        """
+        start = time.monotonic()
         with contextlib.ExitStack() as waiting:  # closed once served: we no longer wait
             asked = False
             while True:
@@ -387,11 +412,15 @@ class Store:
                     con = duckdb.connect(str(self.path), read_only=read_only, config=config or {})
                     break
                 except duckdb.IOException as e:
-                    if "lock" not in str(e).lower() or time.monotonic() > deadline:
-                        raise StoreError(
-                            f"cannot open the store {self.path}: {e} (another rigbench process "
-                            "may be writing it: wait for it to finish)"
-                        ) from e
+                    if "lock" not in str(e).lower():
+                        raise StoreError(f"cannot open the store {self.path}: {e}") from e
+                    holder = lock_holder(self.path, str(e))
+                    waited = time.monotonic() - start
+                    if holder is not None and not holder.rigbench:
+                        if waited > min(FOREIGN_WAIT_S, self.lock_wait_s):
+                            raise StoreError(self._foreign(holder, read_only)) from e
+                    elif waited > self.lock_wait_s:
+                        raise StoreError(self._kept(holder, e)) from e
                     if not asked:  # ask a run's writer to let go (see handoff.py)
                         waiting.enter_context(waiting_for(self.path))
                         asked = True
@@ -403,14 +432,56 @@ class Store:
         finally:
             con.close()
 
+    def _foreign(self, holder: Holder, read_only: bool) -> str:
+        return (
+            f"{holder} holds the store {self.path} and, not being rigbench, never hands it "
+            f"over: rigbench cannot {'read' if read_only else 'write'} it until that process "
+            "closes its connection (from a notebook, read a copy instead: `rigbench snapshot "
+            "FILE`, `rigbench sql`, or the Parquet export; see docs/schema.md)"
+        )
+
+    def _kept(self, holder: Holder | None, e: Exception) -> str:
+        who = f"rigbench {holder}" if holder is not None else "another process"
+        return (
+            f"cannot open the store {self.path}: {who} kept it for over "
+            f"{self.lock_wait_s:.0f} s; wait for it to finish and try again ({e})"
+        )
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction. Writes are small: one DuckDB thread does them fastest."""
         with self.connect(config=WRITER_CONFIG) as con, _transaction(con):
             yield con
 
+    def _up_to_date(self) -> bool:
+        """True when the file has every migration: checked read-only, so that a reader open
+        elsewhere (a notebook) does not stop read commands.
+        """
+        if not self.path.is_file():
+            return False
+        with self.connect(read_only=True) as con:
+            found = con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations' "
+                "AND schema_name = 'main'"
+            ).fetchone()
+            if not found or not found[0]:
+                return False
+            done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        self._refuse_newer(done)
+        return done >= set(range(1, len(MIGRATIONS) + 1))
+
+    def _refuse_newer(self, done: set[int]) -> None:
+        newer = [v for v in done if v > len(MIGRATIONS)]
+        if newer:
+            raise StoreError(
+                f"{self.path} has schema version {max(newer)}, newer than this "
+                f"rigbench ({len(MIGRATIONS)}); upgrade rigbench"
+            )
+
     def migrate(self) -> list[str]:
         """Apply migrations not yet recorded; returns the names applied."""
+        if self._up_to_date():
+            return []
         applied: list[str] = []
         with self.connect() as con:
             con.execute(
@@ -433,12 +504,7 @@ class Store:
                     raise StoreError(f"migration {name} failed on {self.path}: {e}") from e
                 con.commit()
                 applied.append(name)
-            newer = [v for v in done if v > len(MIGRATIONS)]
-            if newer:
-                raise StoreError(
-                    f"{self.path} has schema version {max(newer)}, newer than this "
-                    f"rigbench ({len(MIGRATIONS)}); upgrade rigbench"
-                )
+            self._refuse_newer(done)
         return applied
 
     def schema_version(self) -> int:

@@ -10,19 +10,31 @@ for the lock, as any process does.
 
 Waiting files carry the waiter's pid and are ignored once older than ``STALE_S``, so a
 reader killed while waiting costs the writer a few early releases, never a stuck run.
+
+Only rigbench processes know this hand-off. A notebook or the DuckDB shell that keeps the file
+open never lets go, so waiting for it is pointless: every rigbench connection leaves an
+"open" file (with its pid) beside the store while it is open, and when DuckDB's lock error
+names a holder without one, that holder is a foreign process, named in the error at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 STALE_S = 90.0
 _SUFFIX = ".waiting-"
+_OPEN = ".open-"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+_opened: dict[Path, int] = {}  # open connections per marker, in this process
+_opened_lock = threading.Lock()
 
 
 def _prefix(db: Path) -> str:
@@ -69,3 +81,76 @@ def let_waiters_in(db: Path, max_wait_s: float, poll_s: float = 0.05) -> None:
     deadline = time.monotonic() + max_wait_s
     while someone_waits(db) and time.monotonic() < deadline:
         time.sleep(poll_s)
+
+
+def _open_mark(db: Path, pid: int) -> Path:
+    return db.with_name(f"{db.name}{_OPEN}{pid}")
+
+
+@contextlib.contextmanager
+def holding(db: Path) -> Iterator[None]:
+    """Say "rigbench has this file open" (for ``lock_holder``) while the block runs."""
+    mark = _open_mark(db, os.getpid())
+    with _opened_lock:
+        count = _opened.get(mark, 0)
+        _opened[mark] = count + 1
+        if count == 0:
+            with contextlib.suppress(OSError):  # a read-only folder: nobody can write there
+                mark.write_text(_started(os.getpid()))
+    try:
+        yield
+    finally:
+        with _opened_lock:
+            count = _opened[mark] - 1
+            if count:
+                _opened[mark] = count
+            else:
+                del _opened[mark]
+                with contextlib.suppress(OSError):
+                    mark.unlink()
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The process DuckDB says holds the lock on a store."""
+
+    pid: int
+    name: str  # /proc/PID/comm, else the program DuckDB named
+    rigbench: bool  # it knows the hand-off (it left an "open" file)
+
+    def __str__(self) -> str:
+        return f"process {self.pid} ({self.name})"
+
+
+def _started(pid: int) -> str:
+    """When the process started (clock ticks since boot), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the name may hold spaces
+
+
+def _comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def lock_holder(db: Path, message: str) -> Holder | None:
+    """The holder named in DuckDB's lock error, or None if the message names none."""
+    m = _LOCK_HOLDER.search(message)
+    if not m:
+        return None
+    pid = int(m.group(2))
+    mark = _open_mark(db, pid)
+    try:
+        rigbench = mark.read_text() == _started(pid)
+    except OSError:
+        rigbench = False
+    else:
+        if not rigbench:  # left by a killed rigbench process: the pid is another's now
+            with contextlib.suppress(OSError):
+                mark.unlink()
+    return Holder(pid, _comm(pid) or Path(m.group(1)).name, rigbench)

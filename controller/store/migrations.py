@@ -187,4 +187,90 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE accuracy ADD COLUMN n_labelled INTEGER;
         """,
     ),
+    (
+        "0004_views_in_human_units",
+        """
+        -- The tables keep exact units in their column names (ns, mW, milli-degC, bytes) and
+        -- JSON as text; these views give the same rows in ms, W, MB (2^20 bytes, as
+        -- `rigbench results` prints), degC and parsed JSON, for `rigbench sql` and notebooks.
+        -- docs/schema.md describes every column.
+        CREATE VIEW results_h AS
+        SELECT r.run_id, r.job_id, ru.kind AS run_kind, ru.plan_name,
+               ru.started_at AS run_started_at, r.device, r.model, r.variant, r.runtime,
+               r.runtime_name, r.runtime_version,
+               r.providers_used, r.scenario, r.batch_size, r.iterations,
+               r.p50_ns / 1e6 AS p50_ms, r.p90_ns / 1e6 AS p90_ms, r.p99_ns / 1e6 AS p99_ms,
+               r.mean_ns / 1e6 AS mean_ms, r.min_ns / 1e6 AS min_ms, r.max_ns / 1e6 AS max_ms,
+               r.std_ns / 1e6 AS std_ms,
+               r.p50_ci_low_ns / 1e6 AS p50_ci_low_ms, r.p50_ci_high_ns / 1e6 AS p50_ci_high_ms,
+               r.throughput_ips,
+               r.load_ns / 1e6 AS load_ms, r.compile_ns / 1e6 AS compile_ms, r.compile_cache_hit,
+               r.first_inference_ns / 1e6 AS first_inference_ms,
+               r.peak_rss_bytes / 1048576.0 AS peak_rss_mb,
+               r.rss_before_load_bytes / 1048576.0 AS rss_before_load_mb,
+               (r.measure_end_ns - r.measure_start_ns) / 1e9 AS measured_s, r.stop_reason,
+               r.avg_power_mw / 1e3 AS avg_power_w, r.idle_power_mw / 1e3 AS idle_power_w,
+               r.energy_per_inference_mj, r.dynamic_energy_per_inference_mj,
+               r.energy_source, r.energy_coverage,
+               r.peak_temp_mc / 1e3 AS peak_temp_c, r.throttled,
+               r.throttle_reasons_json::JSON AS throttle_reasons,
+               a.max_abs_err, a.mean_abs_err, a.max_rel_err, a.snr_db, a.cosine_similarity,
+               a.top1_agreement, a.top5_agreement, a.within_tolerance,
+               a.unknown_reason AS accuracy_unknown_reason, a.task_top1, a.task_top5,
+               a.task_metric, a.task_metric_name,
+               r.warnings_json::JSON AS warnings, r.inputs_json::JSON AS inputs,
+               r.telemetry_json::JSON AS telemetry, r.soak_windows_json::JSON AS soak_windows,
+               r.simulated, r.created_at
+        FROM results r
+        JOIN runs ru ON ru.run_id = r.run_id
+        LEFT JOIN accuracy a ON a.job_id = r.job_id AND a.output = '*';
+
+        CREATE VIEW latency_samples_h AS
+        SELECT s.job_id, r.run_id, r.device, r.model, r.variant, r.runtime_name, r.scenario,
+               s.iteration, s.latency_ns / 1e6 AS latency_ms
+        FROM latency_samples s JOIN results r ON r.job_id = s.job_id;
+
+        CREATE VIEW telemetry_h AS
+        SELECT t.job_id, j.run_id, j.device, j.model, j.variant, j.runtime_name,
+               (t.t_ns - r.measure_start_ns) / 1e9 AS t_s,  -- from the measured window's start
+               t.sensor,
+               CASE t.metric
+                   WHEN 'temp_mc' THEN 'temp' WHEN 'power_mw' THEN 'power'
+                   WHEN 'energy_uj' THEN 'energy' WHEN 'max_energy_range_uj' THEN 'max_energy_range'
+                   WHEN 'clock_khz' THEN 'clock' WHEN 'util_pct' THEN 'util'
+                   WHEN 'mem_used_kb' THEN 'mem_used' WHEN 'voltage_mv' THEN 'voltage'
+                   WHEN 'current_ma' THEN 'current' ELSE t.metric END AS quantity,
+               CASE t.metric
+                   WHEN 'temp_mc' THEN t.value / 1e3 WHEN 'power_mw' THEN t.value / 1e3
+                   WHEN 'energy_uj' THEN t.value / 1e6 WHEN 'max_energy_range_uj' THEN t.value / 1e6
+                   WHEN 'clock_khz' THEN t.value / 1e3 WHEN 'mem_used_kb' THEN t.value / 1024.0
+                   WHEN 'voltage_mv' THEN t.value / 1e3 WHEN 'current_ma' THEN t.value / 1e3
+                   ELSE t.value END AS value,
+               CASE t.metric
+                   WHEN 'temp_mc' THEN '°C' WHEN 'power_mw' THEN 'W' WHEN 'energy_uj' THEN 'J'
+                   WHEN 'max_energy_range_uj' THEN 'J' WHEN 'clock_khz' THEN 'MHz'
+                   WHEN 'util_pct' THEN '%' WHEN 'mem_used_kb' THEN 'MB'
+                   WHEN 'voltage_mv' THEN 'V' WHEN 'current_ma' THEN 'A'
+                   WHEN 'throttled' THEN 'flag' WHEN 'throttle_count' THEN 'count'
+                   ELSE '' END AS unit,
+               t.metric, t.value AS raw_value, t.t_ns
+        FROM telemetry_samples t
+        JOIN jobs j ON j.job_id = t.job_id
+        LEFT JOIN results r ON r.job_id = t.job_id;
+
+        CREATE VIEW devices_h AS
+        SELECT d.run_id, d.device, d.device_class, d.tags_json::JSON AS tags, d.transport,
+               d.description_json ->> '$.hostname' AS hostname,
+               d.description_json ->> '$.cpu_model' AS cpu_model,
+               d.description_json ->> '$.arch' AS arch,
+               d.description_json ->> '$.os' AS os,
+               d.description_json ->> '$.kernel' AS kernel,
+               TRY_CAST(d.description_json ->> '$.memory_bytes' AS BIGINT) / 1048576.0
+                   AS memory_mb,
+               d.description_json ->> '$.agent_version' AS agent_version,
+               d.simulated, d.fingerprint_json::JSON AS fingerprint, d.cost_json::JSON AS cost,
+               d.description_json::JSON AS description
+        FROM devices d;
+        """,
+    ),
 ]

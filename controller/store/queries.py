@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import secrets
+from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from rigbench.controller.store.db import Store
 from rigbench.errors import StoreError
@@ -121,3 +128,61 @@ def timeline(store: Store, job_id: str, bucket_s: float = 1.0) -> list[dict[str,
         """,
         [job_id, info[0]["measure_start_ns"], bucket_ns, bucket_s],
     )
+
+
+def user_query(store: Store, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run a user's SQL on a read-only connection: column names and rows.
+
+    Goes through the store's hand-off like every reader, so a run in progress lets it in; a
+    statement that would write is refused by DuckDB itself.
+    """
+    try:
+        with store.connect(read_only=True) as con:
+            cur = con.execute(sql)
+            if cur.description is None:
+                return [], []
+            names = [d[0] for d in cur.description]
+            parse = [i for i, d in enumerate(cur.description) if str(d[1]) == "JSON"]
+            rows = cur.fetchall()
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StoreError(f"sql: {first}") from None
+    if parse:  # JSON columns (the views' parsed ones) come back as their values, not text
+        rows = [
+            tuple(
+                json.loads(v) if i in parse and isinstance(v, str) else v for i, v in enumerate(r)
+            )
+            for r in rows
+        ]
+    return names, rows
+
+
+def snapshot(store: Store, dest: Path) -> int:
+    """Copy the whole store into ``dest`` (a new DuckDB file for notebooks); returns its size.
+
+    The copy is made under a read lock, through the hand-off, into a temporary file renamed
+    into place: a notebook reading an older snapshot keeps its file.
+    """
+    dest = dest.expanduser()
+    if dest.resolve() == store.path.resolve():
+        raise StoreError(f"{dest} is the store itself: give another file")
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+    target = str(tmp).replace("'", "''")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with store.connect(read_only=True) as con:
+            row = con.execute("SELECT current_database()").fetchone()
+            source = str(row[0]).replace('"', '""') if row else "main"
+            con.execute(f"ATTACH '{target}' AS rigbench_snapshot (READ_WRITE)")
+            try:
+                con.execute(f'COPY FROM DATABASE "{source}" TO rigbench_snapshot')
+            finally:
+                con.execute("DETACH rigbench_snapshot")
+        os.replace(tmp, dest)
+    except (duckdb.Error, OSError) as e:
+        raise StoreError(f"cannot write a snapshot to {dest}: {e}") from e
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+    return dest.stat().st_size
