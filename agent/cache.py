@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from rigbench.errors import ArtifactError
+from rigbench.errors import ArtifactError, ArtifactMissingError, DiskFullError, is_disk_full
 
 _DIGEST = re.compile(r"\A[0-9a-f]{64}\Z")  # not $: it also matches before a trailing newline
 
@@ -75,7 +75,7 @@ class ArtifactCache:
         """The artifact's path, marked as recently used."""
         p = self.path(digest)
         if not p.exists():
-            raise ArtifactError(
+            raise ArtifactMissingError(
                 f"artifact {digest[:12]} is not in this agent's cache; upload it first"
             )
         os.utime(p)
@@ -127,12 +127,26 @@ class ArtifactCache:
             return removed
 
 
+def _disk_full(e: OSError, digest: str) -> DiskFullError | OSError:
+    if is_disk_full(e):
+        return DiskFullError(
+            f"the agent's disk is full: artifact {digest[:12]} was not stored ({e})"
+        )
+    return e
+
+
 class Upload:
-    """One artifact being received: written to a temp file and hashed as it arrives."""
+    """One artifact being received: written to a temp file and hashed as it arrives.
+
+    A full disk aborts it (``DiskFullError``) and removes what was written so far.
+    """
 
     def __init__(self, cache: ArtifactCache, digest: str, size_bytes: int):
         self.cache, self.digest, self.declared = cache, digest, size_bytes
-        fd, name = tempfile.mkstemp(dir=cache.root, prefix=".upload-")
+        try:
+            fd, name = tempfile.mkstemp(dir=cache.root, prefix=".upload-")
+        except OSError as e:
+            raise _disk_full(e, digest) from e
         self.tmp = Path(name)
         self._f = os.fdopen(fd, "wb")
         self._h = hashlib.sha256()
@@ -147,10 +161,18 @@ class Upload:
                 f"or than the upload limit ({self.cache.max_upload_bytes})"
             )
         self._h.update(data)
-        self._f.write(data)
+        try:
+            self._f.write(data)
+        except OSError as e:
+            self.abort()
+            raise _disk_full(e, self.digest) from e
 
     def finish(self) -> int:
-        self._f.close()
+        try:
+            self._f.close()
+        except OSError as e:
+            self.abort()
+            raise _disk_full(e, self.digest) from e
         actual = self._h.hexdigest()
         if actual != self.digest or self.received != self.declared:
             self.tmp.unlink(missing_ok=True)
@@ -163,5 +185,6 @@ class Upload:
 
     def abort(self) -> None:
         if not self._f.closed:
-            self._f.close()
+            with contextlib.suppress(OSError):
+                self._f.close()
         self.tmp.unlink(missing_ok=True)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import shlex
 import sys
 from pathlib import Path
 
+from rigbench.agent.runner import DEFAULT_MAX_LEASE_S
 from rigbench.agent.server import AgentConfig, serve
-from rigbench.errors import RigbenchError
+from rigbench.errors import AgentError, RigbenchError
 
 
 def default_home() -> Path:
@@ -65,12 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="the telemetry root is a recording: mark every reading as simulated",
     )
     p.add_argument("--external-meter", help="command that prints the device's power in watts")
+    p.add_argument(
+        "--max-lease-s",
+        type=float,
+        default=DEFAULT_MAX_LEASE_S,
+        help="the longest a controller may hold this device after its last job "
+        f"(default {DEFAULT_MAX_LEASE_S:g}); longer requests are cut to it",
+    )
+    p.add_argument(
+        "--parent-pid", type=int, help="stop when this process exits (set by a controller)"
+    )
+    p.add_argument(
+        "--home-lock-fd", type=int, help=argparse.SUPPRESS
+    )  # the home's lock, handed over by the controller that starts this agent
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
 def config_from_args(a: argparse.Namespace) -> AgentConfig:
     token = a.token_file.read_text().strip() if a.token_file else None
+    if token is not None and not token:
+        raise AgentError(
+            f"the token file {a.token_file} is empty or blank; put the bearer token in it"
+        )
+    if not (a.max_lease_s > 0 and math.isfinite(a.max_lease_s)):
+        raise AgentError(f"--max-lease-s must be a positive number of seconds, not {a.max_lease_s}")
     return AgentConfig(
         home=a.home or default_home(),
         host=a.host,
@@ -87,6 +108,9 @@ def config_from_args(a: argparse.Namespace) -> AgentConfig:
         telemetry_root=a.telemetry_root,
         telemetry_simulated=a.simulated,
         external_meter=shlex.split(a.external_meter) if a.external_meter else None,
+        max_lease_s=a.max_lease_s,
+        parent_pid=a.parent_pid,
+        home_lock_fd=a.home_lock_fd,
     )
 
 
@@ -98,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         cfg = config_from_args(args)
-    except OSError as e:
+    except (OSError, RigbenchError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

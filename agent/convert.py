@@ -7,6 +7,7 @@ gRPC edge calls these functions. Each pair round-trips (tests/test_convert.py).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from rigbench.agent.describe import DeviceDescription, SensorSummary
@@ -17,7 +18,9 @@ from rigbench.agent.jobs import (
     JobResult,
     JobSpec,
     MeasurementConfig,
+    PartsEnd,
     Progress,
+    ResultPart,
     RuntimeConfig,
     SoakConfig,
     TelemetryBatch,
@@ -27,7 +30,15 @@ from rigbench.agent.jobs import (
     TensorInfo,
 )
 from rigbench.agent.runtimes.base import RuntimeDescription
+from rigbench.failures import FailureKind, internal_message
 from rigbench.v1 import agent_pb2 as pb
+
+# A result whose serialized form is larger than this travels as ResultPart events, each well
+# under the gRPC message limit (64 MB), so results of any size reach the controller.
+PART_BYTES = 4 << 20
+# One MissingArtifacts call asks about at most this many digests (a job needs three; a
+# controller asks in batches): a huge request must not block the agent's event loop.
+MAX_DIGESTS_PER_CALL = 1024
 
 
 def job_spec_to_pb(spec: JobSpec) -> pb.JobSpec:
@@ -211,7 +222,11 @@ def event_to_pb(e: JobEvent) -> pb.JobEvent:
     elif isinstance(b, JobResult):
         msg.result.CopyFrom(result_to_pb(b))
     elif isinstance(b, JobFailure):
-        msg.error.CopyFrom(pb.JobError(kind=b.kind, message=b.message))
+        msg.error.CopyFrom(pb.JobError(kind=b.kind.value, message=b.message))
+    elif isinstance(b, ResultPart):
+        msg.result_part.CopyFrom(pb.ResultPart(data=b.data, total_bytes=b.total_bytes))
+    elif isinstance(b, PartsEnd):
+        msg.result.CopyFrom(pb.JobResult(from_parts=True))
     else:  # pragma: no cover - the union is closed
         raise TypeError(f"unknown event body {type(b).__name__}")
     return msg
@@ -230,12 +245,66 @@ def event_from_pb(m: pb.JobEvent) -> JobEvent:
             gaps=tuple(TelemetryGapInfo(g.t_ns, g.source, g.reason) for g in m.telemetry.gaps),
         )
     elif kind == "result":
-        body = result_from_pb(m.result)
+        body = PartsEnd() if m.result.from_parts else result_from_pb(m.result)
+    elif kind == "result_part":
+        body = ResultPart(bytes(m.result_part.data), m.result_part.total_bytes)
     elif kind == "error":
-        body = JobFailure(m.error.kind, m.error.message)
+        failure = FailureKind.parse(m.error.kind)
+        message = m.error.message
+        if failure.value != m.error.kind:
+            message = internal_message(f"the agent sent failure kind {m.error.kind!r}: {message}")
+        body = JobFailure(failure, message)
     else:
-        body = JobFailure("internal", "agent sent an event with no body")
+        body = JobFailure(
+            FailureKind.INTERNAL, internal_message("agent sent an event with no body")
+        )
     return JobEvent(job_id=m.job_id, seq=m.seq, body=body, replayed=m.replayed)
+
+
+def result_parts(r: JobResult, part_bytes: int = PART_BYTES) -> list[ResultPart] | None:
+    """A result too large for one message, cut into parts; None when it fits in one."""
+    data = result_to_pb(r).SerializeToString()
+    if len(data) <= part_bytes:
+        return None
+    return [
+        ResultPart(data[i : i + part_bytes], len(data)) for i in range(0, len(data), part_bytes)
+    ]
+
+
+class ResultAssembler:
+    """Joins ResultPart events back into the JobResult they were cut from.
+
+    Fed every event of a job in order; returns the event to hand on, or None for a part.
+    Parts followed by a failure instead of their end (the agent's disk filled up while it
+    spooled them) are dropped: a half-sent result never becomes one.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def feed(self, e: JobEvent) -> JobEvent | None:
+        b = e.body
+        if isinstance(b, ResultPart):
+            self._parts.append(b.data)
+            return None
+        if isinstance(b, PartsEnd):
+            data, self._parts = b"".join(self._parts), []
+            msg = pb.JobResult()
+            try:
+                msg.ParseFromString(data)
+            except Exception as err:  # protobuf's DecodeError; anything else is as bad
+                return replace(
+                    e,
+                    body=JobFailure(
+                        FailureKind.AGENT_RESTARTED,
+                        f"the result's parts did not join into a result ({len(data)} bytes: "
+                        f"{err}); measuring again",
+                    ),
+                )
+            return replace(e, body=result_from_pb(msg))
+        if e.is_terminal:
+            self._parts = []
+        return e
 
 
 def description_to_pb(d: DeviceDescription) -> pb.DeviceDescription:

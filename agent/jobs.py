@@ -7,8 +7,12 @@ at the gRPC edge (``convert.py``). They also serialise to JSON for the worker pr
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from rigbench.errors import JobSpecError
+from rigbench.failures import FailureKind
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,36 @@ class JobSpec:
 
     def to_json_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def check(self) -> JobSpec:
+        """Refuse at the edge what no job can run: a missing or malformed digest, a number
+        that is not finite or is negative. (Bounds that depend on the device are the
+        worker's and the controller's.)
+        """
+        if not self.artifact_sha256:
+            raise JobSpecError(f"job {self.job_id}: no artifact digest (artifact_sha256 is empty)")
+        numbers: dict[str, float] = {
+            **{f"measurement.{k}": v for k, v in dataclasses.asdict(self.measurement).items()},
+            "telemetry.rate_hz": self.telemetry.rate_hz,
+            "telemetry.idle_baseline_s": self.telemetry.idle_baseline_s,
+            "soak.duration_s": self.soak.duration_s,
+            "soak.window_s": self.soak.window_s,
+            "lease_ttl_s": self.lease_ttl_s,
+            "runtime.intra_op_threads": self.runtime.intra_op_threads,
+            "runtime.inter_op_threads": self.runtime.inter_op_threads,
+        }
+        for name, v in numbers.items():
+            if not math.isfinite(v) or v < 0:
+                raise JobSpecError(f"job {self.job_id}: {name} = {v!r} must be finite and >= 0")
+        if not 0 < self.measurement.ci_confidence < 1:
+            raise JobSpecError(
+                f"job {self.job_id}: measurement.ci_confidence = "
+                f"{self.measurement.ci_confidence!r} must be between 0 and 1"
+            )
+        for i in self.inputs:
+            if i.value is not None and not math.isfinite(i.value):
+                raise JobSpecError(f"job {self.job_id}: input {i.name!r} value {i.value!r}")
+        return self
 
     @classmethod
     def from_json_dict(cls, d: dict[str, Any]) -> JobSpec:
@@ -182,20 +216,28 @@ class TelemetryBatch:
 
 @dataclass(frozen=True)
 class JobFailure:
-    """A job that ended without a result. ``kind`` says whose fault it was."""
+    """A job that ended without a result. ``kind`` says whose fault it was and whether a
+    retry can help (``rigbench.failures``); ``message`` is the failing party's own words.
+    """
 
-    kind: (
-        str  # model | input | provider | runtime | artifact | cancelled | worker-crashed | internal
-    )
+    kind: FailureKind
     message: str
 
-    @property
-    def is_infrastructure(self) -> bool:
-        """Failures worth a retry elsewhere or later, as opposed to the model's own fault."""
-        return self.kind in ("worker-crashed", "internal", "cancelled")
+
+@dataclass(frozen=True)
+class ResultPart:
+    """A piece of a result too large for one message: its serialized bytes, in order."""
+
+    data: bytes
+    total_bytes: int
 
 
-EventBody = Progress | TelemetryBatch | JobResult | JobFailure
+@dataclass(frozen=True)
+class PartsEnd:
+    """The end of a job whose result came as ``ResultPart`` events before it."""
+
+
+EventBody = Progress | TelemetryBatch | JobResult | JobFailure | ResultPart | PartsEnd
 
 
 @dataclass(frozen=True)
@@ -207,4 +249,4 @@ class JobEvent:
 
     @property
     def is_terminal(self) -> bool:
-        return isinstance(self.body, (JobResult, JobFailure))
+        return isinstance(self.body, (JobResult, JobFailure, PartsEnd))

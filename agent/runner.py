@@ -3,6 +3,10 @@
 A job belongs to the agent, not to the RPC that started it: if the controller disconnects the
 job runs on and its events land in the spool, where ``AttachJob`` (or a ``RunBenchmark`` with
 the same job id) finds them. A second job while one runs is refused, naming the holder.
+
+Every job ends with exactly one terminal event, whatever happens: a full disk fails it as the
+farm's fault (in memory when not even that can be spooled), frees the device and leaves the
+agent serving; a result too large for one message is spooled and sent in parts.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -23,12 +28,14 @@ from typing import Any
 import numpy as np
 
 from rigbench.agent.cache import ArtifactCache
+from rigbench.agent.convert import result_parts
 from rigbench.agent.jobs import (
     EventBody,
     JobEvent,
     JobFailure,
     JobResult,
     JobSpec,
+    PartsEnd,
     Progress,
     TelemetryBatch,
     TelemetryGapInfo,
@@ -37,11 +44,25 @@ from rigbench.agent.jobs import (
 )
 from rigbench.agent.spool import JobSpool, Spool
 from rigbench.agent.telemetry_session import TelemetrySession
-from rigbench.errors import ArtifactError, DeviceBusyError, JobNotFoundError
+from rigbench.errors import (
+    ArtifactMissingError,
+    DeviceBusyError,
+    DiskFullError,
+    JobNotFoundError,
+    NotHolderError,
+    is_disk_full,
+)
+from rigbench.failures import FailureKind, internal_message, trim_message
 
 log = logging.getLogger("rigbench.agent")
 
 _STDERR_TAIL = 2000
+DEFAULT_MAX_LEASE_S = 600.0  # longest lease a controller may ask for (agent --max-lease-s)
+_KEEP_UNSPOOLED = 100  # ends kept in memory because the disk could not take them
+# A worker killed by one of these crashed in native code: the runtime, running the model.
+_CRASH_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
+)
 # "measured" is followed at once by the result, which says the same and more. (Nor is there a
 # "starting" event before the worker's "loading": no controller shows it, and every event
 # costs a controller driving hundreds of boards CPU time.)
@@ -74,17 +95,31 @@ class RunningJob:
     done: bool = False
     process: asyncio.subprocess.Process | None = None
     cancelled: bool = False
+    stopping: bool = False  # the agent is shutting down
+    disk_full: DiskFullError | None = None  # telemetry could not be spooled
     task: asyncio.Task[None] | None = None
 
     def emit(self, body: EventBody) -> JobEvent:
+        """Spool an event, then tell the followers. A full disk raises ``DiskFullError``."""
+        if self.done:
+            raise RuntimeError(f"job {self.spec.job_id} already ended")
         event = JobEvent(job_id=self.spec.job_id, seq=len(self.events), body=body)
         self.spool.append(event)  # to disk before anyone is told
+        self._publish(event)
+        return event
+
+    def end_unspooled(self, body: JobFailure) -> JobEvent:
+        """End the job in memory only: the disk could not take even its failure."""
+        event = JobEvent(job_id=self.spec.job_id, seq=len(self.events), body=body)
+        self._publish(event)
+        return event
+
+    def _publish(self, event: JobEvent) -> None:
         self.events.append(event)
         if event.is_terminal:
             self.done = True
         self.changed.set()
         self.changed = asyncio.Event()
-        return event
 
     @property
     def since(self) -> str:
@@ -98,14 +133,18 @@ class JobRunner:
         spool: Spool,
         compile_cache: Path,
         telemetry: TelemetrySession | None = None,
+        max_lease_s: float = DEFAULT_MAX_LEASE_S,
     ):
         self.cache = cache
         self.spool = spool
         self.compile_cache = compile_cache
         self.telemetry = telemetry
+        self.max_lease_s = max_lease_s
         self.current: RunningJob | None = None
         self.lease_holder = ""
         self.lease_until = 0.0  # time.monotonic(); the holder keeps the device until then
+        # Ends the disk could not take, by job id, so AttachJob still ends those jobs.
+        self.unspooled: dict[str, JobEvent] = {}
         compile_cache.mkdir(parents=True, exist_ok=True)
         self._close_orphans()
 
@@ -115,16 +154,17 @@ class JobRunner:
             if d.is_dir() and (d / "events.pb").exists():
                 js = JobSpool(d)
                 if not js.finished:
-                    js.append(
-                        JobEvent(
-                            d.name,
-                            js.last_seq() + 1,
-                            JobFailure(
-                                "worker-crashed",
-                                "the agent stopped while this job ran; run it again",
-                            ),
+                    with contextlib.suppress(OSError):  # a full disk: AttachJob ends it anyway
+                        js.append(
+                            JobEvent(
+                                d.name,
+                                js.last_seq() + 1,
+                                JobFailure(
+                                    FailureKind.AGENT_RESTARTED,
+                                    "the agent stopped while this job ran; run it again",
+                                ),
+                            )
                         )
-                    )
 
     @property
     def busy_job_id(self) -> str:
@@ -140,6 +180,7 @@ class JobRunner:
                 f"device busy: job {cur.spec.job_id} ({cur.spec.label or 'unlabelled'}) "
                 f"holds it since {cur.since}"
             )
+        spec.check()
         if self.spool.exists(spec.job_id):
             return None
         self._check_lease(spec)
@@ -147,8 +188,15 @@ class JobRunner:
             None, (spec.artifact_sha256, spec.inputs_npz_sha256, spec.reference_inputs_sha256)
         ):
             if not self.cache.has(digest):
-                raise ArtifactError(f"artifact {digest[:12]} is not on this agent; upload it first")
-        job = RunningJob(spec=spec, spool=self.spool.create(spec.job_id))
+                raise ArtifactMissingError(
+                    f"artifact {digest[:12]} is not on this agent; upload it first"
+                )
+        try:
+            job = RunningJob(spec=spec, spool=self.spool.create(spec.job_id))
+        except OSError as e:
+            if is_disk_full(e):
+                raise DiskFullError(f"the agent's disk is full: cannot start a job ({e})") from e
+            raise
         self.current = job
         job.task = asyncio.get_running_loop().create_task(self._execute(job))
         return job
@@ -162,7 +210,18 @@ class JobRunner:
                 "(the lease lapses if its holder stops sending jobs)"
             )
         self.lease_holder = spec.lease_holder
-        self.lease_until = now + spec.lease_ttl_s if spec.lease_holder else 0.0
+        self.lease_until = now + self.lease_ttl(spec) if spec.lease_holder else 0.0
+
+    def lease_ttl(self, spec: JobSpec) -> float:
+        """The lease a job asked for, capped: no client may lock the device for long."""
+        return min(spec.lease_ttl_s, self.max_lease_s)
+
+    def release(self, holder: str) -> bool:
+        """End ``holder``'s lease now (its run is over); False when it holds none."""
+        if not holder or holder != self.lease_holder:
+            return False
+        self.lease_holder, self.lease_until = "", 0.0
+        return True
 
     async def follow(self, job_id: str, from_seq: int = 0) -> AsyncIterator[JobEvent]:
         """The job's events from ``from_seq``: live while it runs, else from the spool.
@@ -172,6 +231,7 @@ class JobRunner:
         and measuring in milliseconds, and each message costs a controller that drives
         hundreds of boards CPU time. The spool keeps every event, so seq numbers may jump.
         """
+        from_seq = max(0, from_seq)
         cur = self.current
         if cur is not None and cur.spec.job_id == job_id and not cur.done:
             i = from_seq
@@ -185,17 +245,40 @@ class JobRunner:
                     return
                 await cur.changed.wait()
         js = self.spool.job(job_id)
-        if not js.events_path.exists():
+        kept = self.unspooled.get(job_id)
+        if not js.events_path.exists() and kept is None:
             raise JobNotFoundError(
                 f"no job {job_id!r} on this agent (finished spools are kept "
                 f"for {self.spool.retention_s / 86400:g} days)"
             )
+        ended = False
         for e in js.read(from_seq):
+            ended = e.is_terminal
             yield replace(e, replayed=True)
+        if not ended:
+            if kept is None:
+                kept = JobEvent(
+                    job_id,
+                    js.last_seq() + 1,
+                    JobFailure(
+                        FailureKind.AGENT_RESTARTED,
+                        "the agent's spool of this job has no end (it stopped while the job "
+                        "ran); run it again",
+                    ),
+                )
+            if kept.seq >= from_seq:
+                yield replace(kept, replayed=True)
 
-    def cancel(self, job_id: str) -> str:
+    def cancel(self, job_id: str, holder: str = "", admin: bool = False) -> str:
+        """Cancel a running job: only its lease holder may, or an admin who says so."""
         cur = self.current
         if cur is not None and cur.spec.job_id == job_id and not cur.done:
+            owner = cur.spec.lease_holder
+            if owner and holder != owner and not admin:
+                raise NotHolderError(
+                    f"job {job_id} belongs to {owner}; only its holder may cancel it "
+                    "(or an admin: rigbench's cancel with admin set)"
+                )
             cur.cancelled = True
             if cur.process is not None and cur.process.returncode is None:
                 cur.process.kill()
@@ -214,9 +297,12 @@ class JobRunner:
         for d in pins:
             self.cache.pin(d)
         recorder = None
+        body: JobResult | JobFailure
         try:
             if self.telemetry is not None and spec.telemetry.enabled:
-                recorder = self.telemetry.start(spec.telemetry.rate_hz, job.emit)
+                recorder = self.telemetry.start(
+                    spec.telemetry.rate_hz, lambda b: self._emit_telemetry(job, b)
+                )
             idle_window = None
             if recorder is not None and spec.telemetry.idle_baseline_s > 0:
                 job.emit(Progress("idle-baseline"))
@@ -229,25 +315,87 @@ class JobRunner:
                 recorder = None
                 if isinstance(body, JobResult):
                     body.telemetry_summary = summary
-            job.emit(body)
+            if job.disk_full is not None and isinstance(body, JobResult):
+                raise job.disk_full  # telemetry went missing: not a complete result
+        except DiskFullError as e:
+            body = JobFailure(FailureKind.DISK_FULL, trim_message(f"{e}; nothing was kept"))
         except Exception as e:  # the job must end with an event whatever happens
             log.exception("job %s failed inside the agent", spec.job_id)
-            job.emit(JobFailure("internal", f"agent error: {type(e).__name__}: {e}"))
+            body = JobFailure(FailureKind.INTERNAL, internal_message(f"{type(e).__name__}: {e}"))
         finally:
             if recorder is not None:
-                recorder.stop_and_summarize(None, None)
+                with contextlib.suppress(Exception):
+                    recorder.stop_and_summarize(None, None)
             for d in pins:
                 self.cache.unpin(d)
-            if spec.lease_holder and spec.lease_holder == self.lease_holder:
-                self.lease_until = time.monotonic() + spec.lease_ttl_s
-            with contextlib.suppress(OSError):
-                self.spool.prune(keep={spec.job_id})
+        self._end(job, body)
+        if spec.lease_holder and spec.lease_holder == self.lease_holder:
+            self.lease_until = time.monotonic() + self.lease_ttl(spec)
+        with contextlib.suppress(OSError):
+            self.spool.prune(keep={spec.job_id})
+
+    def _end(self, job: RunningJob, body: JobResult | JobFailure) -> None:
+        """Give the job its one terminal event; never raises, never leaves the job open.
+
+        A large result is spooled and sent as parts. When the disk cannot take the result,
+        the job fails as the farm's fault (parts already spooled are dropped by whoever reads
+        them, as no end follows); when it cannot take even that, the failure lives in memory
+        so that followers and AttachJob still see the job end.
+        """
+        failure: JobFailure
+        try:
+            parts = result_parts(body) if isinstance(body, JobResult) else None
+            if parts is None:
+                job.emit(body)
+            else:
+                for part in parts:
+                    job.emit(part)
+                job.emit(PartsEnd())
+            return
+        except DiskFullError as e:
+            failure = JobFailure(
+                FailureKind.DISK_FULL, trim_message(f"{e}; the job's result was not kept")
+            )
+        except Exception as e:
+            log.exception("job %s: its end could not be spooled", job.spec.job_id)
+            failure = JobFailure(FailureKind.INTERNAL, internal_message(f"{type(e).__name__}: {e}"))
+        try:
+            job.emit(failure)
+        except Exception:
+            log.warning("job %s: the disk cannot take its end; kept in memory", job.spec.job_id)
+            event = job.end_unspooled(failure)
+            self.unspooled[job.spec.job_id] = event
+            while len(self.unspooled) > _KEEP_UNSPOOLED:
+                self.unspooled.pop(next(iter(self.unspooled)))
+
+    def _emit_telemetry(self, job: RunningJob, body: EventBody) -> None:
+        """Telemetry arrives on the event loop from the sampler: a full disk must end the job
+        (its worker is stopped), not vanish into the loop's exception log.
+        """
+        if job.done or job.disk_full is not None:
+            return
+        try:
+            job.emit(body)
+        except DiskFullError as e:
+            job.disk_full = e
+            if job.process is not None and job.process.returncode is None:
+                job.process.kill()
+
+    async def shutdown(self) -> None:
+        """The agent is stopping: end the running job as the farm's (it can run again)."""
+        cur = self.current
+        if cur is None or cur.done:
+            return
+        cur.stopping = True
+        if cur.process is not None and cur.process.returncode is None:
+            cur.process.kill()
+        if cur.task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(cur.task), timeout=10)
 
     async def _run_worker(self, job: RunningJob) -> JobResult | JobFailure:
         spec = job.spec
         work = job.spool.folder / "work"
-        work.mkdir(exist_ok=True)
-        (work / "spec.json").write_text(json.dumps(spec.to_json_dict()))
         paths: dict[str, Any] = {
             "artifact": str(self.cache.get(spec.artifact_sha256)),
             "compile_cache": str(self.compile_cache),
@@ -256,7 +404,16 @@ class JobRunner:
             paths["inputs_npz"] = str(self.cache.get(spec.inputs_npz_sha256))
         if spec.reference_inputs_sha256:
             paths["reference_inputs"] = str(self.cache.get(spec.reference_inputs_sha256))
-        (work / "paths.json").write_text(json.dumps(paths))
+        try:
+            work.mkdir(exist_ok=True)
+            (work / "spec.json").write_text(json.dumps(spec.to_json_dict()))
+            (work / "paths.json").write_text(json.dumps(paths))
+        except OSError as e:
+            if is_disk_full(e):
+                raise DiskFullError(
+                    f"the agent's disk is full: cannot prepare the job ({e})"
+                ) from e
+            raise
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -270,29 +427,57 @@ class JobRunner:
         job.process = proc
         stderr_task = asyncio.ensure_future(proc.stderr.read() if proc.stderr else _empty())
         assert proc.stdout is not None
-        async for line in proc.stdout:
-            try:
-                p = json.loads(line)
-                progress = Progress(p["phase"], int(p["iterations"]), int(p["elapsed_ns"]))
-            except (ValueError, KeyError, TypeError):
-                continue  # a runtime printed to stdout; not ours
-            if progress.phase not in _NOT_FORWARDED:
-                job.emit(progress)
+        said: dict[str, Any] = {}
+        try:
+            async for line in proc.stdout:
+                try:
+                    p = json.loads(line)
+                except ValueError:
+                    continue  # a runtime printed to stdout; not ours
+                if not isinstance(p, dict):
+                    continue
+                if "failure" in p or "done" in p:
+                    said = p
+                    continue
+                try:
+                    progress = Progress(p["phase"], int(p["iterations"]), int(p["elapsed_ns"]))
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if progress.phase not in _NOT_FORWARDED:
+                    job.emit(progress)
+        except DiskFullError:
+            proc.kill()
+            await proc.wait()
+            raise
         rc = await proc.wait()
         stderr = (await stderr_task).decode(errors="replace")
+        if job.disk_full is not None:
+            raise job.disk_full
+        if job.stopping:
+            return JobFailure(
+                FailureKind.AGENT_RESTARTED, "the agent was stopped while this job ran"
+            )
         if job.cancelled:
-            return JobFailure("cancelled", "the job was cancelled")
-        if (work / "result.json").exists():
-            return _result_from_files(work)
-        if (work / "error.json").exists():
-            err = json.loads((work / "error.json").read_text())
-            return JobFailure(err["kind"], err["message"])
+            return JobFailure(FailureKind.CANCELLED, "the job was cancelled")
+        if "failure" in said:
+            f = said["failure"]
+            return JobFailure(FailureKind.parse(f.get("kind")), str(f.get("message", "")))
+        if said.get("done") and rc == 0:
+            try:
+                return _result_from_files(work)
+            except OSError as e:
+                if is_disk_full(e):
+                    raise DiskFullError(f"the agent's disk is full: {e}") from e
+                raise
         how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
         tail = stderr.strip()[-_STDERR_TAIL:]
+        crashed = rc < 0 and -rc in {int(s) for s in _CRASH_SIGNALS}
         return JobFailure(
-            "worker-crashed",
-            f"the worker process died ({how}) while running the model"
-            + (f": {tail}" if tail else ""),
+            FailureKind.RUNTIME_CRASHED if crashed else FailureKind.WORKER_CRASHED,
+            trim_message(
+                f"the worker process died ({how}) while running the model"
+                + (f": {tail}" if tail else "")
+            ),
         )
 
 

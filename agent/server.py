@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rigbench.agent.cache import ArtifactCache
 from rigbench.agent.describe import DeviceDescription, describe_device
-from rigbench.agent.runner import JobRunner
+from rigbench.agent.lifetime import hold_home, watch_process
+from rigbench.agent.runner import DEFAULT_MAX_LEASE_S, JobRunner
 from rigbench.agent.servicer import AgentServicer
 from rigbench.agent.spool import Spool
 from rigbench.agent.telemetry_session import TelemetrySession
@@ -53,6 +55,9 @@ class AgentConfig:
     telemetry_root: Path = Path("/")
     telemetry_simulated: bool = False
     external_meter: list[str] | None = None
+    max_lease_s: float = DEFAULT_MAX_LEASE_S  # the longest lease a controller may hold
+    parent_pid: int | None = None  # stop when this process (the controller) exits
+    home_lock_fd: int | None = None  # the home's lock, taken by the controller that started us
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,7 +71,13 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(cfg: AgentConfig) -> None:
-    """Refuse to listen beyond loopback without TLS and a token, unless told it is insecure."""
+    """Refuse to listen beyond loopback without TLS and a token, unless told it is insecure.
+
+    A token that is empty or only blank space is refused everywhere, not taken as "no token":
+    it would silently turn authentication off.
+    """
+    if cfg.token is not None and not cfg.token.strip():
+        raise AgentError("the bearer token is empty (a blank token file?); give a real token")
     if is_loopback(cfg.host) or cfg.insecure:
         return
     if cfg.tls_cert is None or not cfg.token:
@@ -133,7 +144,7 @@ async def create_server(cfg: AgentConfig) -> RunningAgent:
     telemetry = TelemetrySession.create(
         cfg.telemetry_root, cfg.telemetry_simulated, cfg.external_meter
     )
-    runner = JobRunner(cache, spool, home / "compiled", telemetry)
+    runner = JobRunner(cache, spool, home / "compiled", telemetry, cfg.max_lease_s)
     description: list[DeviceDescription] = []
 
     def describe() -> DeviceDescription:
@@ -178,14 +189,25 @@ async def create_server(cfg: AgentConfig) -> RunningAgent:
 
 
 async def serve(cfg: AgentConfig, on_ready: Callable[[int], None] | None = None) -> None:
-    """Run until SIGINT/SIGTERM, then drain gracefully."""
-    agent = await create_server(cfg)
-    if on_ready:
-        on_ready(agent.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await agent.health.enter_graceful_shutdown()
-    await agent.server.stop(grace=5)
+    """Run until SIGINT/SIGTERM (or the death of ``parent_pid``), then drain gracefully.
+
+    The home's lock is held throughout, so no second agent serves the same home.
+    """
+    lock_fd = hold_home(cfg.home, cfg.home_lock_fd)
+    try:
+        stop = asyncio.Event()
+        unwatch = watch_process(cfg.parent_pid, stop.set) if cfg.parent_pid is not None else None
+        agent = await create_server(cfg)
+        if on_ready:
+            on_ready(agent.port)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        if unwatch is not None:
+            unwatch()
+        await agent.health.enter_graceful_shutdown()
+        await agent.runner.shutdown()
+        await agent.server.stop(grace=5)
+    finally:
+        os.close(lock_fd)

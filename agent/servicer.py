@@ -1,6 +1,8 @@
 """The gRPC edge of the agent: protobuf in, domain calls, protobuf out.
 
-Errors are mapped to status codes here and nowhere else (``STATUS_FOR``).
+Errors become status codes through one table (``status.py``), which the controller reads
+back. What no job can use is refused here, before it costs anything: an empty or malformed
+digest, too many digests at once, a spec with a non-finite number.
 """
 
 from __future__ import annotations
@@ -9,46 +11,33 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
-from rigbench.agent.cache import ArtifactCache, ArtifactTooLargeError, DigestMismatchError
-from rigbench.agent.convert import description_to_pb, event_to_pb, job_spec_from_pb
+from rigbench.agent.cache import ArtifactCache, check_digest
+from rigbench.agent.convert import (
+    MAX_DIGESTS_PER_CALL,
+    description_to_pb,
+    event_to_pb,
+    job_spec_from_pb,
+)
 from rigbench.agent.describe import DeviceDescription
 from rigbench.agent.runner import JobRunner
-from rigbench.errors import (
-    AgentError,
-    ArtifactError,
-    DeviceBusyError,
-    JobNotFoundError,
-    RigbenchError,
-)
+from rigbench.agent.status import status_for, trailer_for
+from rigbench.errors import ArtifactError, RigbenchError
 from rigbench.v1 import agent_pb2 as pb
 from rigbench.v1 import agent_pb2_grpc as pb_grpc
 
 log = logging.getLogger("rigbench.agent")
 
-# Most specific first.
-STATUS_FOR: list[tuple[type[Exception], grpc.StatusCode]] = [
-    (DeviceBusyError, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (ArtifactTooLargeError, grpc.StatusCode.OUT_OF_RANGE),
-    (DigestMismatchError, grpc.StatusCode.DATA_LOSS),
-    (JobNotFoundError, grpc.StatusCode.NOT_FOUND),
-    (ArtifactError, grpc.StatusCode.FAILED_PRECONDITION),
-    (AgentError, grpc.StatusCode.INVALID_ARGUMENT),
-    (RigbenchError, grpc.StatusCode.INTERNAL),
-]
-
-
-def status_for(e: Exception) -> grpc.StatusCode:
-    for cls, code in STATUS_FOR:
-        if isinstance(e, cls):
-            return code
-    return grpc.StatusCode.INTERNAL
-
-
 T = TypeVar("T")
+
+
+async def abort(context: grpc.aio.ServicerContext, e: RigbenchError) -> NoReturn:
+    """End the call with the error's status code, naming its class in the trailer."""
+    await context.abort(status_for(e), str(e), trailing_metadata=trailer_for(e))
+    raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
 def _unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -57,8 +46,7 @@ def _unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         try:
             return await fn(self, request, context)
         except RigbenchError as e:
-            await context.abort(status_for(e), str(e))
-            raise  # unreachable: abort raises
+            await abort(context, e)
 
     return wrapper
 
@@ -81,7 +69,15 @@ class AgentServicer(pb_grpc.AgentServicer):
     async def MissingArtifacts(
         self, request: pb.MissingArtifactsRequest, context: Any
     ) -> pb.MissingArtifactsResponse:
-        return pb.MissingArtifactsResponse(sha256=self.cache.missing(request.sha256))
+        digests = list(request.sha256)
+        if len(digests) > MAX_DIGESTS_PER_CALL:
+            raise ArtifactError(
+                f"asked about {len(digests)} digests at once; at most {MAX_DIGESTS_PER_CALL} "
+                "per call (ask in batches)"
+            )
+        for d in digests:
+            check_digest(d)
+        return pb.MissingArtifactsResponse(sha256=self.cache.missing(digests))
 
     async def PutArtifact(
         self, request_iterator: AsyncIterator[pb.ArtifactChunk], context: grpc.aio.ServicerContext
@@ -105,8 +101,7 @@ class AgentServicer(pb_grpc.AgentServicer):
         except RigbenchError as e:
             if upload is not None:
                 upload.abort()
-            await context.abort(status_for(e), str(e))
-            raise
+            await abort(context, e)
         except BaseException:
             if upload is not None:
                 upload.abort()
@@ -121,7 +116,7 @@ class AgentServicer(pb_grpc.AgentServicer):
             async for event in self.runner.follow(spec.job_id, 0):
                 yield event_to_pb(event)
         except RigbenchError as e:
-            await context.abort(status_for(e), str(e))
+            await abort(context, e)
 
     async def AttachJob(
         self, request: pb.AttachJobRequest, context: grpc.aio.ServicerContext
@@ -130,9 +125,15 @@ class AgentServicer(pb_grpc.AgentServicer):
             async for event in self.runner.follow(request.job_id, request.from_seq):
                 yield event_to_pb(event)
         except RigbenchError as e:
-            await context.abort(status_for(e), str(e))
+            await abort(context, e)
 
     @_unary
     async def CancelJob(self, request: pb.CancelJobRequest, context: Any) -> pb.CancelJobResponse:
-        state = self.runner.cancel(request.job_id)
+        state = self.runner.cancel(request.job_id, request.lease_holder, request.admin)
         return pb.CancelJobResponse(cancelled=state == "cancelling", state=state)
+
+    @_unary
+    async def ReleaseDevice(
+        self, request: pb.ReleaseDeviceRequest, context: Any
+    ) -> pb.ReleaseDeviceResponse:
+        return pb.ReleaseDeviceResponse(released=self.runner.release(request.lease_holder))

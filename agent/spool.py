@@ -8,6 +8,7 @@ Spools are kept for a retention period and under a size cap, oldest removed firs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import struct
@@ -18,7 +19,7 @@ from pathlib import Path
 from rigbench.agent.cache import check_digest
 from rigbench.agent.convert import event_from_pb, event_to_pb
 from rigbench.agent.jobs import JobEvent
-from rigbench.errors import AgentError
+from rigbench.errors import AgentError, DiskFullError, is_disk_full
 from rigbench.v1 import agent_pb2 as pb
 
 _LEN = struct.Struct("<I")
@@ -43,20 +44,41 @@ class JobSpool:
 
     @property
     def finished(self) -> bool:
-        return (self.folder / DONE_MARK).exists()
+        """Ended: the done mark, or (when the disk was too full to write the mark) a last
+        event that ends the job.
+        """
+        if (self.folder / DONE_MARK).exists():
+            return True
+        last = None
+        for e in self.read():
+            last = e
+        return last is not None and last.is_terminal
 
     def append(self, event: JobEvent, sync: bool = False) -> None:
+        """Write one event durably enough; a full disk raises ``DiskFullError`` and leaves
+        nothing readable half-written (a torn record is cut before the next append).
+        """
         data = event_to_pb(event).SerializeToString()
-        if not self._tail_checked:
-            self._drop_torn_tail()
-            self._tail_checked = True
-        with open(self.events_path, "ab") as f:
-            f.write(_LEN.pack(len(data)) + data)
-            f.flush()
-            if sync or event.is_terminal:
-                os.fsync(f.fileno())
+        try:
+            if not self._tail_checked:
+                self._drop_torn_tail()
+                self._tail_checked = True
+            with open(self.events_path, "ab") as f:
+                f.write(_LEN.pack(len(data)) + data)
+                f.flush()
+                if sync or event.is_terminal:
+                    os.fsync(f.fileno())
+        except OSError as e:
+            self._tail_checked = False
+            if is_disk_full(e):
+                raise DiskFullError(
+                    f"the agent's disk is full: cannot spool job events ({e})"
+                ) from e
+            raise
         if event.is_terminal:
-            (self.folder / DONE_MARK).write_text(str(time.time()))
+            # The mark only speeds up reading; the terminal event itself is what counts.
+            with contextlib.suppress(OSError):
+                (self.folder / DONE_MARK).write_text(str(time.time()))
 
     def _drop_torn_tail(self) -> None:
         """Cut a record torn by a crash, so that what is appended next stays readable."""
@@ -123,7 +145,7 @@ class Spool:
         now = time.time()
         entries = []
         for d in self.root.iterdir():
-            if not d.is_dir() or d.name in keep or not (d / DONE_MARK).exists():
+            if not d.is_dir() or d.name in keep or not JobSpool(d).finished:
                 continue
             size = sum(p.stat().st_size for p in d.iterdir() if p.is_file())
             entries.append((d.stat().st_mtime, size, d))

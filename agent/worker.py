@@ -2,14 +2,19 @@
 
 A fresh process gives an honest peak RSS for the job, keeps a runtime that crashes on a bad
 model from taking the agent down, and lets a job be cancelled by killing it. It talks to the
-agent through its job folder: ``spec.json`` in; progress as JSON lines on stdout; and
-``result.json`` + ``latencies.npy`` (+ ``outputs.npz``) or ``error.json`` out.
+agent through its job folder and its stdout: ``spec.json`` in; progress as JSON lines on
+stdout; ``result.json`` + ``latencies.npy`` (+ ``outputs.npz``) out, and a last stdout line
+that says ``done`` or names the failure (stdout, not a file, so that a full disk can still be
+reported). Every failure is typed by where it happened: the inputs (the user's), the runtime
+running the model (the model's, in the runtime's own words), the disk (the farm's), or
+anything else, which is rigbench's own bug and says so.
 
 Usage: ``python -m rigbench.agent.worker JOB_DIR``
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -17,6 +22,9 @@ import os
 import resource
 import sys
 import time
+import traceback
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +35,18 @@ from rigbench.agent.jobs import JobSpec
 from rigbench.agent.measure import run_measurement, soak_windows
 from rigbench.agent.runtimes import adapter_class
 from rigbench.errors import (
+    DiskFullError,
     InputSpecError,
     ModelLoadError,
-    ProviderUnavailableError,
+    ModelRunError,
     RigbenchError,
-    RuntimeAdapterError,
+    is_disk_full,
 )
+from rigbench.failures import FailureKind, internal_message, trim_message
 
-ERROR_KINDS: list[tuple[type[Exception], str]] = [
-    (ModelLoadError, "model"),
-    (InputSpecError, "input"),
-    (ProviderUnavailableError, "provider"),
-    (RuntimeAdapterError, "runtime"),
-]
+# Raised while reading the user's .npz or building inputs from the user's shapes and dtypes:
+# a pickled or corrupt .npz, a dtype numpy does not know, a shape too large to allocate.
+_INPUT_ERRORS = (ValueError, TypeError, MemoryError, EOFError, zipfile.BadZipFile, OverflowError)
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -109,24 +116,28 @@ def run_job(job_dir: Path) -> dict[str, Any]:
     model = adapter.load(Path(paths["artifact"]), spec.runtime, Path(paths["compile_cache"]))
     load_ns = time.perf_counter_ns() - t0 - model.info.compile_ns
 
-    arrays = _load_npz(Path(paths["inputs_npz"])) if paths.get("inputs_npz") else None
-    feeds = build_inputs(model.inputs, spec.inputs, arrays, seed=spec.measurement.seed)
+    try:
+        arrays = _load_npz(Path(paths["inputs_npz"])) if paths.get("inputs_npz") else None
+        feeds = build_inputs(model.inputs, spec.inputs, arrays, seed=spec.measurement.seed)
+        samples = (
+            reference_samples(_load_npz(Path(paths["reference_inputs"])))
+            if paths.get("reference_inputs")
+            else []
+        )
+    except _INPUT_ERRORS as e:
+        raise InputSpecError(_input_problem(e)) from e
 
-    outputs_npz = b""
-    samples = (
-        reference_samples(_load_npz(Path(paths["reference_inputs"])))
-        if paths.get("reference_inputs")
-        else []
-    )
-    if samples:
-        _progress("reference", 0, 0)
-        outs: dict[str, np.ndarray] = {}
-        for i, sample in enumerate(samples):
-            for name, arr in model.run_float(sample).items():
-                outs[f"{i}:{name}"] = arr
-        buf = io.BytesIO()
-        np.savez(buf, **outs)  # type: ignore[arg-type]
-        outputs_npz = buf.getvalue()
+    with _running(adapter.name, adapter.run_errors()):
+        outputs_npz = b""
+        if samples:
+            _progress("reference", 0, 0)
+            outs: dict[str, np.ndarray] = {}
+            for i, sample in enumerate(samples):
+                for name, arr in model.run_float(sample).items():
+                    outs[f"{i}:{name}"] = arr
+            buf = io.BytesIO()
+            np.savez(buf, **outs)  # type: ignore[arg-type]
+            outputs_npz = buf.getvalue()
 
     cfg = spec.measurement
     if spec.soak.is_soak:
@@ -138,16 +149,21 @@ def run_job(job_dir: Path) -> dict[str, Any]:
             ci_target_rel_width=0.0,
         )
     bind = None
-    if spec.measurement.rotate_inputs:
-        if not samples:
-            raise InputSpecError(
-                "rotate_inputs needs prepared inputs: give the model a dataset or accuracy samples"
-            )
-        call, bind = model.prepare_rotation(samples)  # every sample cast before timing
-    else:
-        call = model.prepare(feeds)
-    m = run_measurement(call, cfg, _progress, record_starts=spec.soak.is_soak, bind=bind)
-    np.save(job_dir / "latencies.npy", np.asarray(m.latencies_ns, dtype=np.int64))
+    if spec.measurement.rotate_inputs and not samples:
+        raise InputSpecError(
+            "rotate_inputs needs prepared inputs: give the model a dataset or accuracy samples"
+        )
+    with _running(adapter.name, adapter.run_errors()):
+        if spec.measurement.rotate_inputs:
+            call, bind = model.prepare_rotation(samples)  # every sample cast before timing
+        else:
+            call = model.prepare(feeds)
+        m = run_measurement(call, cfg, _progress, record_starts=spec.soak.is_soak, bind=bind)
+    # Through Python's own write, not numpy's: a short write from numpy's fwrite carries no
+    # errno, so a full disk would look like a bug; Python's raises ENOSPC.
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(m.latencies_ns, dtype=np.int64))
+    (job_dir / "latencies.npy").write_bytes(buf.getvalue())
     if outputs_npz:
         (job_dir / "outputs.npz").write_bytes(outputs_npz)
     runtime_desc = adapter.describe()
@@ -183,11 +199,38 @@ def run_job(job_dir: Path) -> dict[str, Any]:
     }
 
 
-def _error_kind(e: Exception) -> str:
-    for cls, kind in ERROR_KINDS:
-        if isinstance(e, cls):
-            return kind
-    return "runtime" if isinstance(e, RigbenchError) else "internal"
+def _input_problem(e: BaseException) -> str:
+    if isinstance(e, MemoryError):
+        return "the inputs do not fit in this device's memory (MemoryError while building them)"
+    return f"the inputs could not be built: {type(e).__name__}: {trim_message(str(e))}"
+
+
+@contextlib.contextmanager
+def _running(runtime: str, errors: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """While the runtime runs the model: its own errors are the model's, in its own words."""
+    try:
+        yield
+    except RigbenchError:
+        raise
+    except MemoryError as e:
+        raise ModelRunError(
+            f"{runtime} ran out of memory running the model with these inputs"
+        ) from e
+    except errors as e:
+        if is_disk_full(e):
+            raise
+        raise ModelRunError(
+            f"{runtime} failed running the model: {trim_message(str(e)) or type(e).__name__}"
+        ) from e
+
+
+def failure_of(e: BaseException) -> tuple[FailureKind, str]:
+    """The failure kind and message a worker reports for an exception."""
+    if is_disk_full(e):
+        return FailureKind.DISK_FULL, trim_message(f"the agent's disk is full: {e}")
+    if isinstance(e, RigbenchError):
+        return e.failure_kind, trim_message(str(e))
+    return FailureKind.INTERNAL, internal_message(f"{type(e).__name__}: {e}")
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -218,19 +261,29 @@ def main(argv: list[str] | None = None) -> int:
         die_with_parent(int(args[1]))
     try:
         result = run_job(job_dir)
-    except Exception as e:  # every failure becomes a typed error the agent can report
-        kind = _error_kind(e)
-        msg = str(e) if isinstance(e, RigbenchError) else f"{type(e).__name__}: {e}"
-        _write_atomic(job_dir / "error.json", {"kind": kind, "message": msg})
+        _write_atomic(job_dir / "result.json", result)
+    except BaseException as e:  # every failure becomes a typed failure the agent can report
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        kind, message = failure_of(e)
+        if kind is FailureKind.INTERNAL:
+            traceback.print_exc()  # to stderr: the agent keeps its tail for the bug report
+        _emit({"failure": {"kind": kind.value, "message": message}})
         return 0
-    _write_atomic(job_dir / "result.json", result)
+    _emit({"done": True})
     return 0
 
 
 def _write_atomic(path: Path, obj: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj))
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise DiskFullError(f"the agent's disk is full: cannot write {path.name} ({e})") from e
+        raise
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The controller's side of the wire: an asyncio gRPC client with a deadline on every call.
 
-Proto messages stop here: callers get the agent's domain dataclasses, and gRPC failures
-become ``AgentUnreachableError`` / ``DeviceBusyError`` / ``ArtifactError`` with messages a
-user can act on.
+Proto messages stop here: callers get the agent's domain dataclasses (a result sent in parts
+arrives joined), and gRPC failures become the error classes the agent raised (the one table
+in ``rigbench.agent.status``), or ``AgentUnreachableError`` when the call itself broke.
 """
 
 from __future__ import annotations
@@ -18,18 +18,17 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rigbench import PROTOCOL_VERSION
-from rigbench.agent.convert import description_from_pb, event_from_pb, job_spec_to_pb
+from rigbench.agent.convert import (
+    MAX_DIGESTS_PER_CALL,
+    ResultAssembler,
+    description_from_pb,
+    event_from_pb,
+    job_spec_to_pb,
+)
 from rigbench.agent.describe import DeviceDescription
 from rigbench.agent.jobs import JobEvent, JobSpec
-from rigbench.errors import (
-    AgentCredentialsError,
-    AgentUnreachableError,
-    ArtifactError,
-    DeviceBusyError,
-    JobNotFoundError,
-    ProtocolMismatchError,
-    RigbenchError,
-)
+from rigbench.agent.status import ERROR_TRAILER, error_from_status
+from rigbench.errors import ProtocolMismatchError, RigbenchError
 from rigbench.v1 import agent_pb2 as pb
 from rigbench.v1 import agent_pb2_grpc as pb_grpc
 
@@ -58,28 +57,11 @@ def sha256_file(path: Path) -> str:
 
 
 def _map_error(e: grpc.aio.AioRpcError, address: str, what: str) -> RigbenchError:
-    code, detail = e.code(), e.details() or ""
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return DeviceBusyError(detail)
-    if code == grpc.StatusCode.NOT_FOUND:
-        return JobNotFoundError(detail)
-    if code in (
-        grpc.StatusCode.OUT_OF_RANGE,
-        grpc.StatusCode.DATA_LOSS,
-        grpc.StatusCode.FAILED_PRECONDITION,
-    ):
-        return ArtifactError(detail)
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        return AgentCredentialsError(f"agent at {address} refused the credentials: {detail}")
-    if code in (
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.CANCELLED,
-    ):
-        return AgentUnreachableError(
-            f"agent at {address} unreachable during {what}: {code.name.lower()}: {detail}"
-        )
-    return RigbenchError(f"agent at {address} failed {what}: {code.name}: {detail}")
+    trailer = None
+    for key, value in e.trailing_metadata() or ():
+        if key == ERROR_TRAILER:
+            trailer = value if isinstance(value, str) else value.decode(errors="replace")
+    return error_from_status(e.code(), e.details() or "", trailer, address, what)
 
 
 class AgentClient:
@@ -140,15 +122,18 @@ class AgentClient:
         return desc
 
     async def missing(self, digests: list[str]) -> list[str]:
-        try:
-            r = await self.stub.MissingArtifacts(
-                pb.MissingArtifactsRequest(sha256=digests),
-                timeout=self.call_timeout_s,
-                metadata=self._md,
-            )
-        except grpc.aio.AioRpcError as e:
-            raise _map_error(e, self.address, "MissingArtifacts") from e
-        return list(r.sha256)
+        out: list[str] = []
+        for i in range(0, len(digests), MAX_DIGESTS_PER_CALL):
+            try:
+                r = await self.stub.MissingArtifacts(
+                    pb.MissingArtifactsRequest(sha256=digests[i : i + MAX_DIGESTS_PER_CALL]),
+                    timeout=self.call_timeout_s,
+                    metadata=self._md,
+                )
+            except grpc.aio.AioRpcError as e:
+                raise _map_error(e, self.address, "MissingArtifacts") from e
+            out += r.sha256
+        return out
 
     async def put_artifact(
         self, path: Path, digest: str | None = None, timeout_s: float = 600.0
@@ -206,9 +191,12 @@ class AgentClient:
 
     async def run(self, spec: JobSpec, timeout_s: float) -> AsyncIterator[JobEvent]:
         call = self.stub.RunBenchmark(job_spec_to_pb(spec), timeout=timeout_s, metadata=self._md)
+        parts = ResultAssembler()
         try:
             async for msg in call:
-                yield event_from_pb(msg)
+                event = parts.feed(event_from_pb(msg))
+                if event is not None:
+                    yield event
         except grpc.aio.AioRpcError as e:
             raise _map_error(e, self.address, f"job {spec.job_id}") from e
 
@@ -218,17 +206,35 @@ class AgentClient:
             timeout=timeout_s,
             metadata=self._md,
         )
+        parts = ResultAssembler()
         try:
             async for msg in call:
-                yield event_from_pb(msg)
+                event = parts.feed(event_from_pb(msg))
+                if event is not None:
+                    yield event
         except grpc.aio.AioRpcError as e:
             raise _map_error(e, self.address, f"attach to job {job_id}") from e
 
-    async def cancel(self, job_id: str) -> str:
+    async def cancel(self, job_id: str, lease_holder: str = "", admin: bool = False) -> str:
+        """Cancel a job; the agent allows only its holder, or a caller that says ``admin``."""
         try:
             r = await self.stub.CancelJob(
-                pb.CancelJobRequest(job_id=job_id), timeout=self.call_timeout_s, metadata=self._md
+                pb.CancelJobRequest(job_id=job_id, lease_holder=lease_holder, admin=admin),
+                timeout=self.call_timeout_s,
+                metadata=self._md,
             )
         except grpc.aio.AioRpcError as e:
             raise _map_error(e, self.address, "CancelJob") from e
         return r.state
+
+    async def release(self, lease_holder: str, timeout_s: float = 5.0) -> bool:
+        """End this holder's lease on the device now; True when it held one."""
+        try:
+            r = await self.stub.ReleaseDevice(
+                pb.ReleaseDeviceRequest(lease_holder=lease_holder),
+                timeout=timeout_s,
+                metadata=self._md,
+            )
+        except grpc.aio.AioRpcError as e:
+            raise _map_error(e, self.address, "ReleaseDevice") from e
+        return r.released

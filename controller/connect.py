@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +30,19 @@ class Connection:
     device: Device
     client: AgentClient
     local: LocalAgent | None = None
+
+    @property
+    def local_agent_died(self) -> bool:
+        return self.local is not None and not self.local.alive
+
+    async def restart_local(self) -> None:
+        """Start the local agent again after it died (same home, same lock, new port)."""
+        assert self.local is not None
+        await self.client.close()
+        self.local = await self.local.restart()
+        self.client = AgentClient(
+            ChannelConfig(self.local.address), call_timeout_s=self.device.connect_timeout_s
+        )
 
 
 def grpc_channel_config(device: Device) -> ChannelConfig:
@@ -63,8 +76,14 @@ def grpc_channel_config(device: Device) -> ChannelConfig:
 
 
 @contextlib.asynccontextmanager
-async def connect(device: Device, work: Path) -> AsyncIterator[Connection]:
-    """Open the device's agent for the duration of the block."""
+async def connect(
+    device: Device, work: Path, on_wait: Callable[[str], None] | None = None
+) -> AsyncIterator[Connection]:
+    """Open the device's agent for the duration of the block.
+
+    A local agent is started here (waiting, up to the device's ``wait_timeout_s``, while
+    another run's agent holds its home; ``on_wait`` hears about it) and stopped at the end.
+    """
     local: LocalAgent | None = None
     tunnel: SshTunnel | None = None
     if device.local is not None:
@@ -75,6 +94,8 @@ async def connect(device: Device, work: Path) -> AsyncIterator[Connection]:
             simulated=lt.simulated or lt.telemetry_root is not None,
             external_meter=lt.external_meter,
             timeout_s=device.connect_timeout_s * 2,
+            wait_s=device.wait_timeout_s,
+            on_wait=on_wait,
         )
         cfg = ChannelConfig(local.address)
     elif device.grpc is not None:
@@ -87,12 +108,12 @@ async def connect(device: Device, work: Path) -> AsyncIterator[Connection]:
         cfg = ChannelConfig(tunnel.address)
     else:
         raise AgentUnreachableError(f"device {device.name}: no transport configured")
-    client = AgentClient(cfg, call_timeout_s=device.connect_timeout_s)
+    conn = Connection(device, AgentClient(cfg, call_timeout_s=device.connect_timeout_s), local)
     try:
-        yield Connection(device, client, local)
+        yield conn
     finally:
-        await client.close()
-        if local is not None:
-            local.stop()
+        await conn.client.close()
+        if conn.local is not None:
+            conn.local.stop()
         if tunnel is not None:
             await asyncio.to_thread(tunnel.close)

@@ -1,15 +1,21 @@
 """Run a plan: expand it into jobs, drive every device in parallel, store every result once.
 
 One asyncio task per device, one job at a time per device; a device's failure never blocks
-another. Infrastructure failures (agent unreachable, agent restarted, deadline) are retried
-with backoff; a model's own failure is recorded, not retried. A device that keeps failing is
-quarantined for the rest of the run. Results finished before any failure are already stored.
+another. Every failure has a kind (``rigbench.failures``) whose policy decides what happens:
+farm failures (agent unreachable or restarted, a full disk) are retried with backoff and a
+device that keeps failing that way is quarantined for the rest of the run; a model's own
+failure is recorded with the runtime's words, never retried and never held against the
+device; a rigbench bug says so. A local agent that dies mid-run is started again before the
+retry. When a device's jobs are over its lease is released, so the next controller starts at
+once. Results finished before any failure are already stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -48,7 +54,7 @@ from rigbench.controller.store.writer import BatchWriter
 from rigbench.errors import (
     AgentCredentialsError,
     AgentUnreachableError,
-    ArtifactError,
+    ArtifactMissingError,
     DeviceBusyError,
     JobNotFoundError,
     PlanError,
@@ -56,11 +62,16 @@ from rigbench.errors import (
     RigbenchError,
     StoreError,
 )
+from rigbench.failures import FailureKind, exit_code, trim_message
 
 log = logging.getLogger("rigbench.controller")
 
-INFRA_KINDS = ("agent-restarted", "internal")
-QUARANTINE_AFTER = 3
+QUARANTINE_AFTER = 3  # farm failures in a row (of kinds that count) before a device is skipped
+# A port that refuses at once (nothing listens) is asked this many times, with a short backoff,
+# before the device is called unreachable: a restarting agent gets a moment, a dead one does
+# not cost connect_timeout_s.
+REFUSED_TRIES = 4
+REFUSED_BACKOFF_S = 0.25
 
 
 def new_run_id() -> str:
@@ -89,7 +100,8 @@ class PlannedJob:
 class RunOutcome:
     run_id: str
     stored: int = 0
-    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (job label, kind, message)
+    # (job label, kind, message)
+    failed: list[tuple[str, FailureKind, str]] = field(default_factory=list)
     unreachable: list[tuple[str, str]] = field(default_factory=list)  # (device, why)
     quarantined: list[str] = field(default_factory=list)
     skipped_existing: int = 0
@@ -98,6 +110,47 @@ class RunOutcome:
     @property
     def farm_failed(self) -> bool:
         return bool(self.unreachable or self.quarantined)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every job done; 1 a job failed for the model's own reasons; 2 the farm failed."""
+        return exit_code([k for _, k, _ in self.failed], self.farm_failed)
+
+
+class _Stored:
+    """A job's result is stored."""
+
+
+_STORED = _Stored()
+Outcome = _Stored | tuple[FailureKind, str]  # what following a job's events came to
+
+
+async def _refused(address: str) -> bool:
+    """Does ``host:port`` refuse a TCP connection at once (nothing listens there)?
+
+    gRPC reports a refused port and a slow one alike (UNAVAILABLE); the socket says which.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return False
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host.strip("[]"), int(port)), timeout=2.0
+        )
+    except ConnectionRefusedError:
+        return True
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return False
+
+
+def _reason(e: Exception) -> str:
+    """The last error's own words, without the address the message already names."""
+    text = str(e)
+    return text.split(": ", 1)[1] if text.startswith("agent at ") and ": " in text else text
 
 
 def lease_holder(run_id: str) -> str:
@@ -343,44 +396,70 @@ class Dispatcher:
         job_id: str,
         status: str,
         attempts: int | None = None,
-        error_kind: str | None = None,
+        error_kind: FailureKind | None = None,
         error_message: str | None = None,
     ) -> None:
-        self.writer.mark(JobMark(job_id, status, attempts, error_kind, error_message))
+        kind = error_kind.value if error_kind is not None else None
+        self.writer.mark(JobMark(job_id, status, attempts, kind, error_message))
 
     async def _device(self, device: Device, jobs: list[PlannedJob]) -> None:
         pending = [j for j in jobs if not self._stored(j.job_id)]
         self.outcome.skipped_existing += len(jobs) - len(pending)
         if not pending:
             return
+        wait_note = functools.partial(self._note, device.name)
         try:
-            async with connect(device, self.work) as conn:
-                await self._describe(conn)
-                strikes = 0
-                for job in pending:
-                    ok = await self._job_with_retries(conn, job)
-                    strikes = 0 if ok is not None else strikes + 1
-                    if strikes >= QUARANTINE_AFTER:
-                        self.outcome.quarantined.append(device.name)
-                        self.progress.info(
-                            f"[{device.name}] quarantined after {strikes} "
-                            "infrastructure failures in a row; its remaining jobs "
-                            "are skipped"
-                        )
-                        for rest in pending[pending.index(job) + 1 :]:
-                            self._mark(
-                                rest.job_id,
-                                "failed",
-                                error_kind="quarantined",
-                                error_message=f"device {device.name} quarantined",
-                            )
-                        return
-        except (AgentUnreachableError, ProtocolMismatchError) as e:
+            async with connect(device, self.work, on_wait=wait_note) as conn:
+                try:
+                    await self._describe(conn)
+                    await self._jobs(conn, pending)
+                finally:
+                    await self._release(conn)
+        except (AgentUnreachableError, ProtocolMismatchError, DeviceBusyError) as e:
+            kind = FailureKind.BUSY if isinstance(e, DeviceBusyError) else FailureKind.UNREACHABLE
             self.outcome.unreachable.append((device.name, str(e)))
             self.progress.info(f"[{device.name}] unreachable: {e}")
             for job in pending:
                 if job.job_id not in self._done:
-                    self._mark(job.job_id, "failed", error_kind="unreachable", error_message=str(e))
+                    self._mark(job.job_id, "failed", error_kind=kind, error_message=str(e))
+
+    def _note(self, device: str, text: str) -> None:
+        self.progress.info(f"[{device}] {text}")
+
+    async def _jobs(self, conn: Connection, pending: list[PlannedJob]) -> None:
+        """Run a device's jobs in order; quarantine it after repeated farm failures."""
+        device = conn.device
+        strikes = 0
+        for job in pending:
+            failure = await self._job_with_retries(conn, job)
+            if failure is None or not failure.strikes:
+                strikes = 0 if failure is None else strikes
+                continue
+            strikes += 1
+            if strikes >= QUARANTINE_AFTER:
+                self.outcome.quarantined.append(device.name)
+                self.progress.info(
+                    f"[{device.name}] quarantined after {strikes} farm failures in a row; "
+                    "its remaining jobs are skipped"
+                )
+                for rest in pending[pending.index(job) + 1 :]:
+                    self._mark(
+                        rest.job_id,
+                        "failed",
+                        error_kind=FailureKind.QUARANTINED,
+                        error_message=f"device {device.name} quarantined after {strikes} farm "
+                        "failures in a row",
+                    )
+                return
+
+    async def _release(self, conn: Connection) -> None:
+        """End this run's lease on the device, so the next controller need not wait for it
+        to lapse. Runs on the way out of an error or Ctrl-C too; never raises.
+        """
+        try:
+            await asyncio.shield(conn.client.release(lease_holder(self.run_id), timeout_s=3.0))
+        except (RigbenchError, asyncio.CancelledError) as e:
+            log.debug("[%s] lease not released: %s", conn.device.name, e)
 
     def _stored(self, job_id: str) -> bool:
         return self._state.get(job_id, (0, False))[1]
@@ -396,6 +475,7 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         timeout = conn.device.connect_timeout_s
         deadline = loop.time() + timeout
+        refused = 0
         while True:
             try:
                 desc = await conn.client.describe(
@@ -405,12 +485,18 @@ class Dispatcher:
             except AgentCredentialsError:
                 raise
             except AgentUnreachableError as e:
+                refused = refused + 1 if await _refused(conn.client.address) else 0
+                if refused >= REFUSED_TRIES:
+                    raise AgentUnreachableError(
+                        f"device {conn.device.name}: nothing listens at {conn.client.address} "
+                        f"(connection refused, {refused} tries); is its agent running?"
+                    ) from e
                 if loop.time() >= deadline:
                     raise AgentUnreachableError(
-                        f"device {conn.device.name}: agent at {conn.client.address} did not "
-                        f"answer within {timeout:g} s (connect_timeout_s); last error: {e}"
+                        f"device {conn.device.name}: no answer from {conn.client.address} "
+                        f"within {timeout:g} s (connect_timeout_s): {_reason(e)}"
                     ) from e
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(REFUSED_BACKOFF_S * 2 ** min(refused, 3) if refused else 0.5)
         d = conn.device
         self.writer.device(
             DeviceRecord(
@@ -425,29 +511,30 @@ class Dispatcher:
         )
         self._simulated[d.name] = desc.simulated
 
-    async def _job_with_retries(self, conn: Connection, job: PlannedJob) -> bool | None:
-        """True stored, False failed for the model's own reasons, None infrastructure failure."""
+    async def _job_with_retries(self, conn: Connection, job: PlannedJob) -> FailureKind | None:
+        """Run one job until it is stored or fails for good; returns None when stored, else
+        the kind of its last failure (whose policy says whether it counts against the device).
+        """
         attempts = self._attempts(job.job_id)
         if attempts > 0:
             resumed = await self._try_resume(conn, job, attempts)
             if resumed is not None:
-                return resumed
-        last_kind, last_msg = "", ""
+                return None if isinstance(resumed, _Stored) else resumed
         loop = asyncio.get_running_loop()
         wait_until = loop.time() + job.device.wait_timeout_s
         evicted_once = False
-        i = 0
-        while i <= self.retries:
+        retries_left = self.retries
+        while True:
             attempts += 1
             self._mark(job.job_id, "running", attempts=attempts)
             self.progress.job_started(job.device.name, job.label, attempts)
             try:
                 spec = dataclasses.replace(job.spec, job_id=f"{job.job_id}.a{attempts}")
                 await conn.client.ensure_artifacts(job.model.files())
-                ok = await self._consume(job, conn.client.run(spec, job.device.job_timeout_s))
-                if ok is not None:
-                    return ok
-                last_kind, last_msg = "agent-restarted", "the agent lost the job"
+                got = await self._consume(job, conn.client.run(spec, job.device.job_timeout_s))
+                if isinstance(got, _Stored):
+                    return None
+                kind, message = got
             except DeviceBusyError as e:
                 # Another controller holds the device: waiting is not a failed attempt, and has
                 # its own deadline apart from the job's.
@@ -456,59 +543,79 @@ class Dispatcher:
                     await asyncio.sleep(min(5.0, max(0.2, wait_until - loop.time())))
                     attempts -= 1
                     continue
-                last_kind, last_msg = (
-                    "busy",
-                    f"gave up waiting after {job.device.wait_timeout_s:g} s: {e}",
-                )
-            except AgentUnreachableError as e:
-                last_kind, last_msg = "unreachable", str(e)
-            except ArtifactError as e:
-                if not evicted_once and "upload it first" in str(e):
+                kind = FailureKind.BUSY
+                message = f"gave up waiting after {job.device.wait_timeout_s:g} s: {e}"
+            except ArtifactMissingError as e:
+                if not evicted_once:
                     # The agent's cache evicted an artifact we thought it had: upload again.
                     evicted_once = True
                     conn.client.forget_artifacts()
                     attempts -= 1
                     continue
-                self._fail(job, "artifact", str(e), retrying=False)
-                return False
+                kind, message = e.failure_kind, trim_message(str(e))
             except RigbenchError as e:
-                self._fail(job, "artifact", str(e), retrying=False)
-                return False
-            retrying = i < self.retries
-            self.progress.job_failed(job.device.name, job.label, last_kind, last_msg, retrying)
-            if retrying:
-                await asyncio.sleep(self.backoff_s * (2**i))
-                await self._wait_healthy(conn)
-            i += 1
-        self._fail(job, last_kind, last_msg, retrying=False, announce=False)
-        return None
+                kind, message = e.failure_kind, trim_message(str(e))
+            retrying = kind.retry and retries_left > 0
+            if not retrying:
+                self._fail(job, kind, message)
+                return kind
+            self.progress.job_failed(job.device.name, job.label, kind.describe(), message, True)
+            await asyncio.sleep(self.backoff_s * 2 ** (self.retries - retries_left))
+            retries_left -= 1
+            await self._recover(conn)
+
+    async def _recover(self, conn: Connection) -> None:
+        """Before a retry: start a local agent again if it died, else wait for the agent to
+        answer its health check (a moment when nothing listens, connect_timeout_s at most).
+        """
+        if conn.local_agent_died:
+            self.progress.info(f"[{conn.device.name}] the local agent died; starting it again")
+            try:
+                await conn.restart_local()
+            except RigbenchError as e:
+                self.progress.info(f"[{conn.device.name}] the local agent did not restart: {e}")
+            return
+        await self._wait_healthy(conn)
 
     async def _wait_healthy(self, conn: Connection) -> None:
-        deadline = asyncio.get_running_loop().time() + conn.device.connect_timeout_s
-        while asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + conn.device.connect_timeout_s
+        refused = 0
+        while loop.time() < deadline:
             if await conn.client.check_health(timeout_s=2.0):
                 return
+            refused = refused + 1 if await _refused(conn.client.address) else 0
+            if refused >= REFUSED_TRIES:
+                return  # nothing listens: the retry fails at once and says so
             await asyncio.sleep(0.5)
 
     def _attempts(self, job_id: str) -> int:
         return self._state.get(job_id, (0, False))[0]
 
-    async def _try_resume(self, conn: Connection, job: PlannedJob, attempts: int) -> bool | None:
-        """Re-attach to the last attempt's spool; store its result if it finished."""
+    async def _try_resume(
+        self, conn: Connection, job: PlannedJob, attempts: int
+    ) -> _Stored | FailureKind | None:
+        """Re-attach to the last attempt's spool. ``_STORED`` when its result is stored now,
+        a kind when it failed for good, None when it must run (again).
+        """
         agent_job = f"{job.job_id}.a{attempts}"
         try:
-            ok = await self._consume(
+            got = await self._consume(
                 job, conn.client.attach(agent_job, 0, job.device.job_timeout_s)
             )
-        except JobNotFoundError:
+        except (JobNotFoundError, AgentUnreachableError):
             return None
-        except AgentUnreachableError:
-            return None
-        if ok is not None:
+        if isinstance(got, _Stored):
             self.progress.info(f"[{job.device.name}] {job.label}: re-attached to {agent_job}")
-        return ok
+            return got
+        kind, message = got
+        if kind.retry:
+            return None
+        self._fail(job, kind, message)
+        return kind
 
-    async def _consume(self, job: PlannedJob, events: Any) -> bool | None:
+    async def _consume(self, job: PlannedJob, events: Any) -> Outcome:
+        """Follow a job's events; ``_STORED`` when its result is stored, else the failure."""
         telemetry: list[tuple[int, str, str, float]] = []
         gaps: list[tuple[int, str, str]] = []
         async for ev in events:
@@ -528,13 +635,13 @@ class Dispatcher:
                         "spool (measured earlier, not measured again)"
                     )
                 self._store(job, b, telemetry, gaps)
-                return True
+                return _STORED
             elif isinstance(b, JobFailure):
-                if b.kind in INFRA_KINDS:
-                    return None
-                self._fail(job, b.kind, b.message, retrying=False)
-                return False
-        return None  # the stream ended without a terminal event
+                return b.kind, trim_message(b.message)
+        return (
+            FailureKind.AGENT_RESTARTED,
+            "the agent's event stream ended before the job did (the agent stopped or lost it)",
+        )
 
     def _store(
         self,
@@ -571,13 +678,10 @@ class Dispatcher:
             f"p50 {p50:.3f} ms over {row['iterations']} iterations{acc_txt}",
         )
 
-    def _fail(
-        self, job: PlannedJob, kind: str, message: str, retrying: bool, announce: bool = True
-    ) -> None:
+    def _fail(self, job: PlannedJob, kind: FailureKind, message: str) -> None:
         self._mark(job.job_id, "failed", error_kind=kind, error_message=message)
         self.outcome.failed.append((f"{job.device.name}: {job.label}", kind, message))
-        if announce:
-            self.progress.job_failed(job.device.name, job.label, kind, message, retrying)
+        self.progress.job_failed(job.device.name, job.label, kind.describe(), message, False)
 
 
 def record_prepare_failures(store: Store, run_id: str, models: Sequence[PreparedModel]) -> None:
@@ -609,7 +713,7 @@ def record_prepare_failures(store: Store, run_id: str, models: Sequence[Prepared
             store.mark_job(
                 job_id_for(run_id, f"*/{pm.name}/{variant}"),
                 "failed",
-                error_kind="compile",
+                error_kind=FailureKind.COMPILE.value,
                 error_message=why,
             )
         for variant, why in pm.same_as:
@@ -655,7 +759,7 @@ async def execute_plan(req: RunRequest, progress: ProgressPrinter) -> RunOutcome
     progress.info(f"run {run_id}: plan {plan.name!r} on {len(devices)} device(s)")
     try:
         models = []
-        prepare_failures: list[tuple[str, str, str]] = []
+        prepare_failures: list[tuple[str, FailureKind, str]] = []
         for entry in plan.models:
             progress.info(f"preparing model {entry.name} ...")
             pm = prepare_model(entry, req.work, store, [r.config() for r in plan.runtimes])
@@ -666,7 +770,7 @@ async def execute_plan(req: RunRequest, progress: ProgressPrinter) -> RunOutcome
                 progress.info(f"model {pm.name}, variant {variant}: not measured: {why}")
             for variant, why in pm.failures:
                 progress.info(f"model {pm.name}, variant {variant}: not compiled: {why}")
-                prepare_failures.append((f"{pm.name}/{variant}", "compile", why))
+                prepare_failures.append((f"{pm.name}/{variant}", FailureKind.COMPILE, why))
         if plan.measurement.rotate_inputs:
             for pm in models:
                 if pm.variants and pm.reference_inputs is None:

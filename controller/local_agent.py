@@ -3,6 +3,12 @@
 The inventory's default ``local`` device is this: the controller needs no separately running
 agent on the machine it runs on. Readiness is the port file plus the gRPC health check, not
 a line of printed text.
+
+The agent lives no longer than its controller (it watches the controller's pid), and one
+agent serves one home: the controller takes the home's lock before starting it (waiting while
+another run's agent holds it, so two runs on one machine queue instead of measuring at the
+same time) and hands the lock to the agent. A local agent that dies mid-run is started again
+on the same lock (``restart``).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from rigbench.agent.lifetime import holder, open_lock, try_lock
 from rigbench.controller.client import AgentClient, ChannelConfig
-from rigbench.errors import AgentUnreachableError
+from rigbench.errors import AgentUnreachableError, DeviceBusyError
 
 
 @dataclass
@@ -28,10 +36,16 @@ class LocalAgent:
     port: int
     home: Path
     log_path: Path
+    lock_fd: int | None = None  # the home's lock, held with the agent until it stops
+    restart_args: dict[str, Any] | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.process.poll() is None:
@@ -41,11 +55,47 @@ class LocalAgent:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._unlock()
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
+
+    async def restart(self) -> LocalAgent:
+        """A new agent on the same home and lock, after this one died; returns it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        fd, self.lock_fd = self.lock_fd, None
+        return await start_local_agent(self.home, **(self.restart_args or {}), lock_fd=fd)
+
+
+async def lock_home(home: Path, wait_s: float, on_wait: Callable[[str], None] | None = None) -> int:
+    """Take the home's lock for a local agent, waiting up to ``wait_s`` while another run's
+    agent holds it; returns the locked descriptor.
+    """
+    fd = open_lock(home)
+    deadline = time.monotonic() + wait_s
+    told = False
+    while not try_lock(fd):
+        if time.monotonic() >= deadline:
+            os.close(fd)
+            raise DeviceBusyError(
+                f"the local agent of {home} is held by {holder(home)} (another rigbench run) "
+                f"for more than {wait_s:g} s (wait_timeout_s)"
+            )
+        if not told and on_wait is not None:
+            on_wait(f"waiting for another run's local agent ({holder(home)}) to finish with {home}")
+            told = True
+        await asyncio.sleep(0.2)
+    return fd
 
 
 async def start_local_agent(
@@ -57,12 +107,41 @@ async def start_local_agent(
     extra_args: list[str] | None = None,
     timeout_s: float = 60.0,
     channel_for: Callable[[str], ChannelConfig] = ChannelConfig,
+    lock_fd: int | None = None,
+    wait_s: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> LocalAgent:
     """Start ``rigbench agent serve`` and wait until its health check answers.
 
     ``channel_for`` builds the health check's channel from the address (TLS agents need one).
+    The home's lock is taken first (waiting up to ``wait_s`` for another run's agent), unless
+    ``lock_fd`` already holds it; the agent stops when this process exits.
     """
+    restart_args: dict[str, Any] = {
+        "telemetry_root": telemetry_root,
+        "simulated": simulated,
+        "external_meter": external_meter,
+        "extra_args": extra_args,
+        "timeout_s": timeout_s,
+        "channel_for": channel_for,
+    }
     home.mkdir(parents=True, exist_ok=True)
+    if lock_fd is None:
+        lock_fd = await lock_home(home, wait_s, on_wait)
+    try:
+        return await _start(home, lock_fd, restart_args)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+
+
+async def _start(home: Path, lock_fd: int, restart_args: dict[str, Any]) -> LocalAgent:
+    telemetry_root = restart_args["telemetry_root"]
+    simulated = restart_args["simulated"]
+    external_meter = restart_args["external_meter"]
+    extra_args = restart_args["extra_args"]
+    timeout_s = restart_args["timeout_s"]
+    channel_for = restart_args["channel_for"]
     fd, name = tempfile.mkstemp(prefix="port-", dir=home)
     os.close(fd)
     port_file = Path(name)
@@ -82,6 +161,10 @@ async def start_local_agent(
         str(port_file),
         "--home",
         str(home),
+        "--parent-pid",
+        str(os.getpid()),
+        "--home-lock-fd",
+        str(lock_fd),
     ]
     if telemetry_root is not None:
         cmd += ["--telemetry-root", str(telemetry_root)]
@@ -91,7 +174,13 @@ async def start_local_agent(
         cmd += ["--external-meter", external_meter]
     cmd += extra_args or []
     log = open(log_path, "ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        pass_fds=(lock_fd,),
+    )
     log.close()
     deadline = time.monotonic() + timeout_s
     while not port_file.exists():
@@ -108,7 +197,7 @@ async def start_local_agent(
         await asyncio.sleep(0.05)
     port = int(port_file.read_text())
     port_file.unlink(missing_ok=True)
-    agent = LocalAgent(proc, port, home, log_path)
+    agent = LocalAgent(proc, port, home, log_path, None, restart_args)
     client = AgentClient(channel_for(agent.address))
     try:
         while not await client.check_health(timeout_s=2.0):
@@ -120,6 +209,7 @@ async def start_local_agent(
             await asyncio.sleep(0.05)
     finally:
         await client.close()
+    agent.lock_fd = lock_fd
     return agent
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rigbench import failures
 from rigbench.controller.baseline import (
     Baseline,
     Change,
@@ -30,6 +31,7 @@ from rigbench.controller.baseline import (
 )
 from rigbench.controller.store import queries
 from rigbench.controller.store.db import Store, now
+from rigbench.failures import Blame, FailureKind
 from rigbench.reports.regression_stats import (
     Outcome,
     Policy,
@@ -41,22 +43,8 @@ from rigbench.reports.regression_stats import (
 
 METRICS = ("latency_p50", "max_abs_err", "energy_per_inference", "peak_rss")
 PERF_METRICS = ("latency_p50", "energy_per_inference")  # throttling changes these
-# Job failures that say nothing about the model: the farm is at fault.
-FARM_KINDS = frozenset(
-    {
-        "unreachable",
-        "quarantined",
-        "busy",
-        "agent-restarted",
-        "internal",
-        "worker-crashed",
-        "cancelled",
-        "artifact",
-        "provider",
-    }
-)
 BAD_DEVICE_STATES = frozenset({"unhealthy", "unreachable", "quarantined", "missing"})
-EXIT_OK, EXIT_REGRESSION, EXIT_FARM = 0, 1, 2
+EXIT_OK, EXIT_REGRESSION, EXIT_FARM = failures.EXIT_OK, failures.EXIT_MODEL, failures.EXIT_FARM
 
 
 @dataclass(frozen=True)
@@ -395,13 +383,15 @@ def evaluate_night(
         key = j["job_key"]
         seen_keys.add(key)
         if j["status"] == "failed":
-            farm = j["error_kind"] in FARM_KINDS
+            # A job that failed for the model's own reasons is a finding (1); anything
+            # else (the farm, or a rigbench bug) means tonight cannot clear anyone (2).
+            kind = FailureKind.parse(j["error_kind"])
             comparisons.append(
                 _row(
                     key,
                     "job",
-                    Outcome.ERROR if farm else Outcome.FAILED,
-                    message=f"{j['error_kind']}: {j['error_message']}",
+                    Outcome.FAILED if kind.blame is Blame.MODEL else Outcome.ERROR,
+                    message=f"{j['error_kind']} ({kind.blame.phrase}): {j['error_message']}",
                 )
             )
         elif key in tonight:

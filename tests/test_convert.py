@@ -26,7 +26,9 @@ from rigbench.agent.jobs import (
     JobResult,
     JobSpec,
     MeasurementConfig,
+    PartsEnd,
     Progress,
+    ResultPart,
     RuntimeConfig,
     SoakConfig,
     TelemetryBatch,
@@ -36,6 +38,7 @@ from rigbench.agent.jobs import (
     TensorInfo,
 )
 from rigbench.agent.runtimes.base import RuntimeDescription
+from rigbench.failures import FailureKind
 from rigbench.v1 import agent_pb2 as pb
 
 # Generous but wire-valid values: proto strings are UTF-8, int32/int64 have ranges, NaN is
@@ -144,7 +147,9 @@ event_bodies = st.one_of(
     st.builds(Progress, text, int64, int64),
     telemetry_batches,
     job_results,
-    st.builds(JobFailure, text, text),
+    st.builds(JobFailure, st.sampled_from(FailureKind), text),
+    st.builds(ResultPart, st.binary(max_size=16), int64),
+    st.just(PartsEnd()),
 )
 job_events = st.builds(JobEvent, job_id=text, seq=int64, body=event_bodies, replayed=st.booleans())
 
@@ -231,7 +236,7 @@ def test_each_event_body_sets_its_own_oneof_field() -> None:
         "progress": Progress("warmup"),
         "telemetry": TelemetryBatch(),
         "result": result,
-        "error": JobFailure("model", "bad"),
+        "error": JobFailure(FailureKind.MODEL, "bad"),
     }
     for field, body in bodies.items():
         assert event_to_pb(JobEvent("j", 1, body)).WhichOneof("event") == field
@@ -239,7 +244,8 @@ def test_each_event_body_sets_its_own_oneof_field() -> None:
 
 def test_event_without_a_body_becomes_an_internal_failure() -> None:
     e = event_from_pb(pb.JobEvent(job_id="j", seq=3))
-    assert e.body == JobFailure("internal", "agent sent an event with no body")
+    assert e.body.kind is FailureKind.INTERNAL
+    assert e.body.message == "rigbench bug (please report it): agent sent an event with no body"
     assert e.is_terminal
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rigbench.agent.jobs import JobEvent, JobFailure, Progress, TelemetryBatch
 from rigbench.agent.runner import _worth_sending
+from rigbench.failures import FailureKind
 
 
 def ev(seq: int, body: object) -> JobEvent:
@@ -20,7 +21,7 @@ def test_progress_with_a_newer_progress_queued_behind_it_is_skipped():
 
 
 def test_progress_with_the_end_queued_behind_it_is_skipped():
-    assert sent(Progress("measuring", 10, 5), JobFailure("model", "x")) == [1]
+    assert sent(Progress("measuring", 10, 5), JobFailure(FailureKind.MODEL, "x")) == [1]
 
 
 def test_the_newest_progress_is_sent_even_with_telemetry_behind_it():

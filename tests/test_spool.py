@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from rigbench.agent.jobs import JobEvent, JobFailure, Progress, TelemetryBatch, TelemetryPoint
 from rigbench.agent.spool import DONE_MARK, Spool, check_job_id
 from rigbench.errors import AgentError
+from rigbench.failures import FailureKind
 from tests.test_convert import event_bodies
 
 
@@ -22,7 +23,7 @@ def progress(seq: int, job: str = "job-1") -> JobEvent:
 
 
 def finished(seq: int, job: str = "job-1") -> JobEvent:
-    return JobEvent(job, seq, JobFailure("model", "corrupt model"))
+    return JobEvent(job, seq, JobFailure(FailureKind.MODEL, "corrupt model"))
 
 
 def make_old(folder: Path, days: float) -> None:
@@ -202,7 +203,7 @@ def test_prune_removes_oldest_finished_spools_over_the_size_cap(tmp_path: Path) 
     sp = Spool(tmp_path / "spool", retention_days=7, max_bytes=2500)
     for i, name in enumerate(["a", "b", "c"]):
         js = sp.create(name)
-        js.append(JobEvent(name, 0, JobFailure("model", "x" * 1000)))
+        js.append(JobEvent(name, 0, JobFailure(FailureKind.MODEL, "x" * 1000)))
         make_old(js.folder, 3 - i)  # a oldest, c newest; all within retention
     assert sp.prune() == ["a"]
     assert (sp.root / "b" / DONE_MARK).exists() and (sp.root / "c").exists()

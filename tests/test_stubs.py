@@ -96,6 +96,7 @@ def test_agent_service_has_the_designed_methods_and_streaming_kinds() -> None:
         "RunBenchmark": (False, True),
         "AttachJob": (False, True),
         "CancelJob": (False, False),
+        "ReleaseDevice": (False, False),
     }
 
 

@@ -123,6 +123,17 @@ MODELS: dict[str, ThirdPartyModel] = {
         "ONNX character tokenizer model, 716 KB: input [1, seq_len] int64 character ids into a "
         "139-entry embedding (ids >= 139 fail in Gather); output [seq_len] f32",
     ),
+    # rapidocr-onnxruntime 1.4.4 (Apache-2.0, 14.9 MB wheel) ships its OCR models.
+    "ocr-detector": ThirdPartyModel(
+        "rapidocr-onnxruntime",
+        "1.4.4",
+        "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+        "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+        None,
+        "ONNX text detector (PP-OCRv4 DB), 4.7 MB: input x [?, 3, ?, ?] f32, all dimensions "
+        "dynamic; runs on sides that are multiples of 32, fails inside onnxruntime on others "
+        "(an Add node cannot broadcast, e.g. 1x3x40x40): a model's own error",
+    ),
 }
 
 

@@ -120,6 +120,13 @@ class RuntimeAdapter(ABC):
     def load(self, path: Path, config: RuntimeConfig, work_dir: Path) -> LoadedModel:
         """Load a model; ``work_dir`` holds device-side compilation caches."""
 
+    def run_errors(self) -> tuple[type[BaseException], ...]:
+        """The exception types the runtime raises when it cannot run a loaded model (a shape
+        it cannot take, a kernel failing): the model's fault, with the runtime's own words.
+        Anything else escaping a running model is rigbench's bug.
+        """
+        return (RuntimeError, ValueError)
+
 
 class QuantizedTensor(Protocol):
     """Anything that names an integer dtype with a per-tensor (scale, zero point)."""

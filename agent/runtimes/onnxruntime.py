@@ -33,6 +33,7 @@ from rigbench.errors import (
     RuntimeAdapterError,
     RuntimeUnavailableError,
 )
+from rigbench.failures import trim_message
 
 DESCRIPTOR = RuntimeDescriptor(
     name="onnxruntime",
@@ -142,6 +143,17 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
             module="onnxruntime",
         )
 
+    def run_errors(self) -> tuple[type[BaseException], ...]:
+        # onnxruntime's C++ status codes arrive as classes of its pybind module (Fail,
+        # InvalidArgument, RuntimeException, ...), none a subclass of RuntimeError; its Python
+        # layer raises ValueError for a missing input.
+        from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+        native = tuple(
+            v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception)
+        )
+        return (*native, RuntimeError, ValueError)
+
     def load(self, path: Path, config: RuntimeConfig, work_dir: Path) -> LoadedModel:
         ort = _ort()
         available = ort.get_available_providers()
@@ -175,7 +187,9 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
                 str(model_path), sess_options=so, providers=list(zip(requested, provider_options))
             )
         except Exception as e:  # onnxruntime raises its own exception types from C++
-            raise ModelLoadError(f"onnxruntime could not load the model: {_first_line(e)}") from e
+            raise ModelLoadError(
+                f"onnxruntime could not load the model: {trim_message(str(e))}"
+            ) from e
         used = session.get_providers()
         if requested[0] not in used:
             if not config.allow_cpu_fallback:
@@ -257,7 +271,24 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
                 str(path), sess_options=so, providers=list(zip(providers, provider_options))
             )
         except Exception as e:
-            raise ModelLoadError(f"onnxruntime could not load the model: {_first_line(e)}") from e
+            tmp.unlink(missing_ok=True)
+            # The model, or writing its optimized copy (a full disk)? Load it once more without
+            # writing anything: only a model that fails that too is the model's fault.
+            try:
+                ort.InferenceSession(
+                    str(path),
+                    sess_options=self._session_options(ort, config, level),
+                    providers=list(zip(providers, provider_options)),
+                )
+            except Exception:
+                raise ModelLoadError(
+                    f"onnxruntime could not load the model: {trim_message(str(e))}"
+                ) from e
+            warnings.append(
+                f"the optimized model could not be cached ({trim_message(str(e))}); "
+                "optimized in memory instead"
+            )
+            return path, 0, False
         compile_ns = time.perf_counter_ns() - t0
         if not tmp.exists():
             warnings.append("onnxruntime did not write an optimized model; loaded the original")
@@ -272,8 +303,3 @@ def _file_digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

@@ -13,7 +13,6 @@ import typer
 
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import (
-    EXIT_ERROR,
     Format,
     InventoryOpt,
     StoreOpt,
@@ -174,6 +173,10 @@ def bench_cmd(
 ) -> None:
     """Benchmark one model file on one device now, and store the result.
 
+    Exit code 0: measured. 1: the model failed for its own reasons (it cannot
+    be loaded, or the runtime cannot run it with these inputs). 2: the farm
+    failed (the device unreachable or busy, its disk full...) or bad input.
+
     Example: rigbench bench model.onnx --input input=1x3x224x224 --value sr=16000 -n 500
     """
     plan = bench_plan(
@@ -202,5 +205,4 @@ def bench_cmd(
     progress = ProgressPrinter(quiet=fmt != Format.table)
     outcome = asyncio.run(execute_plan(req, progress))
     typer.echo(results_text(store, outcome.run_id, fmt))
-    if outcome.stored == 0:
-        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(outcome.exit_code)

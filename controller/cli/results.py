@@ -11,6 +11,7 @@ from rigbench.controller.cli import app
 from rigbench.controller.cli.common import Format, StoreOpt, open_store
 from rigbench.controller.store import queries
 from rigbench.errors import StoreError
+from rigbench.failures import FailureKind
 from rigbench.reports.soak import soak_summary
 from rigbench.reports.tables import render
 
@@ -125,9 +126,10 @@ def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> st
     if failed:
         text += f"\n{len(failed)} job(s) failed:"
         for f in failed:
+            kind = FailureKind.parse(f["error_kind"])
             text += (
                 f"\n  {f['device']} {f['model']}/{f['variant']} on {f['runtime_name']}: "
-                f"{f['error_kind']}: {f['error_message']}"
+                f"{f['error_kind']} ({kind.blame.phrase}): {f['error_message']}"
             )
     return text
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 import typer
 
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import (
-    EXIT_ERROR,
     Format,
     InventoryOpt,
     StoreOpt,
@@ -31,7 +31,12 @@ def summarize_outcome(outcome: RunOutcome) -> str:
     if outcome.skipped_existing:
         parts.append(f"{outcome.skipped_existing} already stored before")
     if outcome.failed:
-        parts.append(f"{len(outcome.failed)} job(s) failed")
+        by_blame = Counter(kind.blame.phrase for _, kind, _ in outcome.failed)
+        parts.append(
+            f"{len(outcome.failed)} job(s) failed ("
+            + ", ".join(f"{n} {phrase}" for phrase, n in by_blame.items())
+            + ")"
+        )
     if outcome.unreachable:
         parts.append("unreachable: " + ", ".join(d for d, _ in outcome.unreachable))
     if outcome.quarantined:
@@ -51,6 +56,11 @@ def run_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
 ) -> None:
     """Run a plan on the inventory's devices and print the results table.
+
+    Exit code 0: every job done. 1: a job failed for the model's own reasons
+    (the model, its inputs, or the runtime running it). 2: the farm failed
+    (a device unreachable, quarantined, out of disk...), rigbench failed, or
+    bad input.
 
     Example: rigbench run plans/demo.yaml --store .rigbench/rigbench.duckdb
     """
@@ -74,5 +84,4 @@ def run_cmd(
     outcome = asyncio.run(execute_plan(req, progress))
     progress.info(summarize_outcome(outcome))
     typer.echo(results_text(store, outcome.run_id, fmt))
-    if outcome.stored == 0 and (outcome.failed or outcome.farm_failed):
-        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(outcome.exit_code)

@@ -281,7 +281,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ("load_ns", "compile_ns", "first_inference_ns", "warmup_iterations", "latencies_ns", "measure_start_ns", "measure_end_ns", "peak_rss_bytes", "rss_before_load_bytes", "runtime", "runtime_version", "providers_used", "inputs", "outputs", "reference_outputs_npz", "telemetry_summary_json", "stop_reason", "warnings", "soak_windows_json", "compile_cache_hit")
+    __slots__ = ("load_ns", "compile_ns", "first_inference_ns", "warmup_iterations", "latencies_ns", "measure_start_ns", "measure_end_ns", "peak_rss_bytes", "rss_before_load_bytes", "runtime", "runtime_version", "providers_used", "inputs", "outputs", "reference_outputs_npz", "telemetry_summary_json", "stop_reason", "warnings", "soak_windows_json", "compile_cache_hit", "from_parts")
     LOAD_NS_FIELD_NUMBER: _ClassVar[int]
     COMPILE_NS_FIELD_NUMBER: _ClassVar[int]
     FIRST_INFERENCE_NS_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +302,7 @@ class JobResult(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     SOAK_WINDOWS_JSON_FIELD_NUMBER: _ClassVar[int]
     COMPILE_CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    FROM_PARTS_FIELD_NUMBER: _ClassVar[int]
     load_ns: int
     compile_ns: int
     first_inference_ns: int
@@ -322,7 +323,16 @@ class JobResult(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     soak_windows_json: str
     compile_cache_hit: bool
-    def __init__(self, load_ns: _Optional[int] = ..., compile_ns: _Optional[int] = ..., first_inference_ns: _Optional[int] = ..., warmup_iterations: _Optional[int] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., measure_start_ns: _Optional[int] = ..., measure_end_ns: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., rss_before_load_bytes: _Optional[int] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., providers_used: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., reference_outputs_npz: _Optional[bytes] = ..., telemetry_summary_json: _Optional[str] = ..., stop_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., soak_windows_json: _Optional[str] = ..., compile_cache_hit: _Optional[bool] = ...) -> None: ...
+    from_parts: bool
+    def __init__(self, load_ns: _Optional[int] = ..., compile_ns: _Optional[int] = ..., first_inference_ns: _Optional[int] = ..., warmup_iterations: _Optional[int] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., measure_start_ns: _Optional[int] = ..., measure_end_ns: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., rss_before_load_bytes: _Optional[int] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., providers_used: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., reference_outputs_npz: _Optional[bytes] = ..., telemetry_summary_json: _Optional[str] = ..., stop_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., soak_windows_json: _Optional[str] = ..., compile_cache_hit: _Optional[bool] = ..., from_parts: _Optional[bool] = ...) -> None: ...
+
+class ResultPart(_message.Message):
+    __slots__ = ("data", "total_bytes")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    total_bytes: int
+    def __init__(self, data: _Optional[bytes] = ..., total_bytes: _Optional[int] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("kind", "message")
@@ -333,13 +343,14 @@ class JobError(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job_id", "seq", "progress", "telemetry", "result", "error", "replayed")
+    __slots__ = ("job_id", "seq", "progress", "telemetry", "result", "error", "result_part", "replayed")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     TELEMETRY_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    RESULT_PART_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     seq: int
@@ -347,8 +358,9 @@ class JobEvent(_message.Message):
     telemetry: TelemetryBatch
     result: JobResult
     error: JobError
+    result_part: ResultPart
     replayed: bool
-    def __init__(self, job_id: _Optional[str] = ..., seq: _Optional[int] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., telemetry: _Optional[_Union[TelemetryBatch, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    def __init__(self, job_id: _Optional[str] = ..., seq: _Optional[int] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., telemetry: _Optional[_Union[TelemetryBatch, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., result_part: _Optional[_Union[ResultPart, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class AttachJobRequest(_message.Message):
     __slots__ = ("job_id", "from_seq")
@@ -359,10 +371,14 @@ class AttachJobRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., from_seq: _Optional[int] = ...) -> None: ...
 
 class CancelJobRequest(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "lease_holder", "admin")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_HOLDER_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    lease_holder: str
+    admin: bool
+    def __init__(self, job_id: _Optional[str] = ..., lease_holder: _Optional[str] = ..., admin: _Optional[bool] = ...) -> None: ...
 
 class CancelJobResponse(_message.Message):
     __slots__ = ("cancelled", "state")
@@ -371,3 +387,15 @@ class CancelJobResponse(_message.Message):
     cancelled: bool
     state: str
     def __init__(self, cancelled: _Optional[bool] = ..., state: _Optional[str] = ...) -> None: ...
+
+class ReleaseDeviceRequest(_message.Message):
+    __slots__ = ("lease_holder",)
+    LEASE_HOLDER_FIELD_NUMBER: _ClassVar[int]
+    lease_holder: str
+    def __init__(self, lease_holder: _Optional[str] = ...) -> None: ...
+
+class ReleaseDeviceResponse(_message.Message):
+    __slots__ = ("released",)
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    released: bool
+    def __init__(self, released: _Optional[bool] = ...) -> None: ...

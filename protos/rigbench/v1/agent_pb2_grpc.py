@@ -64,6 +64,11 @@ class AgentStub:
                 request_serializer=rigbench_dot_v1_dot_agent__pb2.CancelJobRequest.SerializeToString,
                 response_deserializer=rigbench_dot_v1_dot_agent__pb2.CancelJobResponse.FromString,
                 _registered_method=True)
+        self.ReleaseDevice = channel.unary_unary(
+                '/rigbench.v1.Agent/ReleaseDevice',
+                request_serializer=rigbench_dot_v1_dot_agent__pb2.ReleaseDeviceRequest.SerializeToString,
+                response_deserializer=rigbench_dot_v1_dot_agent__pb2.ReleaseDeviceResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -105,7 +110,15 @@ class AgentServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Cancel a running job: only its lease holder may, or a caller that says it is an admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseDevice(self, request, context):
+        """End a holder's lease at once (its run is over), so the next controller need not wait.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -142,6 +155,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=rigbench_dot_v1_dot_agent__pb2.CancelJobRequest.FromString,
                     response_serializer=rigbench_dot_v1_dot_agent__pb2.CancelJobResponse.SerializeToString,
+            ),
+            'ReleaseDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseDevice,
+                    request_deserializer=rigbench_dot_v1_dot_agent__pb2.ReleaseDeviceRequest.FromString,
+                    response_serializer=rigbench_dot_v1_dot_agent__pb2.ReleaseDeviceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +324,33 @@ class Agent:
             '/rigbench.v1.Agent/CancelJob',
             rigbench_dot_v1_dot_agent__pb2.CancelJobRequest.SerializeToString,
             rigbench_dot_v1_dot_agent__pb2.CancelJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rigbench.v1.Agent/ReleaseDevice',
+            rigbench_dot_v1_dot_agent__pb2.ReleaseDeviceRequest.SerializeToString,
+            rigbench_dot_v1_dot_agent__pb2.ReleaseDeviceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,97 @@
+"""Faults seen on real models and real farms, each reproduced with real processes.
+
+Every test shows the outcome a user can trust: the right blame, the device released and
+serving, every finished result stored exactly once (issue: "Right blame, nothing lost").
+The fault table in docs/faults.md lists what each of these runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from rigbench.controller.cli import app
+from rigbench.controller.modelgen import GeneratedModel
+from tests.thirdparty import thirdparty_model
+
+pytestmark = pytest.mark.e2e
+
+QUICK_MEASUREMENT = "measurement: {min_iterations: 20, min_duration_s: 0, warmup_iterations: 1}\n"
+
+
+def invoke(tmp_path: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app, [*args, "--store", str(tmp_path / "rb.duckdb"), "--work", str(tmp_path / "work")]
+    )
+    return result.exit_code, result.output
+
+
+def stored(tmp_path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(tmp_path / "rb.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def detector_plan(tmp_path: Path, tiny: GeneratedModel, runtimes: int = 3) -> Path:
+    """The OCR detector at a size it cannot run, on several runtime entries, then a good model.
+
+    Before: each failure was 'agent-restarted', retried twice, and after three the healthy
+    device was quarantined and the good model behind them skipped.
+    """
+    det = thirdparty_model("ocr-detector")
+    plan = tmp_path / "plan.yaml"
+    entries = ", ".join(
+        f"{{name: ort{i}, runtime: onnxruntime, threads: 1, graph_optimization: "
+        f"{'all' if i % 2 else 'basic'}}}"
+        for i in range(runtimes)
+    )
+    plan.write_text(
+        "name: detector\n"
+        "models:\n"
+        f"  - {{name: det, path: {det}, variants: [fp32], accuracy: {{samples: 0}},\n"
+        "     inputs: {x: {shape: [1, 3, 40, 40]}}}\n"
+        f"  - {{name: good, path: {tiny.onnx_path}, variants: [fp32], accuracy: {{samples: 0}}}}\n"
+        f"runtimes: [{entries}]\n" + QUICK_MEASUREMENT
+    )
+    return plan
+
+
+def test_a_models_own_runtime_error_is_the_models_not_the_farms(tmp_path, tiny):
+    code, out = invoke(tmp_path, "run", str(detector_plan(tmp_path, tiny)), "--quiet")
+    assert code == 1, out  # a job failed for the model's own reasons; the farm is fine
+    jobs = stored(
+        tmp_path,
+        "SELECT model, status, error_kind, error_message, attempts FROM jobs ORDER BY model",
+    )
+    det = [j for j in jobs if j[0] == "det"]
+    good = [j for j in jobs if j[0] == "good"]
+    assert len(det) == 3 and len(good) == 3
+    for _, status, kind, message, attempts in det:
+        assert (status, kind, attempts) == ("failed", "runtime", 1)  # never retried
+        # onnxruntime's own words reach the store
+        assert "Non-zero status code returned while running Add node" in message
+        assert "Attempting to broadcast an axis by a dimension other than 1" in message
+    # the healthy device was not quarantined: the good model behind the failures ran
+    assert [(s, k) for _, s, k, _, _ in good] == [("done", None)] * 3
+    assert stored(tmp_path, "SELECT count(*) FROM results WHERE model = 'good'") == [(3,)]
+    assert "quarantined" not in out
+    assert "runtime (the model's own error)" in out
+
+
+def test_nightly_calls_a_models_own_error_a_failure_not_a_farm_failure(tmp_path, tiny):
+    code, out = invoke(
+        tmp_path,
+        "nightly",
+        str(detector_plan(tmp_path, tiny, runtimes=1)),
+        "--out",
+        str(tmp_path / "nightly"),
+        "--quiet",
+    )
+    assert code == 1, out  # not 2: the farm did not fail
+    assert "FARM FAILURE" not in out
+    assert "runtime (the model's own error)" in out
