@@ -29,6 +29,12 @@ def invoke(tmp_path: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def read(tmp_path: Path, *args: str) -> tuple[int, str]:
+    """A command that only reads the store (rank, report, results)."""
+    result = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "rb.duckdb")])
+    return result.exit_code, result.output
+
+
 def stored(tmp_path: Path, sql: str) -> list[tuple]:
     con = duckdb.connect(str(tmp_path / "rb.duckdb"), read_only=True)
     try:
@@ -81,6 +87,12 @@ def test_a_models_own_runtime_error_is_the_models_not_the_farms(tmp_path, tiny):
     assert stored(tmp_path, "SELECT count(*) FROM results WHERE model = 'good'") == [(3,)]
     assert "quarantined" not in out
     assert "runtime (the model's own error)" in out
+    # rank and the report say what they miss, and whose fault it was
+    note = "3 job(s) failed and are not ranked: 3 the model's own error (runtime)"
+    code, ranked = read(tmp_path, "rank", "--model", "good")
+    assert code == 0 and note in ranked, ranked
+    code, report = read(tmp_path, "report", "--markdown")
+    assert code == 0 and note in report, report
 
 
 def test_nightly_calls_a_models_own_error_a_failure_not_a_farm_failure(tmp_path, tiny):

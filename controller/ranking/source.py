@@ -21,6 +21,7 @@ import numpy as np
 
 from rigbench.controller.ranking.stats import Interval, mean_ci, quantile_ci_ranks
 from rigbench.errors import ReportError
+from rigbench.failures import Blame, FailureKind
 
 # Offsets around q read in the first pass; the second pass ranks only between two of them.
 _BRACKET_OFFSETS = (0.001, 0.004, 0.016, 0.064, 0.256)
@@ -124,6 +125,42 @@ def job_notes(con: duckdb.DuckDBPyConnection, run_id: str, status: str) -> list[
 
 
 def pick_run(
+    con: duckdb.DuckDBPyConnection, run_id: str | None, model: str | None
+) -> tuple[RunSummary, list[str]]:
+    """The run to report on, and notes the reader must see (a run still in progress, jobs
+    that failed and whose fault that was).
+    """
+    run, notes = _pick_run(con, run_id, model)
+    failed = failures_note(con, run)
+    return run, notes + ([failed] if failed else [])
+
+
+def failures_note(con: duckdb.DuckDBPyConnection, run: RunSummary) -> str | None:
+    """``2 job(s) failed, not ranked: 1 the model's own error (runtime), 1 a farm failure
+    (unreachable)``: what a ranking misses, and whose fault that was.
+    """
+    if not run.jobs_failed:
+        return None
+    rows = con.execute(
+        "SELECT error_kind, count(*) FROM jobs WHERE run_id = ? AND status = 'failed' "
+        "GROUP BY 1 ORDER BY 1",
+        [run.run_id],
+    ).fetchall()
+    by_blame: dict[Blame, dict[str, int]] = {}
+    for kind_name, n in rows:
+        kind = FailureKind.parse(kind_name)
+        by_blame.setdefault(kind.blame, {})[kind_name or kind.value] = int(n)
+    parts = [
+        f"{sum(kinds.values())} {blame.phrase} ({', '.join(kinds)})"
+        for blame, kinds in sorted(by_blame.items(), key=lambda b: b[0].value)
+    ]
+    return (
+        f"{run.jobs_failed} job(s) failed and are not ranked: {'; '.join(parts)}; "
+        f"`rigbench results {run.run_id}` lists them with their messages"
+    )
+
+
+def _pick_run(
     con: duckdb.DuckDBPyConnection, run_id: str | None, model: str | None
 ) -> tuple[RunSummary, list[str]]:
     """The run to report on, and notes the reader must see (a run still in progress).
