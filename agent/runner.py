@@ -181,8 +181,8 @@ class JobRunner:
                 f"holds it since {cur.since}"
             )
         spec.check()
-        if self.spool.exists(spec.job_id):
-            return None
+        if self.spool.exists(spec.job_id) or spec.job_id in self.unspooled:
+            return None  # it ran: follow() replays it
         self._check_lease(spec)
         for digest in filter(
             None, (spec.artifact_sha256, spec.inputs_npz_sha256, spec.reference_inputs_sha256)

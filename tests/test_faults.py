@@ -7,6 +7,7 @@ The fault table in docs/faults.md lists what each of these runs.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import duckdb
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from rigbench.controller.cli import app
 from rigbench.controller.modelgen import GeneratedModel
+from tests.test_fleet import controller, wait_for_line, write_plan
 from tests.thirdparty import thirdparty_model
 
 pytestmark = pytest.mark.e2e
@@ -107,3 +109,43 @@ def test_nightly_calls_a_models_own_error_a_failure_not_a_farm_failure(tmp_path,
     assert code == 1, out  # not 2: the farm did not fail
     assert "FARM FAILURE" not in out
     assert "runtime (the model's own error)" in out
+
+
+def persistent_inventory(tmp_path: Path, address: str) -> Path:
+    """A lab board's agent that outlives every run; a long lease, no patience for a busy one."""
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(
+        "devices:\n"
+        f"  - {{name: board, class: x86, grpc: {{address: '{address}'}}, "
+        "lease_ttl_s: 600, wait_timeout_s: 0}\n"
+    )
+    return inv
+
+
+def test_a_second_bench_against_a_running_agent_starts_at_once(tmp_path, start_agent, tiny):
+    """Before: each run's lease stayed for lease_ttl_s after it ended (121 s per bench)."""
+    agent = start_agent()
+    inv = persistent_inventory(tmp_path, agent.address)
+    for _ in range(2):  # with wait_timeout_s 0, a lease left behind would fail the second
+        code, out = invoke(
+            tmp_path, "bench", str(tiny.onnx_path), "-n", "20", "--inventory", str(inv)
+        )
+        assert code == 0, out
+    assert stored(tmp_path, "SELECT count(*) FROM results") == [(2,)]
+
+
+def test_a_run_interrupted_with_ctrl_c_releases_its_lease(tmp_path, start_agent, tiny):
+    agent = start_agent()
+    inv = persistent_inventory(tmp_path, agent.address)
+    inv.write_text(inv.read_text().replace("wait_timeout_s: 0", "wait_timeout_s: 120"))
+    plan = write_plan(tmp_path / "plan.yaml", ["fp32"], min_duration_s=1.5)
+    first = controller(tmp_path, "run", str(plan), "--inventory", str(inv))
+    wait_for_line(first, r"warmup|measuring")
+    first.send_signal(signal.SIGINT)  # Ctrl-C
+    first.communicate(timeout=60)
+    assert first.returncode != 0
+    # The interrupted job finishes on the agent; then the device is free at once, not after
+    # the 600 s lease (which the 120 s wait would not outlast).
+    second = controller(tmp_path, "run", str(plan), "--inventory", str(inv), "--quiet")
+    out, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, out
