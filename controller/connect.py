@@ -60,6 +60,11 @@ def grpc_channel_config(device: Device) -> ChannelConfig:
             token = g.token_file.expanduser().read_text().strip()
         except OSError as e:
             raise InventoryError(f"device {device.name}: cannot read token_file: {e}") from e
+        if not token:
+            raise InventoryError(
+                f"device {device.name}: token_file {g.token_file} is empty or blank; put the "
+                "agent's bearer token in it"
+            )
     if g.tls is None:
         return ChannelConfig(g.address, token=token)
     try:

@@ -272,3 +272,20 @@ def test_a_lease_asked_for_too_long_is_capped(start_agent, tiny):
     # "device leased by greedy for another 2 s": the agent's cap, not 1e12 s
     assert "leased by greedy for another" in message
     assert float(message.split("for another ")[1].split(" s")[0]) <= 2
+
+
+def test_a_blank_token_file_in_the_inventory_is_refused_not_sent_as_no_token(tmp_path):
+    from rigbench.controller.connect import grpc_channel_config
+    from rigbench.controller.inventory import Device
+    from rigbench.errors import InventoryError
+
+    (tmp_path / "token").write_text("  \n")
+    device = Device.model_validate(
+        {
+            "name": "board",
+            "class": "x86",
+            "grpc": {"address": "127.0.0.1:1", "token_file": str(tmp_path / "token")},
+        }
+    )
+    with pytest.raises(InventoryError, match="is empty or blank"):
+        grpc_channel_config(device)
