@@ -4,8 +4,8 @@ The agent aborts a call with the code of the error's class and names the class i
 ``rigbench-error`` trailer; the controller turns the call's failure back into that class.
 Several classes share a code (a busy device and gRPC's own "message too large" are both
 RESOURCE_EXHAUSTED), so the trailer decides; a failure without it (raised by gRPC itself, or
-by a non-rigbench server) is mapped by its code alone, and never to one of our own classes
-that only the agent raises.
+by a server that is not a rigbench agent) is the farm's: the agent unreachable, or refusing
+the credentials.
 """
 
 from __future__ import annotations
@@ -55,11 +55,6 @@ WIRE_ERRORS: list[tuple[type[RigbenchError], grpc.StatusCode]] = [
 ]
 _BY_NAME = {cls.__name__: cls for cls, _ in WIRE_ERRORS}
 
-# Codes gRPC itself (not the agent) produces when the connection or the call breaks.
-_TRANSPORT_CODES = frozenset(
-    {Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.CANCELLED, Code.UNKNOWN}
-)
-
 
 def status_for(e: BaseException) -> grpc.StatusCode:
     for cls, code in WIRE_ERRORS:
@@ -89,9 +84,9 @@ def error_from_status(
         return cls(detail)
     if code == Code.UNAUTHENTICATED:
         return AgentCredentialsError(f"agent at {address} refused the credentials: {detail}")
-    if code in _TRANSPORT_CODES or code == Code.RESOURCE_EXHAUSTED:
-        # RESOURCE_EXHAUSTED without our trailer is gRPC's own: a message over the limit.
-        return AgentUnreachableError(
-            f"agent at {address} unreachable during {what}: {code.name.lower()}: {detail}"
-        )
-    return RigbenchError(f"agent at {address} failed {what}: {code.name}: {detail}")
+    # Without our trailer the failure is gRPC's own (a connection reset mid-call arrives as
+    # INTERNAL or UNKNOWN, a message over the limit as RESOURCE_EXHAUSTED) or a server that is
+    # not a rigbench agent: the farm's, worth a retry, never a busy device or a rigbench bug.
+    return AgentUnreachableError(
+        f"agent at {address} unreachable during {what}: {code.name.lower()}: {detail}"
+    )

@@ -128,3 +128,14 @@ def test_the_worker_types_failures_by_where_they_happened() -> None:
     assert failure_of(OSError(28, "No space left on device"))[0] is FailureKind.DISK_FULL
     kind, message = failure_of(KeyError("oops"))
     assert kind is FailureKind.INTERNAL and message.startswith("rigbench bug (please report it)")
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN])
+def test_a_connection_reset_mid_call_is_the_farms_not_a_rigbench_bug(code) -> None:
+    """A stream reset by a dying agent arrives as INTERNAL or UNKNOWN without our trailer.
+
+    The agent is gone (retry), not rigbench's bug (no retry).
+    """
+    e = error_from_status(code, "Received RST_STREAM with error code 2", None, "a:1", "job")
+    assert isinstance(e, AgentUnreachableError)
+    assert e.failure_kind is FailureKind.UNREACHABLE
