@@ -119,8 +119,12 @@ class JobSpec:
                 f"{self.measurement.ci_confidence!r} must be between 0 and 1"
             )
         for i in self.inputs:
-            if i.value is not None and not math.isfinite(i.value):
-                raise JobSpecError(f"job {self.job_id}: input {i.name!r} value {i.value!r}")
+            given = [i.value] if i.value is not None else []
+            given += list(i.range) if i.range is not None else []
+            if not all(math.isfinite(v) for v in given):
+                raise JobSpecError(
+                    f"job {self.job_id}: input {i.name!r} value or range {given} is not finite"
+                )
         return self
 
     @classmethod
