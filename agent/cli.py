@@ -13,11 +13,17 @@ import math
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
+from rigbench import limits
 from rigbench.agent.runner import DEFAULT_MAX_LEASE_S
 from rigbench.agent.server import AgentConfig, serve
 from rigbench.errors import AgentError, RigbenchError
+
+_STORAGE_MB = limits.Limit(limits.AGENT_STORAGE_BYTES / limits.MIB, "more than any disk holds")
+_RETENTION_DAYS = limits.Limit(3650, "ten years")
 
 
 def default_home() -> Path:
@@ -25,14 +31,47 @@ def default_home() -> Path:
     return Path(state) / "rigbench-agent"
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A bad option is one ``error:`` line and exit 2, as everywhere else in rigbench."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _bounded(limit: limits.Limit, minimum: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        problem = limit.at_least(minimum).problem(value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0 to 65535)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineErrors(
         prog="rigbench agent serve",
         description="Serve this device to a rigbench controller over gRPC.",
         epilog="example: rigbench agent serve --port 0 --home /var/lib/rigbench-agent",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    p.add_argument("--port", type=int, default=50151, help="port; 0 picks a free one and prints it")
+    p.add_argument(
+        "--port", type=_port, default=50151, help="port; 0 picks a free one and prints it"
+    )
     p.add_argument(
         "--home",
         type=Path,
@@ -51,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a non-loopback bind without TLS and token (not recommended)",
     )
-    p.add_argument("--max-upload-mb", type=float, default=4096, help="largest artifact accepted")
-    p.add_argument("--max-cache-mb", type=float, default=20480, help="artifact cache size limit")
-    p.add_argument("--spool-retention-days", type=float, default=7.0)
-    p.add_argument("--spool-max-mb", type=float, default=2048)
+    size_mb = _bounded(_STORAGE_MB, 0)
+    p.add_argument("--max-upload-mb", type=size_mb, default=4096, help="largest artifact accepted")
+    p.add_argument("--max-cache-mb", type=size_mb, default=20480, help="artifact cache size limit")
+    p.add_argument("--spool-retention-days", type=_bounded(_RETENTION_DAYS, 0), default=7.0)
+    p.add_argument("--spool-max-mb", type=size_mb, default=2048)
     p.add_argument(
         "--telemetry-root",
         type=Path,
@@ -124,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(args)
     except (OSError, RigbenchError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as e:
+        print(
+            f"error: {args.token_file}: the token file is not UTF-8 text ({e.reason})",
+            file=sys.stderr,
+        )
         return 2
 
     def ready(port: int) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from rigbench.agent.jobs import InputOverride
 from rigbench.agent.runtimes.base import TensorSpec
 from rigbench.errors import InputSpecError
+from rigbench.limits import available_memory_bytes, check_input_size
 
 
 def resolve_shape(spec: TensorSpec, override: InputOverride | None) -> tuple[int, ...]:
@@ -128,6 +129,7 @@ def build_inputs(
             feeds[spec.name] = arr
             continue
         shape = resolve_shape(spec, o)
+        check_input_size(spec.name, shape, np.dtype(spec.dtype), available_memory_bytes())
         if o is not None and o.value is not None:
             feeds[spec.name] = np.full(shape, o.value, dtype=np.dtype(spec.dtype))
         else:

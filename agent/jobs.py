@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from rigbench import limits
 from rigbench.errors import JobSpecError
 from rigbench.failures import FailureKind
 
@@ -125,7 +126,41 @@ class JobSpec:
                 raise JobSpecError(
                     f"job {self.job_id}: input {i.name!r} value or range {given} is not finite"
                 )
+        self._check_limits()
         return self
+
+    def _check_limits(self) -> None:
+        """Numbers beyond a limit of ``rigbench.limits``: each names the limit and why."""
+        m, r = self.measurement, self.runtime
+        for name, value, limit in (
+            ("measurement.warmup_iterations", m.warmup_iterations, limits.ITERATIONS),
+            ("measurement.min_iterations", m.min_iterations, limits.ITERATIONS),
+            ("measurement.max_iterations", m.max_iterations, limits.ITERATIONS),
+            ("measurement.warmup_s", m.warmup_s, limits.DURATION_S),
+            ("measurement.min_duration_s", m.min_duration_s, limits.DURATION_S),
+            ("measurement.max_duration_s", m.max_duration_s, limits.DURATION_S),
+            ("measurement.seed", m.seed, limits.SEED),
+            ("runtime.intra_op_threads", r.intra_op_threads, limits.THREADS),
+            ("runtime.inter_op_threads", r.inter_op_threads, limits.THREADS),
+            ("telemetry.rate_hz", self.telemetry.rate_hz, limits.TELEMETRY_RATE_HZ),
+            ("telemetry.idle_baseline_s", self.telemetry.idle_baseline_s, limits.DURATION_S),
+            ("soak.duration_s", self.soak.duration_s, limits.DURATION_S),
+            ("soak.window_s", self.soak.window_s, limits.DURATION_S),
+            ("lease_ttl_s", self.lease_ttl_s, limits.TIMEOUT_S),
+        ):
+            limit.check(f"job {self.job_id}: {name}", value, JobSpecError)
+        for i in self.inputs:
+            if i.shape is None:
+                continue
+            if len(i.shape) > limits.TENSOR_RANK:
+                raise JobSpecError(
+                    f"job {self.job_id}: input {i.name!r} has rank {len(i.shape)}, above the "
+                    f"limit of {limits.TENSOR_RANK}"
+                )
+            for k, d in enumerate(i.shape):
+                limits.INPUT_DIM.check(
+                    f"job {self.job_id}: input {i.name!r} dimension {k}", d, JobSpecError
+                )
 
     @classmethod
     def from_json_dict(cls, d: dict[str, Any]) -> JobSpec:

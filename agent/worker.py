@@ -33,6 +33,7 @@ import numpy as np
 from rigbench.agent.inputs import build_inputs
 from rigbench.agent.jobs import JobSpec
 from rigbench.agent.measure import run_measurement, soak_windows
+from rigbench.agent.npzfile import read_npz
 from rigbench.agent.runtimes import adapter_class
 from rigbench.errors import (
     DiskFullError,
@@ -87,8 +88,7 @@ def current_rss_bytes() -> int:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return read_npz(path, "the job's .npz")
 
 
 def reference_samples(arrays: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:

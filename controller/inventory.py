@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rigbench.controller.bounded import STRICT, TimeoutS
 from rigbench.controller.yamlfile import load_model
 from rigbench.errors import InventoryError
 
@@ -14,7 +15,7 @@ DEVICE_CLASSES = ("local", "x86", "rpi", "jetson", "cloud-gpu", "arm")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
 
 class LocalTransport(_Strict):
@@ -46,12 +47,12 @@ class SshTransport(_Strict):
     """An SSH tunnel to an agent bound to the host's loopback."""
 
     host: str
-    port: int = 22
+    port: int = Field(default=22, ge=1, le=65535)
     user: str
     key_file: Path | None = None
     known_hosts: Path | None = None  # default ~/.ssh/known_hosts
     trust_on_first_use: bool = False
-    agent_port: int = 50151
+    agent_port: int = Field(default=50151, ge=1, le=65535)
     python: str = "python3"
     install_dir: str = "~/.rigbench-agent"
     extras: list[str] | None = None  # runtimes to install; default: detected on the host
@@ -86,12 +87,12 @@ class Device(_Strict):
     grpc: GrpcTransport | None = None
     ssh: SshTransport | None = None
     cost: Cost | None = None
-    connect_timeout_s: float = Field(default=30.0, gt=0)  # reach the agent, health, describe
-    wait_timeout_s: float = Field(default=600.0, ge=0)  # wait while another controller holds it
-    job_timeout_s: float = Field(default=3600.0, gt=0)  # one job, start to result
-    lease_ttl_s: float = Field(default=120.0, gt=0)  # how long a vanished controller blocks it
+    connect_timeout_s: TimeoutS = Field(default=30.0, gt=0)  # reach the agent, health, describe
+    wait_timeout_s: TimeoutS = Field(default=600.0, ge=0)  # while another controller holds it
+    job_timeout_s: TimeoutS = Field(default=3600.0, gt=0)  # one job, start to result
+    lease_ttl_s: TimeoutS = Field(default=120.0, gt=0)  # how long a vanished controller blocks it
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(**STRICT, populate_by_name=True)
 
     @field_validator("name")
     @classmethod

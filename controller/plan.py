@@ -7,21 +7,33 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from rigbench import limits
 from rigbench.agent.jobs import MeasurementConfig, RuntimeConfig, SoakConfig, TelemetryConfig
 from rigbench.agent.runtimes.descriptor import RuntimeDescriptor
+from rigbench.controller.bounded import (
+    STRICT,
+    AccuracySamples,
+    DurationS,
+    InputDim,
+    Iterations,
+    Retries,
+    Seed,
+    Slowdown,
+    Threads,
+)
 from rigbench.controller.yamlfile import load_model
 from rigbench.errors import PlanError, RigbenchError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
 
 class InputSpec(_Strict):
-    shape: list[int] | None = None
+    shape: list[InputDim] | None = Field(default=None, max_length=limits.TENSOR_RANK)
     value: float | None = None
     dtype: str | None = None
     # Generated values are drawn from [low, high] (inclusive for integers): token ids of a
@@ -41,8 +53,8 @@ class Generate(_Strict):
     """A model made by rigbench's own generator: no download needed."""
 
     size: Literal["micro", "tiny", "small"] = "small"
-    seed: int = 0
-    slowdown: int = Field(default=0, ge=0)
+    seed: Seed = 0
+    slowdown: Slowdown = Field(default=0, ge=0)
 
 
 class Tolerance(_Strict):
@@ -69,8 +81,8 @@ class OutputSpec(_Strict):
 
 
 class Accuracy(_Strict):
-    samples: int = Field(default=8, ge=0)  # reference inputs; 0 turns the check off
-    seed: int = 1234
+    samples: AccuracySamples = Field(default=8, ge=0)  # reference inputs; 0 turns it off
+    seed: Seed = 1234
     npz: Path | None = None
     tolerance: Tolerance | None = None
     outputs: dict[str, OutputSpec] = {}
@@ -125,8 +137,8 @@ class RuntimeEntry(_Strict):
     runtime: str  # a registered runtime (agent/runtimes: its descriptor)
     providers: list[str] = []
     allow_cpu_fallback: bool = False
-    threads: int = Field(default=0, ge=0)
-    inter_op_threads: int = Field(default=0, ge=0)
+    threads: Threads = Field(default=0, ge=0)
+    inter_op_threads: Threads = Field(default=0, ge=0)
     graph_optimization: Literal["", "disable", "basic", "extended", "layout", "all"] = ""
     options: dict[str, str] = {}
 
@@ -171,15 +183,15 @@ class RuntimeEntry(_Strict):
 
 
 class Measurement(_Strict):
-    warmup_iterations: int = Field(default=10, ge=0)
-    warmup_s: float = Field(default=0.0, ge=0)
-    min_iterations: int = Field(default=50, ge=1)
-    max_iterations: int = Field(default=100_000, ge=1)
-    min_duration_s: float = Field(default=1.0, ge=0)
-    max_duration_s: float = Field(default=60.0, gt=0)
+    warmup_iterations: Iterations = Field(default=10, ge=0)
+    warmup_s: DurationS = Field(default=0.0, ge=0)
+    min_iterations: Iterations = Field(default=50, ge=1)
+    max_iterations: Iterations = Field(default=100_000, ge=1)
+    min_duration_s: DurationS = Field(default=1.0, ge=0)
+    max_duration_s: DurationS = Field(default=60.0, gt=0)
     ci_target_rel_width: float = Field(default=0.0, ge=0)
     ci_confidence: float = Field(default=0.95, gt=0, lt=1)
-    seed: int = 0
+    seed: Seed = 0
     # Time a different prepared input each iteration (the reference/dataset samples, prepared
     # before timing), so input-dependent latency shows; default: one fixed input.
     rotate_inputs: bool = False
@@ -190,8 +202,8 @@ class Measurement(_Strict):
 
 class Telemetry(_Strict):
     enabled: bool = True
-    rate_hz: float = Field(default=10.0, gt=0, le=1000)
-    idle_baseline_s: float = Field(default=0.0, ge=0)
+    rate_hz: float = Field(default=10.0, gt=0, le=limits.TELEMETRY_RATE_HZ.maximum)
+    idle_baseline_s: DurationS = Field(default=0.0, ge=0)
 
     def config(self) -> TelemetryConfig:
         return TelemetryConfig(**self.model_dump())
@@ -200,8 +212,8 @@ class Telemetry(_Strict):
 class Scenario(_Strict):
     name: str = "single-stream"
     kind: Literal["single-stream", "soak"] = "single-stream"
-    duration_s: float = Field(default=0.0, ge=0)
-    window_s: float = Field(default=10.0, gt=0)
+    duration_s: DurationS = Field(default=0.0, ge=0)
+    window_s: DurationS = Field(default=10.0, gt=0)
 
     def soak(self) -> SoakConfig:
         return SoakConfig(self.duration_s, self.window_s) if self.kind == "soak" else SoakConfig()
@@ -221,7 +233,7 @@ class Plan(_Strict):
     telemetry: Telemetry = Telemetry()
     scenarios: list[Scenario] = [Scenario()]
     devices: DeviceSelector = DeviceSelector()
-    retries: int = Field(default=2, ge=0)
+    retries: Retries = Field(default=2, ge=0)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Plan:

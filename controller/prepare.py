@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rigbench.agent.jobs import RuntimeConfig
+from rigbench.agent.npzfile import array_headers
 from rigbench.controller.accuracy.metrics import OutputKind, Tolerances
 from rigbench.controller.accuracy.task import TaskScore
 from rigbench.controller.client import sha256_file
@@ -237,6 +238,7 @@ def prepare_model(
     if entry.inputs_npz is not None:
         if not entry.inputs_npz.exists():
             raise PlanError(f"model {entry.name!r}: inputs_npz {entry.inputs_npz} does not exist")
+        array_headers(entry.inputs_npz, f"model {entry.name!r}: inputs_npz {entry.inputs_npz}")
         pm.inputs_npz = (sha256_file(entry.inputs_npz), entry.inputs_npz)
     _prepare_accuracy(entry, pm, work, runtimes)
     for extra in (pm.inputs_npz, pm.reference_inputs):

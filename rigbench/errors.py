@@ -54,7 +54,9 @@ def is_disk_full(e: BaseException) -> bool:
 
 
 class JobSpecError(AgentError):
-    """A job asks for something no run can do: a missing digest, a non-finite duration."""
+    """A job asks for something no run can do: a missing digest, a non-finite duration, a
+    number beyond a limit of ``rigbench.limits`` (iterations, durations, threads, shapes).
+    """
 
     failure_kind = FailureKind.INPUT
 
@@ -118,6 +120,12 @@ class ControllerError(RigbenchError):
 
 class ConfigError(ControllerError):
     """An inventory or plan file is malformed; the message names file, line and field."""
+
+    failure_kind = FailureKind.INPUT
+
+
+class UsageError(ControllerError):
+    """A command-line option is malformed or out of bounds; the message names the option."""
 
     failure_kind = FailureKind.INPUT
 

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from rigbench import limits
 from rigbench.controller.cli import agent_app
 from rigbench.controller.cli.common import EXIT_ERROR, InventoryOpt, WorkOpt, work_path
 from rigbench.controller.inventory import Device, load_inventory
-from rigbench.errors import InventoryError, RigbenchError
+from rigbench.errors import InventoryError, RigbenchError, UsageError
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -159,6 +160,7 @@ def _options(
     upgrade: bool,
     force: bool,
 ) -> ops.InstallOptions:
+    limits.TIMEOUT_S.at_least(0).check("--timeout", timeout, UsageError)
     w = work_path(work)
     return _ops().InstallOptions(
         wheel=local_wheel(wheel, w),

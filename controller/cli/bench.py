@@ -7,10 +7,12 @@ device and with every iteration kept.
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 import typer
 
+from rigbench import limits
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import (
     Format,
@@ -26,7 +28,8 @@ from rigbench.controller.inventory import load_inventory
 from rigbench.controller.plan import Plan
 from rigbench.controller.prepare import detect_format
 from rigbench.controller.progress import ProgressPrinter
-from rigbench.errors import PlanError, RigbenchError
+from rigbench.controller.yamlfile import validate
+from rigbench.errors import PlanError, RigbenchError, UsageError
 
 
 def parse_shape(text: str) -> tuple[str, list[int]]:
@@ -37,6 +40,8 @@ def parse_shape(text: str) -> tuple[str, list[int]]:
         shape = [int(d) for d in dims.lower().split("x")] if dims.strip() else []
     except ValueError:
         raise PlanError(f"--input {text!r}: dimensions must be integers separated by 'x'") from None
+    for d in shape:
+        limits.INPUT_DIM.check(f"--input {text!r}", d, UsageError)
     return name, shape
 
 
@@ -45,9 +50,12 @@ def parse_value(text: str) -> tuple[str, float]:
     if not sep or not name:
         raise PlanError(f"--value takes NAME=VALUE, got {text!r}")
     try:
-        return name, float(v)
+        value = float(v)
     except ValueError:
         raise PlanError(f"--value {text!r}: {v!r} is not a number") from None
+    if not math.isfinite(value):
+        raise UsageError(f"--value {text!r}: {v} is not a finite number")
+    return name, value
 
 
 def bench_plan(
@@ -63,6 +71,14 @@ def bench_plan(
     warmup: int,
     allow_cpu_fallback: bool,
 ) -> Plan:
+    for option, value, limit in (
+        ("--iterations", iterations, limits.ITERATIONS.at_least(1)),
+        ("--duration", duration, limits.DURATION_S.at_least(0)),
+        ("--warmup", warmup, limits.ITERATIONS.at_least(0)),
+        ("--threads", threads, limits.THREADS.at_least(0)),
+    ):
+        if value is not None:
+            limit.check(option, value, UsageError)
     if not model.exists():
         raise PlanError(f"model file {model} does not exist")
     from rigbench.agent.runtimes import descriptor, runtimes_for_format
@@ -101,7 +117,8 @@ def bench_plan(
         measurement.update(min_duration_s=duration, max_duration_s=max(duration * 2, duration + 5))
         if iterations is None:
             measurement["min_iterations"] = 1
-    return Plan.model_validate(
+    return validate(
+        Plan,
         {
             "name": f"bench {model.name}",
             "models": [
@@ -125,7 +142,10 @@ def bench_plan(
             ],
             "measurement": measurement,
             "retries": 0,
-        }
+        },
+        {},
+        Path("bench"),
+        PlanError,
     )
 
 

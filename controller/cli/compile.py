@@ -74,10 +74,9 @@ def compile_cmd(
     shapes = dict(parse_shape(s) for s in input_shape or [])
     calib = None
     if calibration is not None:
-        import numpy as np
+        from rigbench.controller.variants.signature import load_npz
 
-        with np.load(calibration, allow_pickle=False) as z:
-            calib = {k: z[k] for k in z.files}
+        calib = load_npz(calibration)
     rows = []
     for text in variant:
         name, params = _parse_variant(text)

@@ -10,7 +10,7 @@ import typer
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import Format, StoreOpt, open_store
 from rigbench.controller.store import queries
-from rigbench.errors import StoreError
+from rigbench.errors import StoreError, UsageError
 from rigbench.failures import FailureKind
 from rigbench.reports.soak import soak_summary
 from rigbench.reports.tables import render
@@ -198,5 +198,7 @@ def timeline_cmd(
 
     Example: rigbench timeline 20261124T010302Z-a823.5f0c1d2e3a4b --bucket 10
     """
+    if not bucket_s >= 1e-6:
+        raise UsageError(f"--bucket: {bucket_s} s is too small; give at least 0.000001 (1 µs)")
     rows = queries.timeline(open_store(store), job_id, bucket_s)
     typer.echo(render(rows, fmt.value, TIMELINE))

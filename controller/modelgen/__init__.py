@@ -33,6 +33,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rigbench import limits
+
 from .weights import GENERATOR_VERSION, SPECS, ModelGenError, get_spec, make_weights
 
 __all__ = ["SIZES", "GeneratedModel", "ModelGenError", "generate_cnn"]
@@ -97,6 +99,8 @@ def generate_cnn(
     for arg, value in (("seed", seed), ("slowdown", slowdown)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ModelGenError(f"{arg} must be a non-negative integer, got {value!r}")
+    limits.SEED.check("seed", seed, ModelGenError)
+    limits.SLOWDOWN.check("slowdown", slowdown, ModelGenError)
     stem = name if name is not None else _default_name(size, slowdown, dynamic_batch)
     if not stem or stem in (".", "..") or "/" in stem or "\\" in stem or "\0" in stem:
         raise ModelGenError(f"model name {stem!r} must be a plain file name without a folder")

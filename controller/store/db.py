@@ -341,22 +341,33 @@ def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultReco
         con.executemany(f"INSERT INTO accuracy ({names}) VALUES ({marks})", acc)
 
 
+# A bug in rigbench's SQL (or a constraint it relies on) stays what it is; anything else from
+# DuckDB while a connection is in use is the file's doing (truncated, damaged, disk gone).
+_OUR_OWN_ERRORS = (duckdb.ProgrammingError, duckdb.IntegrityError, duckdb.DataError)
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
 class Store:
     def __init__(self, path: Path, lock_wait_s: float = LOCK_WAIT_S, create: bool = True):
         """Open (and migrate) the store; ``create=False`` refuses to make a missing one."""
         self.path = path
         self.lock_wait_s = lock_wait_s  # how long to wait while another process has the file
         self._held: duckdb.DuckDBPyConnection | None = None
-        if not create and not path.is_file():
-            raise StoreError(
-                f"no store at {path}: run `rigbench run plans/demo.yaml` (or `make demo`) "
-                "first, or point --store (or RIGBENCH_STORE) at one"
-            )
-        if create:
-            try:
+        try:
+            if path.is_dir():
+                raise StoreError(f"the store {path} is a folder, not a DuckDB file")
+            if not create and not path.is_file():
+                raise StoreError(
+                    f"no store at {path}: run `rigbench run plans/demo.yaml` (or `make demo`) "
+                    "first, or point --store (or RIGBENCH_STORE) at one"
+                )
+            if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreError(f"cannot create the store's folder {path.parent}: {e}") from e
+        except OSError as e:
+            raise StoreError(f"cannot use {path} as the store: {e.strerror or e}") from e
         self.migrate()
 
     @contextlib.contextmanager
@@ -413,7 +424,10 @@ class Store:
                     break
                 except duckdb.IOException as e:
                     if "lock" not in str(e).lower():
-                        raise StoreError(f"cannot open the store {self.path}: {e}") from e
+                        raise StoreError(
+                            f"cannot open the store {self.path}: {_first_line(e)} "
+                            "(is it a rigbench store? a damaged or truncated file?)"
+                        ) from e
                     holder = lock_holder(self.path, str(e))
                     waited = time.monotonic() - start
                     if holder is not None and not holder.rigbench:
@@ -426,9 +440,16 @@ class Store:
                         asked = True
                     time.sleep(0.1)
                 except duckdb.Error as e:
-                    raise StoreError(f"cannot open the store {self.path}: {e}") from e
+                    raise StoreError(f"cannot open the store {self.path}: {_first_line(e)}") from e
         try:
             yield con
+        except duckdb.Error as e:
+            if isinstance(e, _OUR_OWN_ERRORS):
+                raise
+            raise StoreError(
+                f"the store {self.path} cannot be read or written: {_first_line(e)} "
+                "(a damaged or truncated file?)"
+            ) from e
         finally:
             con.close()
 

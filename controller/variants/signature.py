@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from rigbench import limits
+from rigbench.agent.npzfile import read_npz
 from rigbench.controller.variants.formats import ONNX, detect_format, load_onnx
 from rigbench.errors import InputSpecError
 
@@ -245,6 +247,11 @@ def synthesize(
         if override is None and t.name in values and np.ndim(values[t.name]) == len(t.shape):
             override = np.shape(values[t.name])  # a full array fixes its own shape
         resolved[t.name] = resolve_shape(t, override, hint)
+    available = limits.available_memory_bytes()
+    sample_bytes = 0
+    for t in sig.inputs:
+        sample_bytes += limits.check_input_size(t.name, resolved[t.name], t.value_dtype, available)
+    limits.check_samples_size(n, sample_bytes, "samples", available)
     rng = np.random.default_rng(seed)
     out: list[Sample] = []
     for _ in range(n):
@@ -304,9 +311,5 @@ def split_samples(sig: Signature, arrays: Mapping[str, np.ndarray], what: str) -
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an .npz file (no pickles), with a clear error when it cannot be read."""
-    try:
-        with np.load(Path(path), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise InputSpecError(f"cannot read {path} as .npz: {e}") from e
+    """The arrays of an .npz file (no pickles, bounded); one clear error when it cannot be read."""
+    return read_npz(Path(path), str(path))
