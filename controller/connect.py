@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rigbench import limits
 from rigbench.agent.server import is_loopback
 from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.inventory import Device
@@ -45,6 +46,26 @@ class Connection:
         )
 
 
+def _read_token(device: str, path: Path) -> str:
+    """The bearer token: a short line of UTF-8 text (a wrong path may name /dev/zero)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limits.TOKEN_FILE_BYTES + 1)
+    except OSError as e:
+        raise InventoryError(f"device {device}: cannot read token_file: {e}") from e
+    if len(data) > limits.TOKEN_FILE_BYTES:
+        raise InventoryError(
+            f"device {device}: token_file {path} is larger than "
+            f"{limits.human_bytes(limits.TOKEN_FILE_BYTES)}; is it the right file?"
+        )
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
+        raise InventoryError(
+            f"device {device}: token_file {path} is not UTF-8 text (byte offset {e.start})"
+        ) from e
+
+
 def grpc_channel_config(device: Device) -> ChannelConfig:
     g = device.grpc
     assert g is not None
@@ -56,10 +77,7 @@ def grpc_channel_config(device: Device) -> ChannelConfig:
         )
     token = None
     if g.token_file is not None:
-        try:
-            token = g.token_file.expanduser().read_text().strip()
-        except OSError as e:
-            raise InventoryError(f"device {device.name}: cannot read token_file: {e}") from e
+        token = _read_token(device.name, g.token_file.expanduser())
         if not token:
             raise InventoryError(
                 f"device {device.name}: token_file {g.token_file} is empty or blank; put the "

@@ -87,6 +87,8 @@ TIMEOUT_S = Limit(7 * DAY_S, "a wait longer than a week is a hang, not a timeout
 
 # --- sizes -------------------------------------------------------------------------------------
 AGENT_STORAGE_BYTES = 1 << 50  # an agent's cache, spool or upload size: 1 PiB
+TOKEN_FILE_BYTES = 64 * KIB  # a bearer token: one line
+WHEEL_BYTES = GIB  # a rigbench wheel unpacked: about 1 MB
 CONFIG_FILE_BYTES = 4 * MIB  # a plan or an inventory: a few KB; PyYAML parses ~1 MB/s
 YAML_NODES = 200_000  # values after aliases are expanded; a 2000-device inventory has ~40k
 YAML_DEPTH = 64  # nesting levels, also after aliases are expanded

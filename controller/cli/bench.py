@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from rigbench import limits
+from rigbench.agent.npzfile import array_headers
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import (
     Format,
@@ -26,8 +27,8 @@ from rigbench.controller.cli.results import results_text
 from rigbench.controller.dispatch import RunRequest, execute_plan
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.plan import Plan
-from rigbench.controller.prepare import detect_format
 from rigbench.controller.progress import ProgressPrinter
+from rigbench.controller.variants.formats import check_model
 from rigbench.controller.yamlfile import validate
 from rigbench.errors import PlanError, RigbenchError, UsageError
 
@@ -84,7 +85,7 @@ def bench_plan(
     from rigbench.agent.runtimes import descriptor, runtimes_for_format
     from rigbench.controller.variants.identity import AS_GIVEN
 
-    fmt = detect_format(model)
+    fmt = check_model(model)  # the whole file, so a truncated one fails here, in one line
     if runtime is None:
         takers = runtimes_for_format(fmt)
         if not takers:
@@ -98,6 +99,8 @@ def bench_plan(
         raise PlanError(
             f"{model} is a {fmt} model; runtime {runtime} runs {', '.join(takes)} models"
         )
+    if inputs_npz is not None:
+        array_headers(inputs_npz, f"--inputs {inputs_npz}")
     inputs: dict[str, dict[str, object]] = {}
     for s in shapes:
         name, shape = parse_shape(s)

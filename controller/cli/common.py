@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from rigbench.controller.store import Store
+from rigbench.errors import UsageError
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -29,7 +30,19 @@ def store_path(value: Path | None) -> Path:
 
 
 def work_path(value: Path | None) -> Path:
-    return value or Path(os.environ.get("RIGBENCH_WORK", str(DEFAULT_WORK)))
+    return folder_to_write(
+        value or Path(os.environ.get("RIGBENCH_WORK", str(DEFAULT_WORK))), "the work folder"
+    )
+
+
+def folder_to_write(path: Path, what: str) -> Path:
+    """``path``, once it is sure a folder can be made there: a file in the way is one line."""
+    for p in (path, *path.parents):
+        if p.is_dir():
+            return path
+        if p.exists() or p.is_symlink():
+            raise UsageError(f"{what} {path}: {p} is a file, not a folder")
+    return path
 
 
 def open_store(value: Path | None, create: bool = False) -> Store:

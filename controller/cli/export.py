@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from rigbench.controller.cli import app
-from rigbench.controller.cli.common import Format, StoreOpt, open_store
+from rigbench.controller.cli.common import Format, StoreOpt, folder_to_write, open_store
 from rigbench.controller.store.export import Mode, export_parquet
 from rigbench.errors import ConfigError
 from rigbench.reports.tables import render
@@ -51,7 +51,7 @@ def export_cmd(
         except ValueError:
             raise ConfigError(f"--since takes YYYY-MM-DD, got {since!r}") from None
     mode = Mode.overwrite if overwrite else Mode.append if append else Mode.new
-    summary = export_parquet(open_store(store), parquet, day, mode)
+    summary = export_parquet(open_store(store), folder_to_write(parquet, "--parquet"), day, mode)
     if fmt is Format.json:
         typer.echo(
             json.dumps(

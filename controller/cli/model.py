@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from rigbench.controller.cli import _ErrorsToExitCodes, app
+from rigbench.controller.cli.common import folder_to_write
 
 model_app = typer.Typer(
     cls=_ErrorsToExitCodes, help="Models rigbench can make itself.", no_args_is_help=True
@@ -36,5 +37,6 @@ def generate_cmd(
     """
     from rigbench.controller.modelgen import generate_cnn
 
+    out_dir = folder_to_write(out_dir, "the output folder")
     m = generate_cnn(out_dir, size=size, seed=seed, slowdown=slowdown, dynamic_batch=dynamic_batch)
     typer.echo(f"{m.onnx_path}\n{m.tflite_path}")

@@ -12,6 +12,7 @@ from rigbench.controller.cli.common import (
     InventoryOpt,
     StoreOpt,
     WorkOpt,
+    folder_to_write,
     open_store,
     work_path,
 )
@@ -92,7 +93,7 @@ def nightly_cmd(
         raise ConfigError(str(e)) from None
     st = open_store(store, create=True)
     options = NightlyOptions(
-        out_dir=out,
+        out_dir=folder_to_write(out, "--out"),
         baseline_runs=baseline_runs,
         pin=pin,
         policy=policy,

@@ -22,6 +22,7 @@ from email.parser import Parser
 from pathlib import Path
 
 import rigbench
+from rigbench import limits
 from rigbench.controller.ssh.errors import SshError
 
 SOURCE_PARTS = (
@@ -61,13 +62,19 @@ def inspect_wheel(path: Path) -> LocalWheel:
     """Read name, version, dependencies and a content digest from a wheel file."""
     try:
         with zipfile.ZipFile(path) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+            if unpacked > limits.WHEEL_BYTES:
+                raise SshError(
+                    f"{path} unpacks to {limits.human_bytes(unpacked)}, above the limit of "
+                    f"{limits.human_bytes(limits.WHEEL_BYTES)} for a rigbench wheel"
+                )
             h = hashlib.sha256()
             meta_text = ""
             for name in sorted(z.namelist()):
                 data = z.read(name)
                 h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
                 if name.endswith(".dist-info/METADATA"):
-                    meta_text = data.decode()
+                    meta_text = data.decode("utf-8", errors="replace")
     except (OSError, zipfile.BadZipFile) as e:
         raise SshError(f"{path} is not a readable wheel: {e}") from e
     meta = Parser().parsestr(meta_text)
