@@ -115,6 +115,14 @@ def detect_format(path: Path) -> str:
     return "onnx"
 
 
+def _missing(path: Path) -> bool:
+    """Nothing at ``path``; one that cannot be read is not missing (its reader says why)."""
+    try:
+        return not path.exists()
+    except OSError:
+        return False
+
+
 def save_npz(arrays: Mapping[str, np.ndarray], path: Path) -> tuple[str, Path]:
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]
@@ -157,7 +165,7 @@ def prepare_model(
     else:
         assert entry.path is not None
         source = entry.path
-        if not source.exists():
+        if _missing(source):
             raise PlanError(f"model {entry.name!r}: file {source} does not exist")
     source_format = detect_format(source)
     source_sha = sha256_file(source)
@@ -236,7 +244,7 @@ def prepare_model(
     if not variants:
         return pm  # nothing to measure; the failures say why
     if entry.inputs_npz is not None:
-        if not entry.inputs_npz.exists():
+        if _missing(entry.inputs_npz):
             raise PlanError(f"model {entry.name!r}: inputs_npz {entry.inputs_npz} does not exist")
         array_headers(entry.inputs_npz, f"model {entry.name!r}: inputs_npz {entry.inputs_npz}")
         pm.inputs_npz = (sha256_file(entry.inputs_npz), entry.inputs_npz)

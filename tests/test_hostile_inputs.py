@@ -16,9 +16,12 @@ wrongly accepted would make it serve forever.
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import zipfile
 from collections.abc import Iterator
@@ -639,3 +642,83 @@ def test_the_cases_cover_every_command() -> None:
     covered = {case.command.name for case, _ in (p.values for p in _expanded())}
     missing = {c.name for c in COMMANDS if c.path != SERVE} - covered
     assert missing == set(), f"commands with no hostile input to try: {missing}"
+
+
+# --- permission denied -------------------------------------------------------------------------
+
+
+def _as_unprivileged(args: list[str]) -> Outcome:
+    """Run the CLI in a forked child that cannot read what root could: uid/gid nobody.
+
+    Everything the CLI imports lazily must be readable by nobody (a venv usually is).
+    """
+    import json
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            r = CliRunner().invoke(app, args)
+            crash = r.exception is not None and not isinstance(r.exception, SystemExit)
+            result = {"code": r.exit_code, "stdout": r.stdout, "stderr": r.stderr}
+            if crash:
+                import traceback
+
+                result["stderr"] += "Traceback: " + "".join(traceback.format_exception(r.exception))
+            os.write(write, json.dumps(result).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return Outcome(**json.loads(data))
+
+
+PERMISSION_CASES = [
+    (["run", "@plan.yaml", "--store", "+s.duckdb", "--work", "+work"], "plan.yaml"),
+    (["devices", "--inventory", "@inventory.yaml", "--work", "+work"], "inventory.yaml"),
+    (["results", "--store", "@store.duckdb"], "store.duckdb"),
+    (["rank", "--store", "@store.duckdb"], "store.duckdb"),
+    (["bench", "@model.onnx", "--store", "+s.duckdb", "--work", "+work"], "model.onnx"),
+    (["compile", "@model.onnx", "-v", "fp32", "--work", "+work"], "model.onnx"),
+]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize(
+    ("args", "names"), PERMISSION_CASES, ids=[a[0] for a, _ in PERMISSION_CASES]
+)
+def test_a_file_rigbench_may_not_read_is_one_line(
+    args: list[str], names: str, files: Files, tmp_path: Path
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir()
+    shutil.copy(files.benign["plan"], private / "plan.yaml")
+    shutil.copy(files.benign["inventory"], private / "inventory.yaml")
+    shutil.copy(files.benign["store"], private / "store.duckdb")
+    shutil.copy(files.benign["model"], private / "model.onnx")
+    for p in private.iterdir():
+        p.chmod(0)
+    private.chmod(0o700)
+    # The store and work folder go where anyone may write (pytest's folders are private).
+    public = Path(tempfile.mkdtemp(prefix="rigbench-public-"))
+    public.chmod(0o777)
+    args = [
+        str(private / a[1:]) if a[0] == "@" else str(public / a[1:]) if a[0] == "+" else a
+        for a in args
+    ]
+    try:
+        if os.geteuid() == 0:
+            outcome = _as_unprivileged(args)
+        else:
+            r = CliRunner().invoke(app, args)
+            outcome = Outcome(r.exit_code, r.stdout, r.stderr)
+    finally:
+        shutil.rmtree(public)
+    assert "Permission denied" in outcome.stderr
+    assert_one_clean_line(outcome, names)

@@ -20,6 +20,7 @@ from rigbench.controller.cli.common import (
     InventoryOpt,
     StoreOpt,
     WorkOpt,
+    file_is_missing,
     open_store,
     work_path,
 )
@@ -80,7 +81,7 @@ def bench_plan(
     ):
         if value is not None:
             limit.check(option, value, UsageError)
-    if not model.exists():
+    if file_is_missing(model):
         raise PlanError(f"model file {model} does not exist")
     from rigbench.agent.runtimes import descriptor, runtimes_for_format
     from rigbench.controller.variants.identity import AS_GIVEN

@@ -35,13 +35,24 @@ def work_path(value: Path | None) -> Path:
     )
 
 
+def file_is_missing(path: Path) -> bool:
+    """True when nothing is at ``path``; an unreadable path is not missing (its reader says why)."""
+    try:
+        return not path.exists()
+    except OSError:
+        return False
+
+
 def folder_to_write(path: Path, what: str) -> Path:
     """``path``, once it is sure a folder can be made there: a file in the way is one line."""
-    for p in (path, *path.parents):
-        if p.is_dir():
-            return path
-        if p.exists() or p.is_symlink():
-            raise UsageError(f"{what} {path}: {p} is a file, not a folder")
+    try:
+        for p in (path, *path.parents):
+            if p.is_dir():
+                return path
+            if p.exists() or p.is_symlink():
+                raise UsageError(f"{what} {path}: {p} is a file, not a folder")
+    except OSError as e:
+        raise UsageError(f"{what} {path}: {e.strerror or e}") from e
     return path
 
 

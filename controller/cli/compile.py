@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from rigbench.controller.cli import app
-from rigbench.controller.cli.common import Format, WorkOpt, work_path
+from rigbench.controller.cli.common import Format, WorkOpt, file_is_missing, work_path
 from rigbench.errors import PlanError
 from rigbench.reports.tables import render
 
@@ -69,7 +69,7 @@ def compile_cmd(
         return
     if not variant:
         raise PlanError("give at least one --variant (see --list)")
-    if not model.exists():
+    if file_is_missing(model):
         raise PlanError(f"model file {model} does not exist")
     shapes = dict(parse_shape(s) for s in input_shape or [])
     calib = None
