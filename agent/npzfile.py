@@ -98,5 +98,29 @@ def read_npz(
         raise InputSpecError(f"cannot read {what} as .npz: {_one_line(e)}") from e
 
 
+def read_npy(path: Path, what: str, max_bytes: int = limits.NPZ_BYTES) -> np.ndarray:
+    """One .npy array, its header checked first (no objects, bounded size)."""
+    try:
+        with open(path, "rb") as f:
+            shape, dtype = _header(f)
+    except _READ_ERRORS as e:
+        raise InputSpecError(f"cannot read {what} as .npy: {_one_line(e)}") from e
+    if dtype.hasobject:
+        raise InputSpecError(
+            f"{what} holds Python objects (a pickle), which rigbench never loads; "
+            "save a plain numeric array"
+        )
+    size = limits.tensor_nbytes(shape, dtype.itemsize)
+    if size > max_bytes:
+        raise InputSpecError(
+            f"{what} ({dtype.name} {'x'.join(map(str, shape)) or 'scalar'}) needs "
+            f"{limits.human_bytes(size)}, above the limit of {limits.human_bytes(max_bytes)}"
+        )
+    try:
+        return np.load(path, allow_pickle=False)
+    except _READ_ERRORS as e:
+        raise InputSpecError(f"cannot read {what} as .npy: {_one_line(e)}") from e
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__

@@ -91,7 +91,7 @@ class Accuracy(_Strict):
 class Preprocess(_Strict):
     """How an image becomes an input tensor (docs/accuracy.md, "Datasets")."""
 
-    resize: tuple[int, int] | None = None  # [height, width]; default: the input's own size
+    resize: tuple[InputDim, InputDim] | None = None  # [height, width]; default: the input's size
     layout: Literal["nhwc", "nchw", "hwc", "chw"] | None = None  # default: from the input shape
     color: Literal["rgb", "bgr", "gray"] = "rgb"
     scale: float = 1.0  # pixel values 0..255 times this, then (x - mean) / std

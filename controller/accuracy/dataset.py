@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from rigbench import limits
+from rigbench.agent.npzfile import read_npy, read_npz
 from rigbench.controller.variants.signature import (
     Sample,
     Signature,
@@ -152,13 +154,23 @@ def _image(path: Path, info: TensorInfo, spec: DatasetSpec) -> np.ndarray:
                 "width; give preprocess.resize: [height, width]"
             )
         height, width = h, w
+    try:  # the decoded, resized image as floats: bounded before Pillow allocates it
+        limits.check_input_size(info.name, (height, width, 3), np.dtype(np.float32))
+    except InputSpecError as e:
+        raise DatasetError(f"{where}: preprocess.resize: {e}") from e
     try:
         with Image.open(path) as opened:
             opened.load()
             img = opened.convert("L" if pre.color == "gray" else "RGB")
             img = img.resize((width, height), Image.Resampling.BILINEAR)
             hwc = np.asarray(img, dtype=np.float32)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+        SyntaxError,
+    ) as e:
         raise DatasetError(f"{where}: cannot read image {path.name}: {e}") from e
     if hwc.ndim == 2:
         hwc = hwc[:, :, None]
@@ -201,13 +213,13 @@ def _check(info: TensorInfo, arr: np.ndarray, name: str, spec: DatasetSpec) -> n
 
 
 def _load_array(path: Path, spec: DatasetSpec) -> Any:
+    """The array(s) of one file, sizes checked from the headers first (``agent.npzfile``)."""
     try:
         if path.suffix.lower() == ".npy":
-            return np.load(path, allow_pickle=False)
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise DatasetError(f"{_where(spec)}: cannot read {path.name}: {e}") from e
+            return read_npy(path, path.name)
+        return read_npz(path, path.name)
+    except InputSpecError as e:
+        raise DatasetError(f"{_where(spec)}: {e}") from e
 
 
 def _array_samples(files: list[Path], sig: Signature, spec: DatasetSpec) -> list[dict[str, Any]]:
