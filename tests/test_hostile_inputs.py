@@ -113,6 +113,7 @@ KIND_OF = {
     "parquet": "folder",
     "html": "output",
     "markdown": "output",
+    "dest": "output",
 }
 
 # Values for parameters that are not files, given whenever a command has them (required
@@ -123,6 +124,7 @@ BENIGN_VALUES = {
     "qps": "10",
     "latency_ms": "10",
     "variant": "int8-static",  # compile: the variant that reads a calibration file
+    "query": "SELECT count(*) FROM runs",
 }
 # Flags given whenever a command has them, unless the hostile parameter excludes them.
 BENIGN_FLAGS = {"as_json": ("html", "markdown")}  # report: one format
@@ -423,8 +425,8 @@ def _args(case: Case, files: Files, hostile_path: Path | None) -> list[str]:
     for p in case.command.params:
         if p is case.param:
             value = str(hostile_path) if hostile_path is not None else case.value
-        elif p.is_path and KIND_OF.get(p.name, "output") != "output":
-            value = str(files.benign[KIND_OF[p.name]])
+        elif p.is_path and (KIND_OF.get(p.name, "output") != "output" or p.required):
+            value = str(files.benign[KIND_OF.get(p.name, "output")])
             if KIND_OF[p.name] == "folder":
                 name = f"{case.command.name.replace(' ', '-')}-{p.name}"
                 value = str(Path(value).with_name(name))
@@ -493,7 +495,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # A truncated store may still hold what a command asks for: then it may succeed (0). What is
 # read from a cut file must never be a traceback.
-MAY_SUCCEED = {("truncated.duckdb", "results"), ("truncated.duckdb", "runs")}
+MAY_SUCCEED = {("truncated.duckdb", c) for c in ("results", "runs", "sql")}
 
 
 @dataclass
