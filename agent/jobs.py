@@ -146,8 +146,7 @@ class JobSpec:
             ("telemetry.idle_baseline_s", self.telemetry.idle_baseline_s, limits.DURATION_S),
             ("soak.duration_s", self.soak.duration_s, limits.DURATION_S),
             ("soak.window_s", self.soak.window_s, limits.DURATION_S),
-            ("lease_ttl_s", self.lease_ttl_s, limits.TIMEOUT_S),
-        ):
+        ):  # lease_ttl_s is not refused: the agent caps it (--max-lease-s)
             limit.check(f"job {self.job_id}: {name}", value, JobSpecError)
         for i in self.inputs:
             if i.shape is None:
