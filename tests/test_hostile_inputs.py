@@ -21,7 +21,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import zipfile
 from collections.abc import Iterator
@@ -649,11 +648,34 @@ def test_the_cases_cover_every_command() -> None:
 # --- permission denied -------------------------------------------------------------------------
 
 
-def _as_unprivileged(args: list[str]) -> Outcome:
-    """Run the CLI in a forked child that cannot read what root could: uid/gid nobody.
+def _drop_dac_override() -> None:
+    """Lose CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: root then obeys file modes like anyone.
 
-    Everything the CLI imports lazily must be readable by nobody (a venv usually is).
+    Root keeps owning its files (the checkout, the venv), so only what a test makes
+    unreadable (mode 000) is; dropping one's own capabilities needs no privilege.
     """
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_uint32) for n in ("effective", "permitted", "inheritable")]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (Data * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    keep = ~((1 << 1) | (1 << 2)) & 0xFFFF_FFFF  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+    for field in ("effective", "permitted", "inheritable"):
+        setattr(data[0], field, getattr(data[0], field) & keep)
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def _in_child_without_dac_override(args: list[str]) -> Outcome:
+    """Run the CLI in a forked child that cannot read a file root's modes deny."""
     import json
 
     read, write = os.pipe()
@@ -661,9 +683,7 @@ def _as_unprivileged(args: list[str]) -> Outcome:
     if pid == 0:  # the child: never returns into pytest
         try:
             os.close(read)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
+            _drop_dac_override()
             r = CliRunner().invoke(app, args)
             crash = r.exception is not None and not isinstance(r.exception, SystemExit)
             result = {"code": r.exit_code, "stdout": r.stdout, "stderr": r.stderr}
@@ -691,36 +711,34 @@ PERMISSION_CASES = [
 ]
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux file capabilities")
+@pytest.mark.parametrize("closed", ["file", "folder"])
 @pytest.mark.parametrize(
     ("args", "names"), PERMISSION_CASES, ids=[a[0] for a, _ in PERMISSION_CASES]
 )
 def test_a_file_rigbench_may_not_read_is_one_line(
-    args: list[str], names: str, files: Files, tmp_path: Path
+    args: list[str], names: str, closed: str, files: Files, tmp_path: Path
 ) -> None:
+    """Mode 000 on the file itself, or on the folder that holds it."""
     private = tmp_path / "private"
     private.mkdir()
     shutil.copy(files.benign["plan"], private / "plan.yaml")
     shutil.copy(files.benign["inventory"], private / "inventory.yaml")
     shutil.copy(files.benign["store"], private / "store.duckdb")
     shutil.copy(files.benign["model"], private / "model.onnx")
-    for p in private.iterdir():
+    for p in [private] if closed == "folder" else private.iterdir():
         p.chmod(0)
-    private.chmod(0o700)
-    # The store and work folder go where anyone may write (pytest's folders are private).
-    public = Path(tempfile.mkdtemp(prefix="rigbench-public-"))
-    public.chmod(0o777)
+    public = tmp_path / "public"  # where the store and work folder may be written
+    public.mkdir()
     args = [
         str(private / a[1:]) if a[0] == "@" else str(public / a[1:]) if a[0] == "+" else a
         for a in args
     ]
-    try:
-        if os.geteuid() == 0:
-            outcome = _as_unprivileged(args)
-        else:
-            r = CliRunner().invoke(app, args)
-            outcome = Outcome(r.exit_code, r.stdout, r.stderr)
-    finally:
-        shutil.rmtree(public)
-    assert "Permission denied" in outcome.stderr
+    if os.geteuid() == 0:  # root reads mode-000 files: run without that power
+        outcome = _in_child_without_dac_override(args)
+    else:
+        r = CliRunner().invoke(app, args)
+        outcome = Outcome(r.exit_code, r.stdout, r.stderr)
+    private.chmod(0o700)  # let pytest clean up
+    assert "Permission denied" in outcome.stderr or "is not readable" in outcome.stderr
     assert_one_clean_line(outcome, names)
