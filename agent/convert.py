@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from rigbench.agent.describe import DeviceDescription, SensorSummary
+from rigbench.agent.emulation import Emulation
 from rigbench.agent.jobs import (
     InputOverride,
     JobEvent,
@@ -340,6 +341,7 @@ def description_to_pb(d: DeviceDescription) -> pb.DeviceDescription:
         simulated=d.simulated,
         fingerprint=d.fingerprint,
         busy_job_id=d.busy_job_id,
+        emulation=pb.Emulation(**d.emulation.__dict__) if d.emulation else None,
     )
 
 
@@ -373,4 +375,9 @@ def description_from_pb(m: pb.DeviceDescription) -> DeviceDescription:
         simulated=m.simulated,
         fingerprint=dict(m.fingerprint),
         busy_job_id=m.busy_job_id,
+        emulation=_emulation_from_pb(m.emulation) if m.HasField("emulation") else None,
     )
+
+
+def _emulation_from_pb(m: pb.Emulation) -> Emulation:
+    return Emulation(m.emulator, m.host_arch, m.interpreter, m.cpu_model, m.evidence)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rigbench import PROTOCOL_VERSION, __version__
+from rigbench.agent.emulation import Emulation, detect_emulation
 from rigbench.agent.runtimes import describe_runtimes
 from rigbench.agent.runtimes.base import RuntimeDescription
 
@@ -46,10 +47,16 @@ class DeviceDescription:
     simulated: bool = False
     fingerprint: dict[str, str] = field(default_factory=dict)
     busy_job_id: str = ""
+    emulation: Emulation | None = None  # set when qemu-user (or the like) runs this agent
+
+    @property
+    def emulated(self) -> bool:
+        return self.emulation is not None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (as dataclasses.asdict, without its deep copies)."""
         d = dict(self.__dict__)
+        d["emulation"] = dict(self.emulation.__dict__) if self.emulation else None
         d["runtimes"] = [dict(r.__dict__, providers=list(r.providers)) for r in self.runtimes]
         d["sensors"] = [dict(s.__dict__) for s in self.sensors]
         d["fingerprint"] = dict(self.fingerprint)
@@ -143,4 +150,5 @@ def describe_device(
         sensors=sensors or [],
         simulated=simulated,
         fingerprint=fingerprint(root, runtimes),
+        emulation=detect_emulation(),
     )

@@ -66,6 +66,7 @@ class Night:
     energy_per_inference_mj: float | None
     max_abs_err: float | None
     within_tolerance: bool | None
+    emulated: bool = False  # measured under qemu-user: its speed is never compared
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -118,7 +119,8 @@ SELECT ru.run_id, ru.started_at, ru.plan_digest, ru.plan_json, r.job_id, j.job_k
        d.fingerprint_json, d.description_json,
        ar.transform, ar.params_json, ar.source_sha256, ar.tool_versions_json,
        r.p50_ns, r.p90_ns, r.iterations, r.throttled, r.peak_rss_bytes,
-       r.energy_per_inference_mj, a.max_abs_err, a.within_tolerance
+       r.energy_per_inference_mj, a.max_abs_err, a.within_tolerance,
+       coalesce(r.emulated, false) AS emulated
 FROM results r
 JOIN jobs j ON j.job_id = r.job_id
 JOIN runs ru ON ru.run_id = r.run_id
@@ -178,6 +180,7 @@ def _night(row: Mapping[str, Any]) -> Night:
         energy_per_inference_mj=row["energy_per_inference_mj"],
         max_abs_err=row["max_abs_err"],
         within_tolerance=row["within_tolerance"],
+        emulated=bool(row["emulated"]),
     )
 
 

@@ -207,7 +207,9 @@ def _json(v: Any) -> str | None:
     return json.dumps(v) if v is not None else None
 
 
-def result_row(job: PlannedJob, run_id: str, result: JobResult, simulated: bool) -> dict[str, Any]:
+def result_row(
+    job: PlannedJob, run_id: str, result: JobResult, simulated: bool, emulated: bool = False
+) -> dict[str, Any]:
     lat = np.asarray(result.latencies_ns, dtype=np.int64)
     st = latency_stats(lat, result.measure_end_ns - result.measure_start_ns)
     tel = result.telemetry_summary or {}
@@ -250,6 +252,7 @@ def result_row(job: PlannedJob, run_id: str, result: JobResult, simulated: bool)
         "telemetry_json": _json(tel) if tel else None,
         "soak_windows_json": _json(result.soak_windows) if result.soak_windows else None,
         "simulated": simulated or bool(tel.get("simulated")),
+        "emulated": emulated,
         "created_at": now(),
     }
 
@@ -365,6 +368,7 @@ class Dispatcher:
         # Per device: devices run concurrently, so one shared flag would let the last
         # device described label every device's results simulated (or not).
         self._simulated: dict[str, bool] = {}
+        self._emulated: dict[str, bool] = {}  # the agent runs under qemu-user (or the like)
 
     async def run(self, jobs: Sequence[PlannedJob]) -> RunOutcome:
         by_device: dict[str, list[PlannedJob]] = {}
@@ -510,6 +514,7 @@ class Dispatcher:
             )
         )
         self._simulated[d.name] = desc.simulated
+        self._emulated[d.name] = desc.emulated
 
     async def _job_with_retries(self, conn: Connection, job: PlannedJob) -> FailureKind | None:
         """Run one job until it is stored or fails for good; returns None when stored, else
@@ -655,7 +660,9 @@ class Dispatcher:
         except RigbenchError as e:  # e.g. the user's task metric: accuracy is then unknown
             result.warnings.append(f"accuracy not computed: {e}")
             acc = [{"output": "*", "unknown_reason": f"accuracy not computed: {e}"}]
-        row = result_row(job, self.run_id, result, self._simulated.get(job.device.name, False))
+        name = job.device.name
+        simulated, emulated = self._simulated.get(name, False), self._emulated.get(name, False)
+        row = result_row(job, self.run_id, result, simulated, emulated)
         self.writer.add(
             ResultRecord(row, np.asarray(result.latencies_ns, dtype=np.int64), telemetry, gaps, acc)
         )

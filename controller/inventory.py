@@ -57,6 +57,10 @@ class SshTransport(_Strict):
     install_dir: str = "~/.rigbench-agent"
     extras: list[str] | None = None  # runtimes to install; default: detected on the host
     wheelhouse: Path | None = None  # offline host: wheels for its arch and Python
+    # A recorded device root on the host (a "virtual Pi 5"): the agent reads its sensors
+    # there and marks every reading simulated.
+    telemetry_root: str | None = None
+    simulated: bool = False
 
 
 class Cost(_Strict):

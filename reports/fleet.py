@@ -15,6 +15,7 @@ from rigbench.reports.rank import exclusion_lines, header_lines, markdown_table
 from rigbench.reports.rank_format import (
     Footnotes,
     clean,
+    device_cell,
     interval_cell,
     num,
     qualifier,
@@ -62,7 +63,7 @@ def _cells(plan: FleetPlan, o: FleetOption, foot: Footnotes) -> list[str]:
     c = o.choice
     lat = f"{num(c.latency_ms.point)} ({interval_cell(c.latency_ms)})" if c.latency_ms else "n/a"
     return [
-        c.device,
+        device_cell(c),
         c.variant + ("" if c.scenario == "single-stream" else f" [{c.scenario}]"),
         runtime_cell(c),
         lat,
@@ -153,6 +154,7 @@ def option_dict(o: FleetOption) -> dict[str, Any]:
         "power_basis": o.power_basis.value,
         "estimated": o.power_basis is PowerBasis.nameplate,
         "simulated": o.power_basis is PowerBasis.simulated,
+        "emulated": o.choice.emulated,
     }
 
 

@@ -153,6 +153,8 @@ def _header(bundle: ReportBundle) -> str:
         badges.append("<span class='badge warn'>in progress: partial results</span>")
     if any(c.simulated for s in bundle.sections for c in s.ranking.ranked + s.ranking.excluded):
         badges.append("<span class='badge sim'>includes simulated telemetry</span>")
+    if any(c.emulated for s in bundle.sections for c in s.ranking.ranked + s.ranking.excluded):
+        badges.append("<span class='badge warn'>includes emulated devices</span>")
     models = ", ".join(s.ranking.model for s in bundle.sections)
     out = [
         f"<h1>rigbench report: {_e(models)}</h1>",

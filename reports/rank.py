@@ -16,6 +16,7 @@ from rigbench.reports.rank_format import (
     Footnotes,
     basis_text,
     cost_cell,
+    device_cell,
     energy_cell,
     error_cell,
     interval_cell,
@@ -39,7 +40,7 @@ def columns(r: Ranking, notes: Footnotes) -> list[Column]:
     cols: list[Column] = [
         ("rank", rank_cell),
         ("front", lambda c: "*" if c.pareto else ""),
-        ("device", lambda c: c.device),
+        ("device", device_cell),
         ("variant", lambda c: c.variant),
         ("runtime (provider)", runtime_cell),
     ]

@@ -13,6 +13,7 @@ from typing import Any
 from rigbench.controller.cost import Basis, CostEstimate, PowerBasis
 from rigbench.controller.ranking.rank import Choice, RankBy, Ranking
 from rigbench.controller.ranking.stats import Interval
+from rigbench.reports.emulated import device_label
 from rigbench.reports.tables import NOT_AVAILABLE
 
 UNKNOWN_COST = "unknown"
@@ -72,6 +73,11 @@ def cost_cell(c: Choice) -> str:
     if c.cost.usd_per_million is None:
         return UNKNOWN_COST
     return num(c.cost.usd_per_million) + cost_qualifier(c.cost)
+
+
+def device_cell(c: Choice) -> str:
+    """The device name, labelled when it was emulated (its figures are not a device's)."""
+    return device_label(c.device, c.emulated)
 
 
 def runtime_cell(c: Choice) -> str:
@@ -181,6 +187,7 @@ def choice_dict(c: Choice, percentile: int) -> dict[str, Any]:
         "basis": basis_dict(c.cost.basis),
         "estimated": c.cost.estimated,
         "simulated": c.simulated,
+        "emulated": c.emulated,
         "max_abs_err": c.max_abs_err,
         "max_rel_err": c.max_rel_err,
         "snr_db": c.snr_db,

@@ -43,6 +43,8 @@ from rigbench.reports.regression_stats import (
 
 METRICS = ("latency_p50", "max_abs_err", "energy_per_inference", "peak_rss")
 PERF_METRICS = ("latency_p50", "energy_per_inference")  # throttling changes these
+# What emulation (qemu-user) decides rather than the model: never compared on such a device.
+EMULATED_METRICS = ("latency_p50", "energy_per_inference", "peak_rss")
 BAD_DEVICE_STATES = frozenset({"unhealthy", "unreachable", "quarantined", "missing"})
 EXIT_OK, EXIT_REGRESSION, EXIT_FARM = failures.EXIT_OK, failures.EXIT_MODEL, failures.EXIT_FARM
 
@@ -195,6 +197,8 @@ def compare_series(
         flags.append(f"{baseline.skipped_throttled} throttled baseline night(s) not used")
     if tonight.throttled:
         flags.append("throttled tonight: latency and energy not used as evidence")
+    if tonight.emulated:
+        flags.append("emulated device (qemu-user): only accuracy is compared")
     if baseline.new_baseline:
         why = "; ".join(str(c) for c in changes if c.splits)
         return [
@@ -259,6 +263,12 @@ def compare_series(
         policy,
         policy.memory_noise_prior,
     )
+    if tonight.emulated:
+        for m in EMULATED_METRICS:
+            verdicts[m] = Verdict(
+                Outcome.NOT_ENOUGH_DATA,
+                reason="emulated device: its speed, energy and memory are never compared",
+            )
     return [
         _row(
             key,

@@ -108,9 +108,11 @@ def test_a_key_the_server_does_not_accept_is_an_auth_error(sshd, tmp_path):
     kh = tmp_path / "known_hosts"
     kh.write_text(sshd.known_hosts_line())
     stranger = keygen(tmp_path / "stranger")
-    with pytest.raises(SshAuthError, match="rejected authentication") as e:
+    with pytest.raises(SshAuthError, match=f"refused the key {stranger}") as e:
         SshSession.open(device(sshd, kh, key_file=str(stranger)))
-    assert "PRIVATE KEY" not in str(e.value)
+    msg = str(e.value)
+    assert "PRIVATE KEY" not in msg and "\n" not in msg  # one line, saying what to fix:
+    assert f"~{sshd.user}/.ssh/authorized_keys" in msg and f"usermod -p '*' {sshd.user}" in msg
 
 
 def test_no_server_is_unreachable(tmp_path):

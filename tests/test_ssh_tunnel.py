@@ -6,6 +6,7 @@ connects with ``connect()`` exactly as a run does, and a job runs through the tu
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ from rigbench.controller.client import AgentClient, ChannelConfig, sha256_file
 from rigbench.controller.connect import connect
 from rigbench.controller.inventory import Device
 from rigbench.controller.local_agent import LocalAgent, start_local_agent
-from rigbench.controller.ssh.tunnel import open_agent_tunnel
+from rigbench.controller.ssh.session import SshSession
+from rigbench.controller.ssh.tunnel import SshTunnel, open_agent_tunnel
 from rigbench.errors import AgentUnreachableError
 from tests.conftest import run
 from tests.sshd import Sshd, free_port, sshd_available, start_sshd
@@ -124,3 +126,17 @@ def test_the_tunnel_reconnects_after_the_ssh_connection_dies(sshd, host_agent, t
         assert tunnel.reconnects == 1
     finally:
         tunnel.close()
+
+
+def test_a_refused_channel_is_an_answer_not_noise(sshd, tmp_path, caplog, capfd):
+    """What an install sees while waiting for the agent: refusals, and nothing printed."""
+    dev = ssh_device(sshd, tmp_path, free_port())
+    session = SshSession.open(dev)
+    tunnel = SshTunnel(lambda: session, dev.ssh.agent_port, session)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="paramiko"):
+            assert [tunnel.probe() for _ in range(3)] == [False, False, False]
+    finally:
+        tunnel.close()
+    assert not [r for r in caplog.records if "open FAILED" in r.getMessage()]
+    assert "open FAILED" not in capfd.readouterr().err

@@ -12,6 +12,7 @@ Describe marks these sources `simulated`, so a report never mistakes them for me
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -454,8 +455,8 @@ def build_recorded_root(kind: str, fixtures: Path, out: Path) -> Path:
     for rel, target in tree.links.items():
         link = out / rel
         link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to(out / target, target_is_directory=True)
+        if not link.exists():  # relative: the root can be copied elsewhere (onto a board)
+            link.symlink_to(os.path.relpath(out / target, link.parent), target_is_directory=True)
     manifest = {
         "kind": kind,
         "description": KINDS[kind][0],

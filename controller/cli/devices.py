@@ -9,11 +9,13 @@ from typing import Any
 
 import typer
 
+from rigbench.agent.emulation import describe as emulation_text
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import Format, InventoryOpt, WorkOpt, work_path
 from rigbench.controller.connect import connect
 from rigbench.controller.inventory import Device, load_inventory
 from rigbench.errors import RigbenchError
+from rigbench.reports.emulated import EMULATED_NOTE
 from rigbench.reports.tables import render
 
 COLUMNS = [
@@ -38,9 +40,12 @@ async def describe_one(device: Device, work: Path) -> dict[str, Any]:
     except RigbenchError as e:
         return {**row, "status": f"unreachable: {e}"}
     sensors = [s for s in desc.sensors if s.status == "available"]
+    status = "ok" + (" (simulated telemetry)" if desc.simulated else "")
+    if desc.emulation is not None:
+        status += f" (emulated: {emulation_text(desc.emulation)})"
     return {
         **row,
-        "status": "ok" + (" (simulated telemetry)" if desc.simulated else ""),
+        "status": status,
         "cpu_model": desc.cpu_model,
         "cores": f"{desc.cpu_cores_physical}/{desc.cpu_cores_logical}",
         "memory_gb": desc.memory_bytes / 2**30 if desc.memory_bytes else None,
@@ -73,6 +78,8 @@ def devices_cmd(
     rows = asyncio.run(all_devices())
     if fmt == Format.table:
         text = render(rows, "table", COLUMNS)
+        if any("(emulated" in r["status"] for r in rows):
+            text += "\n" + EMULATED_NOTE
         for r in rows:
             for s in r.get("sensor_details", []):
                 if s["status"] != "available":

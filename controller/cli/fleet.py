@@ -14,6 +14,7 @@ from rigbench.controller.cli import app
 from rigbench.controller.cli.common import StoreOpt, open_store
 from rigbench.controller.cli.rank import (
     EXIT_NOTHING_QUALIFIES,
+    AllowEmulatedOpt,
     InventoryCostOpt,
     MaxErrorOpt,
     MemoryOpt,
@@ -50,6 +51,7 @@ def fleet_cmd(
     no_throttling: bool = ThrottleOpt,
     scenario: str = ScenarioOpt,
     inventory: Path = InventoryCostOpt,
+    allow_emulated: bool = AllowEmulatedOpt,
     fmt: RankFormat = typer.Option(RankFormat.table, "--format", "-f"),
     store: Path = StoreOpt,
 ) -> None:
@@ -72,6 +74,7 @@ def fleet_cmd(
         no_throttling,
         scenario,
         inventory,
+        allow_emulated=allow_emulated,
     )
     plan = size_fleet(open_store(store), req, qps, headroom)
     render = {

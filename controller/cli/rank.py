@@ -57,6 +57,12 @@ ThrottleOpt = typer.Option(
     help="exclude choices that throttled (devices without a throttle sensor are kept and show n/a)",
 )
 ScenarioOpt = typer.Option(None, "--scenario", help="only this scenario (default: all)")
+AllowEmulatedOpt = typer.Option(
+    False,
+    "--allow-emulated",
+    help="include devices that run under emulation (qemu-user): refused by default, since "
+    "their speed and cost say nothing about real hardware",
+)
 InventoryCostOpt = typer.Option(
     None,
     "--inventory",
@@ -84,6 +90,7 @@ def build_request(
     scenario: str | None,
     inventory: Path | None,
     by: RankBy = RankBy.cost,
+    allow_emulated: bool = False,
 ) -> RankRequest:
     costs, source = costs_from(inventory)
     return RankRequest(
@@ -96,6 +103,7 @@ def build_request(
             max_error=max_error,
             max_memory_mb=max_memory_mb,
             no_throttling=no_throttling,
+            allow_emulated=allow_emulated,
         ),
         by=by,
         scenario=scenario,
@@ -117,6 +125,7 @@ def rank_cmd(
     by: RankBy = typer.Option(RankBy.cost, "--by", help="order by cost, energy or latency"),
     scenario: str = ScenarioOpt,
     inventory: Path = InventoryCostOpt,
+    allow_emulated: bool = AllowEmulatedOpt,
     fmt: RankFormat = typer.Option(RankFormat.table, "--format", "-f"),
     store: Path = StoreOpt,
 ) -> None:
@@ -141,6 +150,7 @@ def rank_cmd(
         scenario,
         inventory,
         by,
+        allow_emulated,
     )
     ranking = rank(open_store(store), req)
     render = {

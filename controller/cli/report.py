@@ -13,6 +13,7 @@ import typer
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import StoreOpt, open_store
 from rigbench.controller.cli.rank import (
+    AllowEmulatedOpt,
     InventoryCostOpt,
     LatencyOpt,
     MaxErrorOpt,
@@ -51,6 +52,7 @@ def report_cmd(
     by: RankBy = typer.Option(RankBy.cost, "--by", help="order by cost, energy or latency"),
     scenario: str = ScenarioOpt,
     inventory: Path = InventoryCostOpt,
+    allow_emulated: bool = AllowEmulatedOpt,
     store: Path = StoreOpt,
 ) -> None:
     """Report a run as one offline HTML file, Markdown or JSON.
@@ -77,6 +79,7 @@ def report_cmd(
         scenario,
         inventory,
         by,
+        allow_emulated,
     )
     bundle = build_bundle(open_store(store), req)
     if html is not None:

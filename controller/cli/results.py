@@ -12,6 +12,7 @@ from rigbench.controller.cli.common import Format, StoreOpt, open_store
 from rigbench.controller.store import queries
 from rigbench.errors import StoreError, UsageError
 from rigbench.failures import FailureKind
+from rigbench.reports.emulated import EMULATED_NOTE, device_label
 from rigbench.reports.soak import soak_summary
 from rigbench.reports.tables import render
 
@@ -95,10 +96,13 @@ def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> st
         f"run {run_id} ({info['kind']}, plan {info['plan_name']}, {info['status']}): "
         f"{len(rows)} result(s)"
     )
-    text = render(_accuracy_cells(rows), "table", columns, title)
+    shown = [dict(r, device=device_label(r["device"], r["emulated"])) for r in rows]
+    text = render(_accuracy_cells(shown), "table", columns, title)
     acc_lines = accuracy_lines(rows)
     if acc_lines:
         text += "\naccuracy:\n" + "\n".join(acc_lines)
+    if any(r["emulated"] for r in rows):
+        text += "\n" + EMULATED_NOTE
     if any(r.get("simulated") for r in rows):
         text += (
             "\n(telemetry of simulated devices replays recorded data: its power and "

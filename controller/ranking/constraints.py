@@ -26,6 +26,9 @@ class Constraints:
     max_error: float | None = None  # max abs error vs the fp32 source, overall ('*') row
     max_memory_mb: float | None = None
     no_throttling: bool = False
+    # Results from an emulated device (qemu-user) are refused unless asked for: their
+    # speed, and any cost or fleet size derived from it, say nothing about real hardware.
+    allow_emulated: bool = False
 
     def __post_init__(self) -> None:
         if self.percentile not in PERCENTILES:
@@ -44,6 +47,8 @@ class Constraints:
             out.append(f"peak RSS <= {self.max_memory_mb:g} MB")
         if self.no_throttling:
             out.append("no throttling observed")
+        if self.allow_emulated:
+            out.append("emulated devices included (--allow-emulated)")
         out.append(
             "within the plan's accuracy tolerance (where the plan set one; unknown accuracy "
             "does not pass)"
@@ -58,6 +63,7 @@ class Constraints:
             "max_error": self.max_error,
             "max_memory_mb": self.max_memory_mb,
             "no_throttling": self.no_throttling,
+            "allow_emulated": self.allow_emulated,
         }
 
 
@@ -65,13 +71,21 @@ class Constraints:
 class Exclusion:
     """One constraint a choice failed, with the figures that failed it."""
 
-    constraint: str  # latency | throughput | accuracy | memory | throttling
+    constraint: str  # latency | throughput | accuracy | memory | throttling | emulated
     detail: str
 
 
 def check(row: dict[str, Any], c: Constraints) -> list[Exclusion]:
     """Every constraint ``row`` (a ranking row's figures) fails; empty when it qualifies."""
     out: list[Exclusion] = []
+    if row.get("emulated") and not c.allow_emulated:
+        out.append(
+            Exclusion(
+                "emulated",
+                "measured under user-mode emulation (qemu-user): its speed and cost say nothing "
+                "about a real device (--allow-emulated to include it)",
+            )
+        )
     if c.latency_ms is not None:
         out.extend(_latency(row, c))
     if c.min_throughput_ips is not None:

@@ -104,6 +104,7 @@ class Choice:
     rank: int | None = None
     tied: bool = False
     pareto: bool = False
+    emulated: bool = False  # the agent ran under qemu-user: figures are not a device's
 
     @property
     def label(self) -> str:
@@ -128,6 +129,7 @@ class Choice:
             "accuracy_reasons": self.accuracy_reasons,
             "accuracy_unknown": self.accuracy_unknown,
             "has_tolerance": self.has_tolerance,
+            "emulated": self.emulated,
         }
 
 
@@ -258,6 +260,7 @@ def _choice(row: dict[str, Any], st: SampleStats | None, req: RankRequest) -> Ch
         cost=cost,
         cost_input=cost_input,
         range_ms=span,
+        emulated=bool(row["emulated"]),
     )
     # Cost and energy per inference scale with the time one inference takes: they inherit
     # the relative interval of the mean latency (latency noise only, not the power's).
@@ -365,6 +368,12 @@ def _notes(r: Ranking, req: RankRequest, unknown: list[Choice]) -> list[str]:
         notes.append(
             "simulated devices replay recorded telemetry: their power, energy, temperature and "
             "throttling figures (and costs derived from them) are simulated, not measured"
+        )
+    if any(c.emulated for c in r.ranked):
+        notes.append(
+            "emulated devices are ranked as asked (--allow-emulated): they run under user-mode "
+            "emulation (qemu-user), so their latency, throughput and any cost derived from them "
+            "are the emulator's, not a real device's"
         )
     if any(c.cost.estimated for c in r.ranked):
         notes.append(

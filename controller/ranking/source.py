@@ -263,6 +263,7 @@ _RESULT_SQL = """
         r.peak_rss_bytes, r.avg_power_mw, r.energy_per_inference_mj, r.energy_source,
         r.energy_coverage, r.peak_temp_mc, r.throttled, r.throttle_reasons_json,
         coalesce(r.simulated, false) OR coalesce(d.simulated, false) AS simulated,
+        coalesce(r.emulated, false) OR coalesce(d.emulated, false) AS emulated,
         r.soak_windows_json IS NOT NULL AS soak, d.cost_json,
         a.max_abs_err, a.mean_abs_err, a.cosine_similarity, a.top1_agreement,
         a.within_tolerance, a.reasons AS accuracy_reasons, a.max_rel_err, a.snr_db,

@@ -38,7 +38,12 @@ from rigbench.controller.ssh.service import (
 )
 from rigbench.controller.ssh.session import SshSession
 from rigbench.controller.ssh.tunnel import SshTunnel
-from rigbench.controller.ssh.units import RemoteLayout, resolve_install_dir, service_name
+from rigbench.controller.ssh.units import (
+    RemoteLayout,
+    resolve_install_dir,
+    serve_options,
+    service_name,
+)
 from rigbench.controller.ssh.wheels import LocalWheel, Wheelhouse, build_wheelhouse
 from rigbench.errors import AgentUnreachableError, RigbenchError
 
@@ -385,10 +390,13 @@ def install_service(host: Host, opts: InstallOptions, changed: bool) -> ServiceK
     def say(msg: str) -> None:
         host.say(f"service: {msg}")
 
+    extra = serve_options(host.ssh.telemetry_root, host.ssh.simulated)
     if choice.kind == "supervisor":
-        install_supervisor(host.session, host.facts, host.layout, port, changed, say)
+        install_supervisor(host.session, host.facts, host.layout, port, changed, say, extra)
     else:
-        install_systemd(host.session, host.facts, host.layout, choice.kind, port, changed, say)
+        install_systemd(
+            host.session, host.facts, host.layout, choice.kind, port, changed, say, extra
+        )
     return choice.kind
 
 

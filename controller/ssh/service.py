@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,11 +83,12 @@ def install_systemd(
     agent_port: int,
     restart: bool,
     say: Say,
+    extra: Sequence[str] = (),
 ) -> None:
     user_unit = kind == "user"
     name = service_name(agent_port)
     path = unit_path(name, user_unit=user_unit, home=facts.home)
-    text = systemd_unit(layout, agent_port, user_unit=user_unit, run_as=facts.user)
+    text = systemd_unit(layout, agent_port, user_unit=user_unit, run_as=facts.user, extra=extra)
     session.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))}", what="unit folder")
     sc = _systemctl(kind)
     if session.write_text(path, text):
@@ -180,8 +181,10 @@ def install_supervisor(
     agent_port: int,
     restart: bool,
     say: Say,
+    extra: Sequence[str] = (),
 ) -> None:
-    if session.write_text(layout.supervisor, supervisor_script(layout, agent_port), 0o755):
+    script = supervisor_script(layout, agent_port, extra)
+    if session.write_text(layout.supervisor, script, 0o755):
         say(f"supervisor script {layout.supervisor} written")
         restart = True
     else:

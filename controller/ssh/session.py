@@ -107,11 +107,13 @@ class SshSession:
                 f"device {device.name}: the key for {where} is passphrase-protected; load it "
                 "into ssh-agent (ssh-add): rigbench never asks for or stores passphrases"
             ) from None
-        except paramiko.AuthenticationException as e:
+        except paramiko.AuthenticationException:
             client.close()
-            keys = f"key_file {key_file}" if key_file else "ssh-agent and ~/.ssh keys"
+            keys = f"the key {key_file}" if key_file else "the keys of ssh-agent and ~/.ssh"
             raise SshAuthError(
-                f"device {device.name}: {where} rejected authentication with {keys}: {e}"
+                f"device {device.name}: {where} refused {keys}: put its .pub in "
+                f"~{ssh.user}/.ssh/authorized_keys on the host, and unlock the account if it "
+                f"is locked (useradd leaves it so; as root there: usermod -p '*' {ssh.user})"
             ) from None
         except (OSError, paramiko.SSHException, EOFError) as e:
             client.close()

@@ -9,6 +9,7 @@ gRPC opens reconnects it, with the host key verified again.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Callable
@@ -23,6 +24,20 @@ from rigbench.errors import AgentUnreachableError
 CHUNK = 1 << 16
 WINDOW_BYTES = 8 << 20  # a larger receive window than paramiko's 2 MiB helps downloads
 CHANNEL_OPEN_TIMEOUT_S = 10.0
+
+
+class _RefusedChannelsAreAnswers(logging.Filter):
+    """paramiko logs every refused ``direct-tcpip`` channel at ERROR ("Secsh channel N open
+    FAILED: Connection refused"). Here a refusal is an expected answer (the agent is not
+    listening yet, say while an install waits for its health check), which the tunnel's
+    callers get as ``ChannelException`` and report themselves: printed, it is only noise.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and "open FAILED" in record.msg)
+
+
+logging.getLogger("paramiko.transport").addFilter(_RefusedChannelsAreAnswers())
 
 
 class SshTunnel:

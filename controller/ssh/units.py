@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rigbench import __version__
@@ -98,7 +99,13 @@ def service_name(agent_port: int) -> str:
     return "rigbench-agent" if agent_port == DEFAULT_AGENT_PORT else f"rigbench-agent-{agent_port}"
 
 
-def agent_argv(layout: RemoteLayout, agent_port: int) -> list[str]:
+def serve_options(telemetry_root: str | None, simulated: bool) -> list[str]:
+    """``agent serve`` options from the inventory's ssh block: a recorded sensor root."""
+    args = ["--telemetry-root", telemetry_root] if telemetry_root else []
+    return args + (["--simulated"] if simulated or telemetry_root else [])
+
+
+def agent_argv(layout: RemoteLayout, agent_port: int, extra: Sequence[str] = ()) -> list[str]:
     """The agent command: loopback only, since the controller comes through SSH."""
     return [
         layout.rigbench,
@@ -110,6 +117,7 @@ def agent_argv(layout: RemoteLayout, agent_port: int) -> list[str]:
         str(agent_port),
         "--home",
         layout.home,
+        *extra,
     ]
 
 
@@ -122,10 +130,15 @@ def _systemd_quote(arg: str) -> str:
 
 
 def systemd_unit(
-    layout: RemoteLayout, agent_port: int, *, user_unit: bool, run_as: str | None
+    layout: RemoteLayout,
+    agent_port: int,
+    *,
+    user_unit: bool,
+    run_as: str | None,
+    extra: Sequence[str] = (),
 ) -> str:
     """A unit that restarts the agent forever: a board that reboots or crashes comes back."""
-    exec_start = " ".join(_systemd_quote(a) for a in agent_argv(layout, agent_port))
+    exec_start = " ".join(_systemd_quote(a) for a in agent_argv(layout, agent_port, extra))
     lines = [
         f"# Written by `rigbench agent install` (rigbench {__version__}); "
         "`rigbench agent uninstall` removes it.",
@@ -162,10 +175,10 @@ def unit_path(name: str, *, user_unit: bool, home: str) -> str:
     return f"/etc/systemd/system/{name}.service"
 
 
-def supervisor_script(layout: RemoteLayout, agent_port: int) -> str:
+def supervisor_script(layout: RemoteLayout, agent_port: int, extra: Sequence[str] = ()) -> str:
     """POSIX sh: run the agent, restart it when it exits, stop it (and itself) on TERM."""
     q = shlex.quote
-    cmd = " ".join(q(a) for a in agent_argv(layout, agent_port))
+    cmd = " ".join(q(a) for a in agent_argv(layout, agent_port, extra))
     return f"""#!/bin/sh
 # rigbench agent supervisor, written by `rigbench agent install` (rigbench {__version__})
 # for a host without systemd. It restarts the agent whenever it exits, waiting longer

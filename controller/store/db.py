@@ -134,10 +134,30 @@ class DeviceRecord:
     cost: dict[str, Any] | None
 
 
+DEVICE_COLUMNS = (
+    "run_id",
+    "device",
+    "device_class",
+    "tags_json",
+    "transport",
+    "description_json",
+    "fingerprint_json",
+    "simulated",
+    "cost_json",
+    "emulated",
+)
+
+
+def _emulated(description: dict[str, Any] | None) -> bool:
+    """Whether the agent said it runs under user-mode emulation (Describe's ``emulation``)."""
+    return bool((description or {}).get("emulation"))
+
+
 def _record_device(con: duckdb.DuckDBPyConnection, d: DeviceRecord) -> None:
     fp = (d.description or {}).get("fingerprint")
     con.execute(
-        "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT OR REPLACE INTO devices ({', '.join(DEVICE_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in DEVICE_COLUMNS)})",
         [
             d.run_id,
             d.device,
@@ -148,6 +168,7 @@ def _record_device(con: duckdb.DuckDBPyConnection, d: DeviceRecord) -> None:
             json.dumps(fp) if fp is not None else None,
             bool((d.description or {}).get("simulated", False)),
             json.dumps(d.cost) if d.cost is not None else None,
+            _emulated(d.description),
         ],
     )
 
@@ -181,13 +202,15 @@ def _record_devices(con: duckdb.DuckDBPyConnection, devices: Sequence[DeviceReco
                 [bool((d.description or {}).get("simulated", False)) for d in ds], dtype=bool
             ),
             "cost_json": np.asarray([js(d.cost) for d in ds], dtype=object),
+            "emulated": np.asarray([_emulated(d.description) for d in ds], dtype=bool),
         },
     )
     con.execute(
         "DELETE FROM devices USING _dev "
         "WHERE devices.run_id = _dev.run_id AND devices.device = _dev.device"
     )
-    con.execute("INSERT INTO devices SELECT * FROM _dev")
+    cols = ", ".join(DEVICE_COLUMNS)
+    con.execute(f"INSERT INTO devices ({cols}) SELECT {cols} FROM _dev")
     con.unregister("_dev")
 
 

@@ -273,4 +273,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         FROM devices d;
         """,
     ),
+    (
+        "0005_emulated",
+        """
+        -- Devices whose agent runs under user-mode emulation (qemu-user on another
+        -- architecture), and every result measured there: their latency, throughput, memory
+        -- and load are the emulator's, never a device's. NULL in older rows: not emulated.
+        ALTER TABLE devices ADD COLUMN emulated BOOLEAN;
+        ALTER TABLE results ADD COLUMN emulated BOOLEAN;
+        """,
+    ),
 ]

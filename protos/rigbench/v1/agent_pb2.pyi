@@ -39,7 +39,7 @@ class SensorInfo(_message.Message):
     def __init__(self, source: _Optional[str] = ..., status: _Optional[str] = ..., detail: _Optional[str] = ..., sensors: _Optional[_Iterable[str]] = ..., update_period_s: _Optional[float] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class DeviceDescription(_message.Message):
-    __slots__ = ("agent_version", "protocol_version", "hostname", "cpu_model", "cpu_cores_logical", "cpu_cores_physical", "memory_bytes", "os", "kernel", "arch", "python_version", "runtimes", "sensors", "simulated", "fingerprint", "busy_job_id")
+    __slots__ = ("agent_version", "protocol_version", "hostname", "cpu_model", "cpu_cores_logical", "cpu_cores_physical", "memory_bytes", "os", "kernel", "arch", "python_version", "runtimes", "sensors", "simulated", "fingerprint", "busy_job_id", "emulation")
     class FingerprintEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class DeviceDescription(_message.Message):
     SIMULATED_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     BUSY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EMULATION_FIELD_NUMBER: _ClassVar[int]
     agent_version: str
     protocol_version: str
     hostname: str
@@ -79,7 +80,22 @@ class DeviceDescription(_message.Message):
     simulated: bool
     fingerprint: _containers.ScalarMap[str, str]
     busy_job_id: str
-    def __init__(self, agent_version: _Optional[str] = ..., protocol_version: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu_model: _Optional[str] = ..., cpu_cores_logical: _Optional[int] = ..., cpu_cores_physical: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., os: _Optional[str] = ..., kernel: _Optional[str] = ..., arch: _Optional[str] = ..., python_version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[RuntimeInfo, _Mapping]]] = ..., sensors: _Optional[_Iterable[_Union[SensorInfo, _Mapping]]] = ..., simulated: _Optional[bool] = ..., fingerprint: _Optional[_Mapping[str, str]] = ..., busy_job_id: _Optional[str] = ...) -> None: ...
+    emulation: Emulation
+    def __init__(self, agent_version: _Optional[str] = ..., protocol_version: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu_model: _Optional[str] = ..., cpu_cores_logical: _Optional[int] = ..., cpu_cores_physical: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., os: _Optional[str] = ..., kernel: _Optional[str] = ..., arch: _Optional[str] = ..., python_version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[RuntimeInfo, _Mapping]]] = ..., sensors: _Optional[_Iterable[_Union[SensorInfo, _Mapping]]] = ..., simulated: _Optional[bool] = ..., fingerprint: _Optional[_Mapping[str, str]] = ..., busy_job_id: _Optional[str] = ..., emulation: _Optional[_Union[Emulation, _Mapping]] = ...) -> None: ...
+
+class Emulation(_message.Message):
+    __slots__ = ("emulator", "host_arch", "interpreter", "cpu_model", "evidence")
+    EMULATOR_FIELD_NUMBER: _ClassVar[int]
+    HOST_ARCH_FIELD_NUMBER: _ClassVar[int]
+    INTERPRETER_FIELD_NUMBER: _ClassVar[int]
+    CPU_MODEL_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    emulator: str
+    host_arch: str
+    interpreter: str
+    cpu_model: str
+    evidence: str
+    def __init__(self, emulator: _Optional[str] = ..., host_arch: _Optional[str] = ..., interpreter: _Optional[str] = ..., cpu_model: _Optional[str] = ..., evidence: _Optional[str] = ...) -> None: ...
 
 class MissingArtifactsRequest(_message.Message):
     __slots__ = ("sha256",)
