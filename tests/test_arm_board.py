@@ -30,12 +30,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner, Result
 
-from rigbench.agent.telemetry.recorded import build_recorded_root
 from rigbench.controller.cli import app
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.ssh.session import SshSession
 from rigbench.controller.ssh.wheels import build_wheel, build_wheelhouse
-from tests.paths import TELEMETRY_FIXTURES
 from tests.test_ssh_install import rebuilt
 from tools import emulated_board as eb
 
@@ -52,7 +50,6 @@ pytestmark = [
 WORK = eb.CACHE / "work"  # the controller's wheel builds and aarch64 wheelhouse, kept
 DEVICE = "pi5-emu"
 BOOKWORM = {"python_short": "3.11", "libc": "glibc", "libc_version": "2.36", "arch": "aarch64"}
-PI5_ROOT = "/opt/rigbench/pi5-recorded"  # where the board holds the Pi 5 sensor recording
 
 PLAN = """
 name: arm-smoke
@@ -336,8 +333,8 @@ def test_rank_and_fleet_refuse_to_price_it_unless_told(farm, plan_run):
 # --- a virtual Raspberry Pi 5 -----------------------------------------------------------------
 def test_a_virtual_pi5_runs_the_pis_sensor_paths_on_aarch64(farm, installed, tmp_path):
     """The Pi 5's recorded vcgencmd answers on the board: throttling, PMIC power, clock."""
-    build_recorded_root("rpi5", TELEMETRY_FIXTURES, farm.board.root / PI5_ROOT.lstrip("/"))
-    inv = farm.write_inventory(tmp_path / "pi5.yaml", telemetry_root=PI5_ROOT, simulated="true")
+    where = farm.board.add_recording("rpi5")
+    inv = farm.write_inventory(tmp_path / "pi5.yaml", telemetry_root=where, simulated="true")
     before = farm.pid("agent")
     r = farm.cli("agent", "install", DEVICE, "--work", str(WORK), inventory=inv)
     assert r.exit_code == 0, r.output

@@ -45,6 +45,7 @@ class Series:
     energy_mj: float | None = None
     max_abs_err: float | None = 1e-6
     failed: str | None = None  # an error kind: the job failed instead
+    emulated: bool = False  # measured on an emulated device (qemu-user)
 
     @property
     def key(self) -> str:
@@ -144,6 +145,7 @@ class History:
             "energy_per_inference_mj": s.energy_mj,
             "throttled": s.throttled,
             "simulated": False,
+            "emulated": s.emulated,
             "created_at": datetime(2026, 1, 1),
         }
         acc = []

@@ -205,6 +205,24 @@ def test_simulated_telemetry_is_labelled_simulated_in_the_table(tmp_path: Path) 
     assert "simulated, not measured" in out
 
 
+def test_an_emulated_device_is_not_priced_unless_allowed(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    b = RunBuilder(store).device("pi", PI_COST).device("pi-emu", PI_COST, emulated=True)
+    b.result("pi", "fp32", lognormal_ns(2.0), power_mw=5000)
+    b.result("pi-emu", "fp32", lognormal_ns(0.5), power_mw=5000)  # emulated: means nothing
+    refused = cli(store, "rank")
+    assert refused.exit_code == 0 and table_row(refused.output, "pi")[0] == "1"
+    (line,) = [ln for ln in refused.output.splitlines() if "pi-emu" in ln]
+    assert "emulated" in line and "--allow-emulated" in line and "$" not in line
+    fleet = cli(store, "fleet", "--qps", "10", "--latency-ms", "100", "--format", "json")
+    assert [o["device"] for o in json.loads(fleet.output)["options"]] == ["pi"]
+    allowed = cli(store, "rank", "--allow-emulated")
+    assert table_row(allowed.output, "pi-emu")[2:4] == ["pi-emu", "(emulated)"]
+    assert "not a real device's" in allowed.output
+    data = json.loads(cli(store, "rank", "--allow-emulated", "--format", "json").output)
+    assert {c["device"]: c["emulated"] for c in data["ranked"]} == {"pi": False, "pi-emu": True}
+
+
 def test_json_names_measured_and_assumed_inputs(three: Store) -> None:
     data = json.loads(cli(three, "rank", "--format", "json").output)
     pi = next(c for c in data["ranked"] if c["device"] == "pi")

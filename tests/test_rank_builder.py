@@ -49,10 +49,12 @@ class RunBuilder:
         cost: dict[str, Any] | None = None,
         simulated: bool = False,
         device_class: str = "x86",
+        emulated: bool = False,
     ) -> RunBuilder:
-        self.store.record_device(
-            self.run_id, name, device_class, [], "local", {"simulated": simulated}, cost
-        )
+        desc: dict[str, Any] = {"simulated": simulated}
+        if emulated:  # what an agent under qemu-user says in Describe
+            desc["emulation"] = {"emulator": "qemu-user", "host_arch": "x86_64"}
+        self.store.record_device(self.run_id, name, device_class, [], "local", desc, cost)
         return self
 
     def pending(self, device: str, variant: str) -> str:

@@ -142,6 +142,23 @@ def test_throttled_night_is_flagged_and_not_evidence(tmp_path: Path):
     assert any("throttled" in f for f in c.flags)
 
 
+def test_an_emulated_device_is_judged_on_accuracy_never_on_speed(tmp_path: Path):
+    emu = Series(device="pi5-emu", emulated=True)
+    h = History(Store(tmp_path / "store.duckdb"))
+    for _ in range(7):
+        h.night([emu, ORIN])
+    slower_and_wrong = Series(
+        device="pi5-emu", emulated=True, slowdown=3.0, peak_rss_bytes=240_000_000, max_abs_err=0.5
+    )
+    report = evaluate_night(h.store, h.night([slower_and_wrong, ORIN]))
+    for metric in ("latency_p50", "peak_rss"):
+        (c,) = [c for c in report.comparisons if c.device == "pi5-emu" and c.metric == metric]
+        assert c.outcome is Outcome.NOT_ENOUGH_DATA and "emulated" in c.message
+        assert any("emulated" in f for f in c.flags)
+    assert outcome(report, "pi5-emu", "max_abs_err") is Outcome.REGRESSION
+    assert outcome(report, "orin-01", "latency_p50") is Outcome.NO_CHANGE
+
+
 def test_first_night_is_not_enough_data(tmp_path: Path):
     h = History(Store(tmp_path / "store.duckdb"))
     report = evaluate_night(h.store, h.night([PI]))

@@ -29,6 +29,7 @@ from rigbench.controller.ssh.service import choose_service, logs_script
 from rigbench.controller.ssh.units import (
     RemoteLayout,
     resolve_install_dir,
+    serve_options,
     service_name,
     supervisor_script,
     systemd_unit,
@@ -199,6 +200,20 @@ def test_supervisor_script_is_valid_sh_and_restarts_with_backoff():
     assert "dir='/opt/rigbench agent'" in text
     assert "'/opt/rigbench agent/venv/bin/rigbench' agent serve --host 127.0.0.1" in text
     assert 'echo $$ > "$dir/supervisor.pid"' in text and "trap stop TERM" in text
+
+
+def test_a_recorded_sensor_root_reaches_the_agents_command_line():
+    """A virtual Pi 5: the inventory's ssh.telemetry_root makes the agent read a recording."""
+    lay = RemoteLayout("/a")
+    extra = serve_options("/opt/pi5 root", False)
+    assert extra == ["--telemetry-root", "/opt/pi5 root", "--simulated"]
+    assert serve_options(None, False) == [] and serve_options(None, True) == ["--simulated"]
+    sup = supervisor_script(lay, 50151, extra)
+    subprocess.run(["sh", "-n", "-c", sup], check=True)
+    assert "--home /a/home --telemetry-root '/opt/pi5 root' --simulated" in sup
+    unit = systemd_unit(lay, 50151, user_unit=True, run_as=None, extra=extra)
+    assert '--telemetry-root "/opt/pi5 root" --simulated' in unit
+    assert supervisor_script(lay, 50151) != sup  # a changed root rewrites it: the agent restarts
 
 
 def test_logs_come_from_the_journal_or_the_supervisor_log():

@@ -61,13 +61,15 @@ SUITE = "bookworm"
 ARCH = "arm64"
 PACKAGES = ("python3", "python3-venv", "openssh-server")
 MIRROR = os.environ.get("RIGBENCH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-RECIPE_VERSION = "1"  # bump when the build steps below change what the tarball holds
+RECIPE_VERSION = "2"  # bump when the build steps below change what the tarball holds
 USER = "rigbench"
 LOCKED_USER = "locked"  # left as useradd makes it, to show what a locked account looks like
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 BINFMT_ENTRY = BINFMT / "qemu-aarch64"
 QEMU = shutil.which("qemu-aarch64-static") or "/usr/bin/qemu-aarch64-static"
 EXIT_CANNOT = 3
+PI5_ROOT = "/opt/rigbench/pi5-recorded"  # a "virtual Pi 5": the Pi's recorded sensors, here
+TELEMETRY_FIXTURES = REPO / "tests" / "fixtures" / "telemetry"
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def ensure_support() -> None:
             "the qemu-aarch64 binfmt handler lacks flag F (fix binary), so a chroot would need "
             "its own qemu; install Debian's qemu-user-static, which registers it with F"
         )
-    r = _run(["unshare", "-m", "--propagation", "private", "true"])
+    r = _run([*PRIVATE_MOUNTS, "true"])
     if r.returncode != 0:
         raise CannotEmulate(f"mount namespaces are not allowed here ({_last_line(r)})")
 
@@ -235,15 +237,16 @@ def build_rootfs(cache: Path = CACHE, force: bool = False, say=_say) -> Path:
         root = work / "root"
         try:
             say(f"building the {SUITE} {ARCH} rootfs (debootstrap; minutes, once) in {work}")
-            r = subprocess.run(
-                ["debootstrap", f"--arch={ARCH}", "--variant=minbase",
+            # debootstrap runs natively; the packages' dpkg and maintainer scripts run under
+            # emulation, so what they need not do is set up in the target beforehand. In a
+            # mount namespace of its own: the /proc and /sys it mounts in the target vanish
+            # with it, even if it is killed half way.
+            prepare_target(root)
+            _debootstrap(
+                [*PRIVATE_MOUNTS, "debootstrap", f"--arch={ARCH}", "--variant=minbase",
                  f"--include={','.join(PACKAGES)}", SUITE, str(root), MIRROR],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                root,
             )  # fmt: skip
-            if r.returncode != 0:
-                log = root / "debootstrap" / "debootstrap.log"
-                tail = log.read_text(errors="replace")[-1500:] if log.exists() else r.stdout[-1500:]
-                raise BoardError(f"debootstrap failed (exit {r.returncode}):\n{tail}")
             say(f"debootstrap done in {time.monotonic() - t0:.0f}s; adding users")
             finish_rootfs(root)
             part = out.with_name(out.name + ".part")
@@ -256,7 +259,55 @@ def build_rootfs(cache: Path = CACHE, force: bool = False, say=_say) -> Path:
             say(f"rootfs cached: {out} ({size:.0f} MB) in {time.monotonic() - t0:.0f}s")
             return out
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            _remove_tree(work)
+
+
+PRIVATE_MOUNTS = ("unshare", "-m", "--propagation", "private")
+
+
+def _remove_tree(folder: Path) -> None:
+    """Remove a tree without crossing into a mount (and much faster than shutil.rmtree)."""
+    subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], check=False)
+
+
+def _debootstrap(argv: list[str], root: Path) -> None:
+    r = subprocess.run(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(DEFAULT_CPU)
+    )
+    if r.returncode != 0:
+        log = root / "debootstrap" / "debootstrap.log"
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else r.stdout[-1500:]
+        raise BoardError(f"{' '.join(argv[:3])} failed (exit {r.returncode}):\n{tail}")
+
+
+# Never unpacked on the board: documentation and translations nobody reads there, and the CA
+# certificates (the board installs from a shipped wheelhouse; pip carries its own), whose
+# postinst alone is a quarter of the emulated build (one openssl run per certificate).
+DPKG_EXCLUDES = """\
+# rigbench emulated board (tools/emulated_board.py): not unpacked, to keep the build short.
+path-exclude=/usr/share/doc/*
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-exclude=/usr/share/ca-certificates/*
+"""
+SSH_HOST_KEYS = ("rsa", "ecdsa", "ed25519")
+
+
+def prepare_target(root: Path) -> None:
+    """Before debootstrap: dpkg path excludes, and no host keys to generate.
+
+    openssh-server's postinst generates the host keys that are missing, RSA 3072 included,
+    which under emulation takes most of its time; each board generates its own anyway, so
+    empty placeholders stand in until ``finish_rootfs`` removes them.
+    """
+    cfg = root / "etc" / "dpkg" / "dpkg.cfg.d"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "01-rigbench-board").write_text(DPKG_EXCLUDES)
+    ssh = root / "etc" / "ssh"
+    ssh.mkdir(parents=True, exist_ok=True)
+    for kind in SSH_HOST_KEYS:
+        (ssh / f"ssh_host_{kind}_key").touch()
 
 
 def finish_rootfs(root: Path) -> None:
@@ -449,7 +500,9 @@ class Board:
         kind, b64 = self.host_key_pub.read_text().split()[:2]
         return f"[127.0.0.1]:{self.port} {kind} {b64}\n"
 
-    def inventory(self, name: str = "arm-board", extra_ssh: dict[str, str] | None = None) -> str:
+    def inventory(
+        self, name: str = "arm-board", extra_ssh: dict[str, str] | None = None, cls: str = "arm"
+    ) -> str:
         """An inventory.yaml with this board as one SSH device (host key pinned)."""
         ssh = {
             "host": "127.0.0.1",
@@ -465,7 +518,7 @@ class Board:
             "# an emulated arm64 board (tools/emulated_board.py): speed means nothing here",
             "devices:",
             f"  - name: {name}",
-            "    class: arm",
+            f"    class: {cls}",
             "    tags: [emulated]",
             "    connect_timeout_s: 60",
             "    ssh:",
@@ -502,7 +555,7 @@ class Board:
         env = _env(self.cpu)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                ["unshare", "-m", "--propagation", "private", "sh", "-c", _START, "board",
+                [*PRIVATE_MOUNTS, "sh", "-c", _START, "board",
                  str(self.root), str(cpuinfo)],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, not sshd directly
@@ -515,6 +568,23 @@ class Board:
         took = time.monotonic() - t0
         say(f"sshd up on 127.0.0.1:{self.port} (QEMU_CPU={self.cpu}) in {took:.1f}s")
         return self
+
+    def add_recording(self, kind: str = "rpi5", where: str = PI5_ROOT) -> str:
+        """Put rigbench's recorded sensor root of ``kind`` (a Pi 5) on the board, at ``where``.
+
+        An agent started with ``--telemetry-root where --simulated`` (the inventory's
+        ``ssh.telemetry_root`` and ``ssh.simulated``) then reads the Pi's throttling, PMIC
+        power and clocks from the recording, on aarch64, labelled simulated.
+        """
+        try:
+            from rigbench.agent.telemetry.recorded import build_recorded_root
+        except ImportError as e:
+            raise BoardError(
+                f"a recorded sensor root needs rigbench importable ({e}); run this script with "
+                "the virtualenv's python (make .venv/.installed-stamp; .venv/bin/python ...)"
+            ) from None
+        build_recorded_root(kind, TELEMETRY_FIXTURES, self.root / where.lstrip("/"))
+        return where
 
     def _keys(self) -> None:
         ssh = self.root / "etc" / "ssh"
@@ -583,8 +653,7 @@ class Board:
         mounted = mounts_under(self.folder)
         if mounted:
             raise BoardError(f"not removing {self.folder}: still mounted: {mounted[0]}")
-        # rm(1) is several times faster than shutil.rmtree on a rootfs' many small files.
-        subprocess.run(["rm", "-rf", "--one-file-system", str(self.folder)], check=False)
+        _remove_tree(self.folder)
 
     def __enter__(self) -> Board:
         return self
@@ -680,6 +749,12 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--folder", type=Path, help="where the board lives (default: a temp folder)")
     up.add_argument("--cpu", default=DEFAULT_CPU, choices=sorted(CPU_MODELS))
     up.add_argument("--inventory", type=Path, help="write an inventory.yaml for the board here")
+    up.add_argument(
+        "--virtual-pi5",
+        action="store_true",
+        help="a virtual Raspberry Pi 5: the Pi 5's recorded sensors on the board, and an "
+        "inventory whose agent reads them (telemetry_root, simulated)",
+    )
     up.add_argument("--keep", action="store_true", help="keep the board's folder afterwards")
     down = sub.add_parser("down", help="stop boards left running under a folder")
     down.add_argument("folder", type=Path)
@@ -717,7 +792,11 @@ def _up(a: argparse.Namespace) -> int:
     try:
         board.start(build_rootfs())
         if a.inventory:
-            a.inventory.write_text(board.inventory())
+            if a.virtual_pi5:
+                extra = {"telemetry_root": board.add_recording(), "simulated": "true"}
+                a.inventory.write_text(board.inventory("pi5-emu", extra, cls="rpi"))
+            else:
+                a.inventory.write_text(board.inventory())
         print(
             f"board up: ssh -i {board.user_key} -p {board.port} {board.user}@127.0.0.1 "
             f"(host key in {board.known_hosts})"
