@@ -76,8 +76,7 @@ def elf_machine(header: bytes) -> str | None:
     """The architecture an ELF file is built for, from its first 20 bytes; None if not ELF."""
     if len(header) < 20 or header[:4] != b"\x7fELF":
         return None
-    order = "little" if header[5] == 1 else "big"
-    e_machine = int.from_bytes(header[18:20], order)
+    e_machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
     return ELF_MACHINES.get(e_machine, f"elf-machine-{e_machine}")
 
 
