@@ -37,15 +37,9 @@ from rigbench.controller.ssh.wheels import build_wheel, build_wheelhouse
 from tests.test_ssh_install import rebuilt
 from tools import emulated_board as eb
 
-pytestmark = [
-    pytest.mark.arm,
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("RIGBENCH_TEST_ARM") != "1",
-        reason="the emulated arm64 board runs with `make test-arm`",
-    ),
-]
+if os.environ.get("RIGBENCH_TEST_ARM") != "1":  # one line in `make test`, not one per test
+    pytest.skip("the emulated arm64 board runs with `make test-arm`", allow_module_level=True)
+pytestmark = [pytest.mark.arm, pytest.mark.e2e, pytest.mark.slow]
 
 WORK = eb.CACHE / "work"  # the controller's wheel builds and aarch64 wheelhouse, kept
 DEVICE = "pi5-emu"
