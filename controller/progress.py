@@ -26,22 +26,29 @@ class ProgressPrinter:
         self._print(text)
 
     def job_started(self, device: str, label: str, attempt: int) -> None:
+        self._last.pop(f"{device}/{label}", None)
         again = f" (attempt {attempt})" if attempt > 1 else ""
         self._print(f"[{device}] {label}: started{again}")
 
     def job_progress(
         self, device: str, label: str, phase: str, iterations: int, elapsed_ns: int
     ) -> None:
-        now = time.monotonic()
         key = f"{device}/{label}"
-        if phase == "measuring" and now - self._last.get(key, 0.0) < self.every_s:
-            return
-        self._last[key] = now
-        if phase == "measuring" and iterations:
-            self._print(
-                f"[{device}] {label}: measuring, {iterations} iterations in "
-                f"{elapsed_ns / 1e9:.1f} s"
-            )
+        if phase == "measuring":
+            # The first measuring event always shows (a short job measures for less than
+            # every_s and would otherwise never say it measured); later ones at most every_s.
+            now = time.monotonic()
+            last = self._last.get(key)
+            if last is not None and now - last < self.every_s:
+                return
+            self._last[key] = now
+            if iterations:
+                self._print(
+                    f"[{device}] {label}: measuring, {iterations} iterations in "
+                    f"{elapsed_ns / 1e9:.1f} s"
+                )
+            else:
+                self._print(f"[{device}] {label}: measuring")
         elif phase in ("loading", "warmup", "idle-baseline", "reference"):
             self._print(f"[{device}] {label}: {phase}")
 
