@@ -375,6 +375,12 @@ class Dispatcher:
         for j in jobs:
             by_device.setdefault(j.device.name, []).append(j)
         self._state = self._job_state([j.job_id for j in jobs])
+        self.progress.planned(
+            {
+                name: sum(1 for j in js if not self._state.get(j.job_id, (0, False))[1])
+                for name, js in by_device.items()
+            }
+        )
         try:
             async with self.writer.running():
                 await asyncio.gather(*(self._device(js[0].device, js) for js in by_device.values()))

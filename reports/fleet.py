@@ -22,7 +22,7 @@ from rigbench.reports.rank_format import (
     ranking_dict,
     runtime_cell,
 )
-from rigbench.reports.tables import NOT_AVAILABLE, to_text
+from rigbench.reports.tables import NOT_AVAILABLE, flatten, to_csv, to_text
 
 HEADER = [
     "device",
@@ -168,6 +168,16 @@ def fleet_dict(plan: FleetPlan) -> dict[str, Any]:
             "not_sized": [{"job_id": c.job_id, "reason": why} for c, why in plan.unsized],
             "ranking": ranking_dict(plan.ranking),
         }
+    )
+
+
+def render_csv(plan: FleetPlan) -> str:
+    """One flat row per viable choice: devices needed, monthly cost, power, the figures used."""
+    return to_csv(
+        [
+            {"qps": plan.qps, "headroom": plan.headroom, **flatten(option_dict(o))}
+            for o in plan.options
+        ]
     )
 
 

@@ -29,7 +29,7 @@ from rigbench.reports.rank_format import (
     snr_cell,
     throttled_cell,
 )
-from rigbench.reports.tables import NOT_AVAILABLE, to_text
+from rigbench.reports.tables import NOT_AVAILABLE, flatten, to_csv, to_text
 
 Column = tuple[str, Callable[[Choice], str]]
 
@@ -179,6 +179,24 @@ def _pareto_step(c: Choice, pct: int) -> str:
     return f"{c.label} (p{pct} {lat} ms, ${cost_cell(c)}/M)"
 
 
+def csv_rows(r: Ranking) -> list[dict[str, Any]]:
+    """One flat row per choice, ranked then excluded (with what excluded it)."""
+    d = ranking_dict(r)
+    rows = []
+    for status in ("ranked", "excluded"):
+        for c in d[status]:
+            excl = "; ".join(f"{e['constraint']}: {e['detail']}" for e in c.pop("exclusions"))
+            rows.append(
+                {"model": r.model, "run_id": r.run.run_id, "status": status, **flatten(c),
+                 "excluded_by": excl}
+            )  # fmt: skip
+    return rows
+
+
+def render_csv(r: Ranking) -> str:
+    return to_csv(csv_rows(r))
+
+
 def render_json(r: Ranking) -> str:
     return json.dumps(ranking_dict(r), indent=2, default=_default)
 
@@ -189,4 +207,4 @@ def _default(v: Any) -> Any:
     return str(v)
 
 
-__all__ = ["NOT_AVAILABLE", "render_json", "render_markdown", "render_text"]
+__all__ = ["NOT_AVAILABLE", "render_csv", "render_json", "render_markdown", "render_text"]

@@ -31,24 +31,56 @@ def _cell(v: Any, digits: int = 3) -> str:
 
 
 def to_text(
-    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    title: str | None = None,
+    max_width: int | None = None,
+    uncut: Sequence[str] = (),
 ) -> str:
-    """A plain aligned table; missing figures print as n/a, never 0."""
+    """A plain aligned table; missing figures print as n/a, never 0.
+
+    With ``max_width``, the widest text columns are cut (ending in "~") until the table fits;
+    numbers, and the columns named in ``uncut`` (ids a reader types back), never are.
+    """
     header = [h for _, h in columns]
     body = [[_cell(r.get(k)) for k, _ in columns] for r in rows]
     widths = [
         max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)
     ]
+    if max_width is not None:
+        keep = {i for i, (k, _) in enumerate(columns) if k in uncut}
+        widths = _fit(widths, body, max_width, keep)
+        body = [[_cut(c, w) for c, w in zip(b, widths)] for b in body]
+        header = [_cut(h, w) for h, w in zip(header, widths)]
     lines = []
     if title:
         lines.append(title)
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     lines.append("  ".join("-" * w for w in widths))
     for b in body:
         lines.append(
-            "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(b, widths))
+            "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(b, widths)).rstrip()
         )
     return "\n".join(lines)
+
+
+def _fit(widths: list[int], body: list[list[str]], max_width: int, keep: set[int]) -> list[int]:
+    """Narrow the widest text columns (never below 6 characters) until the table fits."""
+    widths = list(widths)
+    text = [
+        i for i in range(len(widths)) if i not in keep and not all(_numeric(b[i]) for b in body)
+    ]
+    while sum(widths) + 2 * (len(widths) - 1) > max_width:
+        wide = [i for i in text if widths[i] > 6]
+        if not wide:
+            break
+        i = max(wide, key=lambda k: widths[k])
+        widths[i] -= 1
+    return widths
+
+
+def _cut(s: str, width: int) -> str:
+    return s if len(s) <= width else s[: width - 1] + "~"
 
 
 def _numeric(s: str) -> bool:
@@ -86,11 +118,27 @@ def to_json(rows: Sequence[dict[str, Any]]) -> str:
     )
 
 
+def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``outer.inner`` columns, lists as JSON text: one CSV cell each."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{name}."))
+        elif isinstance(v, (list, tuple)):
+            out[name] = json.dumps(v, default=str)
+        else:
+            out[name] = v
+    return out
+
+
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """CSV with every column any row has, in first-seen order."""
     if not rows:
         return ""
+    names = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w = csv.DictWriter(buf, fieldnames=names)
     w.writeheader()
     for r in rows:
         w.writerow({k: _jsonable(v) for k, v in r.items()})

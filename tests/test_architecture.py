@@ -14,10 +14,13 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomllib
 import typer.main
+from typer._click.core import Context
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from rigbench.agent.runtimes import descriptors
@@ -266,18 +269,19 @@ def test_agent_install_pulls_no_controller_dependency() -> None:
 
 
 def command_paths() -> list[tuple[str, ...]]:
-    """Every leaf command of the CLI, as the words that invoke it."""
+    """Every leaf command of the CLI, as the words that invoke it (lazy ones loaded)."""
     out: list[tuple[str, ...]] = []
 
-    def walk(cmd: object, path: tuple[str, ...]) -> None:
-        subs = getattr(cmd, "commands", None)
-        if subs:
-            for name, sub in sorted(subs.items()):
-                walk(sub, (*path, name))
+    def walk(cmd: Any, ctx: Context, path: tuple[str, ...]) -> None:
+        if isinstance(cmd, TyperGroup):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                walk(sub, Context(sub, parent=ctx, info_name=name), (*path, name))
         else:
             out.append(path)
 
-    walk(typer.main.get_command(app), ())
+    root = typer.main.get_command(app)
+    walk(root, Context(root, info_name="rigbench"), ())
     return out
 
 

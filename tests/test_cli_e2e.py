@@ -170,7 +170,7 @@ def test_compile_records_lineage_and_reuses_the_second_time(tmp_path, tiny):
     args = [
         "compile",
         str(tiny.onnx_path),
-        "-v",
+        "--variant",
         "int8-dynamic",
         "--format",
         "json",
@@ -188,7 +188,7 @@ def test_compile_records_lineage_and_reuses_the_second_time(tmp_path, tiny):
 
 def test_compile_of_an_unknown_variant_lists_the_known_ones(tmp_path, tiny):
     result = CliRunner().invoke(
-        app, ["compile", str(tiny.onnx_path), "-v", "int9", "--work", str(tmp_path / "work")]
+        app, ["compile", str(tiny.onnx_path), "--variant", "int9", "--work", str(tmp_path / "work")]
     )
     assert result.exit_code == 2
     assert "unknown variant 'int9'" in result.output and "int8-dynamic" in result.output

@@ -262,6 +262,15 @@ def test_status_reports_build_service_and_health(farm, installed):
     assert "health: serving" in r.output and "onnxruntime" in r.output
 
 
+def test_status_as_json_is_one_record_per_host_on_stdout(farm, installed):
+    r = farm.cli("agent", "status", "box", "--format", "json")
+    assert r.exit_code == 0, r.output
+    (rec,) = json.loads(r.stdout)
+    assert rec["device"] == "box" and rec["serving"] is True
+    assert rec["build"] == farm.state()["build_id"] and rec["installed"]["build_id"] == rec["build"]
+    assert "health: serving" in r.stderr  # the steps, apart from the data
+
+
 def test_logs_show_the_agents_output(farm, installed):
     r = farm.cli("agent", "logs", "box", "-n", "20")
     assert r.exit_code == 0, r.output

@@ -7,6 +7,7 @@ are worked on in parallel; one device failing is reported and the others go on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import sys
 import time
@@ -19,9 +20,10 @@ import typer
 
 from rigbench import limits
 from rigbench.controller.cli import agent_app
-from rigbench.controller.cli.common import EXIT_ERROR, InventoryOpt, WorkOpt, work_path
+from rigbench.controller.cli.common import EXIT_ERROR, Format, InventoryOpt, WorkOpt, work_path
 from rigbench.controller.inventory import Device, load_inventory
 from rigbench.errors import InventoryError, RigbenchError, UsageError
+from rigbench.reports.tables import render
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -98,20 +100,26 @@ def select_ssh_devices(inventory: Path | None, names: list[str] | None, all_: bo
     return chosen
 
 
-def _say(name: str) -> ops.Say:
-    return lambda msg: typer.echo(f"[{name}] {msg}")
+def _say(name: str, err: bool = False) -> ops.Say:
+    return lambda msg: typer.echo(f"[{name}] {msg}", err=err)
 
 
 def run_each(
-    devices: list[Device], what: str, fn: Callable[[Device, ops.Say], Awaitable[object]]
+    devices: list[Device],
+    what: str,
+    fn: Callable[[Device, ops.Say], Awaitable[object]],
+    to_stderr: bool = False,
 ) -> list[object]:
-    """Run ``fn`` for every device at once; report failures per device, exit 2 if any."""
+    """Run ``fn`` for every device at once; report failures per device, exit 2 if any.
+
+    ``to_stderr``: the steps' lines go to stderr (stdout carries JSON or CSV).
+    """
 
     async def one(d: Device) -> object:
         try:
-            return await fn(d, _say(d.name))
+            return await fn(d, _say(d.name, to_stderr))
         except RigbenchError as e:
-            _say(d.name)(f"FAILED: {e}")
+            _say(d.name, to_stderr)(f"FAILED: {e}")
             return e
 
     async def every() -> list[object]:
@@ -226,19 +234,38 @@ def upgrade_cmd(
     run_each(chosen, "upgrade", lambda d, say: _ops().install(d, opts, say))
 
 
+STATUS_COLUMNS = [
+    ("device", "device"),
+    ("serving", "serving"),
+    ("build", "build"),
+    ("service", "service"),
+    ("health", "health"),
+]
+
+
 @agent_app.command("status")
 def status_cmd(
     devices: list[str] = DevicesArg,
     inventory: Path = InventoryOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
     """Installed build, service state and health of agents on SSH hosts (all by default).
 
-    Exits 2 if any agent is not serving.
+    Exits 2 if any agent is not serving. --format json or csv prints one record
+    per host on stdout (the steps go to stderr).
 
     Example: rigbench agent status pi5-01
     """
     chosen = select_ssh_devices(inventory, devices, not devices)
-    results = run_each(chosen, "status", _ops().status)
+    as_data = fmt is not Format.table
+    results = run_each(chosen, "status", _ops().status, to_stderr=as_data)
+    if as_data:
+        rows = [
+            {**dataclasses.asdict(r), "build": (r.installed or {}).get("build_id")}
+            for r in results
+            if isinstance(r, _ops().AgentStatus)
+        ]
+        typer.echo(render(rows, fmt.value, STATUS_COLUMNS))
     if not all(results):
         raise typer.Exit(EXIT_ERROR)
 

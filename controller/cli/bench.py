@@ -14,7 +14,7 @@ import typer
 
 from rigbench import limits
 from rigbench.agent.npzfile import array_headers
-from rigbench.controller.cli import app
+from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
     InventoryOpt,
@@ -226,7 +226,8 @@ def bench_cmd(
         kind="bench",
         device_names=names,
     )
-    progress = ProgressPrinter(quiet=fmt != Format.table)
-    outcome = asyncio.run(execute_plan(req, progress))
+    quiet = fmt != Format.table or output.quiet()
+    with ProgressPrinter(quiet=quiet, verbose=output.verbose()) as progress:
+        outcome = asyncio.run(execute_plan(req, progress))
     typer.echo(results_text(store, outcome.run_id, fmt))
     raise typer.Exit(outcome.exit_code)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from rigbench.controller.store import Store
 from rigbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from rigbench.controller.store import Store
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -58,6 +61,8 @@ def folder_to_write(path: Path, what: str) -> Path:
 
 def open_store(value: Path | None, create: bool = False) -> Store:
     """The store; only commands that write (run, bench, nightly) create a missing one."""
+    from rigbench.controller.store import Store
+
     return Store(store_path(value), create=create)
 
 

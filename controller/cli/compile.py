@@ -24,6 +24,9 @@ COLUMNS = [
 ]
 
 
+LIST_COLUMNS = [("variant", "variant"), ("source_format", "takes"), ("summary", "what it is")]
+
+
 def _parse_variant(text: str) -> tuple[str, dict[str, object]]:
     """``int8-static`` or ``int8-static:per_channel=true,reduce_range=false``."""
     name, _, rest = text.partition(":")
@@ -41,11 +44,10 @@ def _parse_variant(text: str) -> tuple[str, dict[str, object]]:
 
 @app.command("compile")
 def compile_cmd(
-    model: Path = typer.Argument(..., help=".onnx or .tflite source"),
+    model: Path = typer.Argument(None, help=".onnx or .tflite source (not needed with --list)"),
     variant: list[str] = typer.Option(
         None,
         "--variant",
-        "-v",
         help="variant name, optionally with parameters: int8-static:per_channel=true",
     ),
     calibration: Path = typer.Option(None, "--calibration", help=".npz of calibration inputs"),
@@ -58,15 +60,16 @@ def compile_cmd(
 ) -> None:
     """Compile variants of a model into the compile cache and print their lineage.
 
-    Example: rigbench compile model.onnx -v fp16 -v int8-dynamic -v int8-static:per_channel=true
+    Example: rigbench compile model.onnx --variant fp16 --variant int8-static:per_channel=true
     """
     from rigbench.controller.cli.bench import parse_shape
-    from rigbench.controller.variants import VariantSpec, compile_variant, describe_variants
+    from rigbench.controller.variants import VariantSpec, compile_variant, variant_listing
 
     if list_variants:
-        for name, summary in describe_variants().items():
-            typer.echo(f"{name:22} {summary}")
+        typer.echo(render(variant_listing(), fmt.value, LIST_COLUMNS))
         return
+    if model is None:
+        raise PlanError("give the model file to compile (or --list to see the variants)")
     if not variant:
         raise PlanError("give at least one --variant (see --list)")
     if file_is_missing(model):

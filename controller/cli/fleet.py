@@ -27,7 +27,8 @@ from rigbench.controller.cli.rank import (
     build_request,
 )
 from rigbench.controller.ranking.fleet import DEFAULT_HEADROOM, size_fleet
-from rigbench.reports.fleet import render_json, render_markdown, render_text
+from rigbench.controller.store import queries
+from rigbench.reports.fleet import render_csv, render_json, render_markdown, render_text
 
 
 @app.command("fleet")
@@ -63,8 +64,10 @@ def fleet_cmd(
 
     Example: rigbench fleet --qps 500 --latency-ms 10 --percentile 99
     """
+    st = open_store(store)
+    chosen_run = queries.resolve_run(st, run_id) if run_id else None
     req = build_request(
-        run_id,
+        chosen_run,
         model,
         latency_ms,
         percentile,
@@ -76,10 +79,11 @@ def fleet_cmd(
         inventory,
         allow_emulated=allow_emulated,
     )
-    plan = size_fleet(open_store(store), req, qps, headroom)
+    plan = size_fleet(st, req, qps, headroom)
     render = {
         RankFormat.table: render_text,
         RankFormat.json: render_json,
+        RankFormat.csv: render_csv,
         RankFormat.markdown: render_markdown,
     }[fmt]
     typer.echo(render(plan))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import typer
 
-from rigbench.controller.cli import app
+from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
+    Format,
     InventoryOpt,
     StoreOpt,
     WorkOpt,
@@ -20,10 +22,12 @@ from rigbench.controller.inventory import load_inventory
 from rigbench.controller.nightly import NightlyOptions, run_nightly
 from rigbench.controller.plan import load_plan
 from rigbench.controller.progress import ProgressPrinter
+from rigbench.controller.store import queries
 from rigbench.errors import ConfigError
 from rigbench.reports.nightly_markdown import VERDICT, title
 from rigbench.reports.regression import NightlyReport
 from rigbench.reports.regression_stats import Outcome, Policy
+from rigbench.reports.tables import flatten, to_csv
 
 
 def short_summary(report: NightlyReport) -> str:
@@ -75,7 +79,9 @@ def nightly_cmd(
     inventory: Path = InventoryOpt,
     store: Path = StoreOpt,
     work: Path = WorkOpt,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
+    fmt: Format = typer.Option(
+        Format.table, "--format", "-f", help="json: the verdict (as nightly.json); csv: comparisons"
+    ),
 ) -> None:
     """Run a plan as tonight's nightly, compare it with its baseline, write reports.
 
@@ -95,20 +101,27 @@ def nightly_cmd(
     options = NightlyOptions(
         out_dir=folder_to_write(out, "--out"),
         baseline_runs=baseline_runs,
-        pin=pin,
+        pin=queries.resolve_run(st, pin) if pin else None,
         policy=policy,
         trend_nights=trend_nights,
     )
-    result = asyncio.run(
-        run_nightly(
-            load_plan(plan_file),
-            load_inventory(inventory),
-            st,
-            work_path(work),
-            options,
-            ProgressPrinter(quiet=quiet),
+    with ProgressPrinter(quiet=output.quiet(), verbose=output.verbose()) as progress:
+        result = asyncio.run(
+            run_nightly(
+                load_plan(plan_file),
+                load_inventory(inventory),
+                st,
+                work_path(work),
+                options,
+                progress,
+            )
         )
-    )
-    typer.echo(short_summary(result.report))
-    typer.echo("reports: " + ", ".join(str(p) for p in result.files.values()))
+    if fmt is Format.json:
+        typer.echo(json.dumps(result.report.to_dict(), indent=2, default=str))
+    elif fmt is Format.csv:
+        rows = [flatten(c) for c in result.report.to_dict()["comparisons"]]
+        typer.echo(to_csv(rows), nl=False)
+    else:
+        typer.echo(short_summary(result.report))
+        typer.echo("reports: " + ", ".join(str(p) for p in result.files.values()))
     raise typer.Exit(result.report.exit_code)

@@ -15,7 +15,8 @@ from rigbench.controller.cli import app
 from rigbench.controller.cli.common import EXIT_REGRESSION, StoreOpt, open_store
 from rigbench.controller.inventory import Cost, load_inventory
 from rigbench.controller.ranking import Constraints, RankBy, RankRequest, rank
-from rigbench.reports.rank import render_json, render_markdown, render_text
+from rigbench.controller.store import queries
+from rigbench.reports.rank import render_csv, render_json, render_markdown, render_text
 
 EXIT_NOTHING_QUALIFIES = EXIT_REGRESSION  # 1: the answer is "nothing meets the targets"
 
@@ -23,6 +24,7 @@ EXIT_NOTHING_QUALIFIES = EXIT_REGRESSION  # 1: the answer is "nothing meets the 
 class RankFormat(str, Enum):
     table = "table"
     json = "json"
+    csv = "csv"
     markdown = "markdown"
 
 
@@ -138,8 +140,10 @@ def rank_cmd(
 
     Example: rigbench rank --model cnn --latency-ms 10 --max-error 0.05
     """
+    st = open_store(store)
+    chosen_run = queries.resolve_run(st, run_id) if run_id else None
     req = build_request(
-        run_id,
+        chosen_run,
         model,
         latency_ms,
         percentile,
@@ -152,10 +156,11 @@ def rank_cmd(
         by,
         allow_emulated,
     )
-    ranking = rank(open_store(store), req)
+    ranking = rank(st, req)
     render = {
         RankFormat.table: render_text,
         RankFormat.json: render_json,
+        RankFormat.csv: render_csv,
         RankFormat.markdown: render_markdown,
     }[fmt]
     typer.echo(render(ranking))

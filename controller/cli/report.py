@@ -27,6 +27,7 @@ from rigbench.controller.cli.rank import (
 )
 from rigbench.controller.ranking import RankBy
 from rigbench.controller.ranking.bundle import build_bundle
+from rigbench.controller.store import queries
 from rigbench.errors import ReportError
 from rigbench.reports.html import render_html
 from rigbench.reports.json_report import render_bundle_json
@@ -67,8 +68,10 @@ def report_cmd(
     ]
     if len(chosen) != 1:
         raise ReportError("choose one of --html FILE, --markdown or --json")
+    st = open_store(store)
+    chosen_run = queries.resolve_run(st, run_id) if run_id else None
     req = build_request(
-        run_id,
+        chosen_run,
         model,
         latency_ms,
         percentile,
@@ -81,7 +84,7 @@ def report_cmd(
         by,
         allow_emulated,
     )
-    bundle = build_bundle(open_store(store), req)
+    bundle = build_bundle(st, req)
     if html is not None:
         _write(html, render_html(bundle))
         typer.echo(f"wrote {html} ({html.stat().st_size // 1024} KiB, opens offline)")

@@ -14,7 +14,7 @@ from rigbench.errors import StoreError, UsageError
 from rigbench.failures import FailureKind
 from rigbench.reports.emulated import EMULATED_NOTE, device_label
 from rigbench.reports.soak import soak_summary
-from rigbench.reports.tables import render
+from rigbench.reports.tables import render, to_text
 
 RESULT_TABLE = [
     ("device", "device"),
@@ -40,6 +40,60 @@ RESULT_TABLE = [
     ("energy_per_inference_mj", "mJ/inf"),
     ("throttled", "throttled"),
 ]
+
+
+# The default table: what fits 100 columns. `--wide` shows RESULT_TABLE.
+COMPACT_TABLE = [
+    ("job", "job"),
+    ("device", "device"),
+    ("model", "model"),
+    ("variant", "variant"),
+    ("runtime_name", "runtime"),
+    ("scenario", "scenario"),
+    ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"),
+    ("throughput_ips", "inf/s"),
+    ("peak_rss_mb", "RSS MB"),
+    ("max_abs_err", "max err"),
+    ("avg_power_w", "power W"),
+]
+# Columns that identify a result: when every row has the same value, it moves to the title.
+FOLDABLE = ("device", "model", "scenario")
+TABLE_WIDTH = 100
+
+
+def compact(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """The compact table's columns, the facts shared by every row (for the title), and the
+    figures no row has (said once below the table instead of a column of n/a).
+    """
+    cols, shared, missing = [], [], []
+    for key, head in COMPACT_TABLE:
+        values = {r.get(key) for r in rows}
+        if key in FOLDABLE and len(values) == 1 and rows:
+            shared.append(str(next(iter(values))))
+        elif key not in FOLDABLE and values == {None} and rows:
+            missing.append(head)
+        else:
+            cols.append((key, head))
+    return cols, shared, missing
+
+
+def _rounded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Figures to the digits a reader compares, so the compact table stays narrow."""
+    out = []
+    for r in rows:
+        r = {**r, "job": queries.short_job_id(r["job_id"])}
+        for key, spec in (
+            ("throughput_ips", ".1f"),
+            ("peak_rss_mb", ".1f"),
+            ("avg_power_w", ".2f"),
+        ):
+            if isinstance(r.get(key), float):
+                r[key] = f"{r[key]:{spec}}"
+        if isinstance(r.get("max_abs_err"), float):
+            r["max_abs_err"] = f"{r['max_abs_err']:.2g}"
+        out.append(r)
+    return out
 
 
 def _fmt(v: float | None, spec: str, unit: str = "") -> str:
@@ -80,9 +134,11 @@ def accuracy_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> str:
+def results_text(
+    store_file: Path | None, run_id: str | None, fmt: Format, wide: bool = False
+) -> str:
     store = open_store(store_file)
-    run_id = run_id or queries.latest_run_id(store)
+    run_id = queries.resolve_run(store, run_id) if run_id else queries.latest_run_id(store)
     if run_id is None:
         raise StoreError(
             "the store holds no run yet; run `rigbench run PLAN` or `rigbench bench MODEL`"
@@ -96,8 +152,19 @@ def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> st
         f"run {run_id} ({info['kind']}, plan {info['plan_name']}, {info['status']}): "
         f"{len(rows)} result(s)"
     )
-    shown = [dict(r, device=device_label(r["device"], r["emulated"])) for r in rows]
-    text = render(_accuracy_cells(shown), "table", columns, title)
+    labelled = [dict(r, device=device_label(r["device"], r["emulated"])) for r in rows]
+    cells = _accuracy_cells(labelled)
+    if wide:
+        text = render(cells, "table", [("job_id", "job"), *columns], title)
+    else:
+        shown = _rounded(cells)
+        cols, shared, missing = compact(shown)
+        if shared:
+            title += " on " + ", ".join(shared)
+        text = to_text(shown, cols, title, max_width=TABLE_WIDTH, uncut=("job",))
+        if missing:
+            text += f"\nnot available for any result: {', '.join(missing)}"
+        text += "\n(--wide: every column; `rigbench timeline JOB` for one job over time)"
     acc_lines = accuracy_lines(rows)
     if acc_lines:
         text += "\naccuracy:\n" + "\n".join(acc_lines)
@@ -108,11 +175,7 @@ def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> st
             "\n(telemetry of simulated devices replays recorded data: its power and "
             "temperature figures are simulated)"
         )
-    soaks = store.query(
-        "SELECT device, model, variant, runtime_name, soak_windows_json, telemetry_json "
-        "FROM results WHERE run_id = ? AND soak_windows_json IS NOT NULL",
-        [run_id],
-    )
+    soaks = queries.soak_results(store, run_id)
     for s in soaks:
         sm = soak_summary(s["soak_windows_json"], s["telemetry_json"])
         text += (
@@ -140,15 +203,19 @@ def results_text(store_file: Path | None, run_id: str | None, fmt: Format) -> st
 
 @app.command("results")
 def results_cmd(
-    run_id: str = typer.Argument(None, help="run id (default: the latest run)"),
+    run_id: str = typer.Argument(None, help="run id or a unique prefix (default: the latest)"),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    wide: bool = typer.Option(False, "--wide", help="every column (the table is wider than 100)"),
     store: Path = StoreOpt,
 ) -> None:
     """Show a run's results: latency percentiles, throughput, load, memory, accuracy, power.
 
+    The table fits 100 columns; --wide shows every column, --format json or
+    csv every field.
+
     Example: rigbench results --format csv > results.csv
     """
-    typer.echo(results_text(store, run_id, fmt))
+    typer.echo(results_text(store, run_id, fmt, wide))
 
 
 @app.command("runs")
@@ -157,11 +224,18 @@ def runs_cmd(
     store: Path = StoreOpt,
     limit: int = typer.Option(20, "--limit"),
 ) -> None:
-    """List recent runs in the store.
+    """List recent runs in the store, with what each one concluded.
+
+    The outcome of a nightly is its verdict (farm failed, regression, no
+    regression); of any other run, its status.
 
     Example: rigbench runs --limit 5
     """
-    rows = queries.runs(open_store(store), limit)
+    from rigbench.reports.regression import BAD_DEVICE_STATES
+
+    rows = queries.runs(open_store(store), limit, sorted(BAD_DEVICE_STATES))
+    for r in rows:
+        r["started_at"] = r["started_at"].replace(microsecond=0)
     typer.echo(
         render(
             rows,
@@ -170,8 +244,10 @@ def runs_cmd(
                 ("run_id", "run"),
                 ("kind", "kind"),
                 ("plan_name", "plan"),
-                ("status", "status"),
-                ("started_at", "started"),
+                ("outcome", "outcome"),
+                ("started_at", "started (UTC)"),
+                ("jobs", "jobs"),
+                ("failed", "failed"),
                 ("results", "results"),
             ],
         )
@@ -193,16 +269,19 @@ TIMELINE = [
 
 @app.command("timeline")
 def timeline_cmd(
-    job_id: str = typer.Argument(..., help="job id (see `rigbench results --format json`)"),
+    job_id: str = typer.Argument(
+        ..., help="job id, or a unique prefix of it or of its short form (`rigbench results`)"
+    ),
     bucket_s: float = typer.Option(1.0, "--bucket", help="seconds per row"),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
     store: Path = StoreOpt,
 ) -> None:
     """One job's latency, temperature, clock and power over time, read back from the store.
 
-    Example: rigbench timeline 20261124T010302Z-a823.5f0c1d2e3a4b --bucket 10
+    Example: rigbench timeline a823.5f0c1d2e --bucket 10
     """
     if not bucket_s >= 1e-6:
         raise UsageError(f"--bucket: {bucket_s} s is too small; give at least 0.000001 (1 µs)")
-    rows = queries.timeline(open_store(store), job_id, bucket_s)
+    st = open_store(store)
+    rows = queries.timeline(st, queries.resolve_job(st, job_id), bucket_s)
     typer.echo(render(rows, fmt.value, TIMELINE))

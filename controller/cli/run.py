@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from rigbench.controller.cli import app
+from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
     InventoryOpt,
@@ -53,7 +53,6 @@ def run_cmd(
     resume: str = typer.Option(None, "--resume", help="re-attach to a run's unfinished jobs"),
     device: list[str] = typer.Option(None, "--device", "-d", help="only these devices"),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
 ) -> None:
     """Run a plan on the inventory's devices and print the results table.
 
@@ -66,6 +65,7 @@ def run_cmd(
     """
     st = open_store(store, create=True)
     if resume:
+        resume = queries.resolve_run(st, resume)
         info = queries.run_info(st, resume)
         plan = Plan.model_validate_json(info["plan_json"])
     elif plan_file is None:
@@ -80,8 +80,8 @@ def run_cmd(
         resume_run_id=resume,
         device_names=device or None,
     )
-    progress = ProgressPrinter(quiet=quiet)
-    outcome = asyncio.run(execute_plan(req, progress))
-    progress.info(summarize_outcome(outcome))
+    with ProgressPrinter(quiet=output.quiet(), verbose=output.verbose()) as progress:
+        outcome = asyncio.run(execute_plan(req, progress))
+        progress.info(summarize_outcome(outcome))
     typer.echo(results_text(store, outcome.run_id, fmt))
     raise typer.Exit(outcome.exit_code)

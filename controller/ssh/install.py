@@ -520,14 +520,33 @@ async def install(device: Device, opts: InstallOptions, say: Say) -> None:
         await asyncio.to_thread(host.session.close)
 
 
-async def status(device: Device, say: Say) -> bool:
-    """``agent status``: installed build, service state, health. True if serving."""
+@dataclass
+class AgentStatus:
+    """What ``agent status`` found on one host; true when the agent serves."""
+
+    device: str
+    installed: dict[str, Any] | None = None  # the install's state file, None when none
+    service: str | None = None
+    serving: bool = False
+    health: str = ""
+    agent_version: str | None = None
+    busy_job_id: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.serving
+
+
+async def status(device: Device, say: Say) -> AgentStatus:
+    """``agent status``: installed build, service state, health."""
+    out = AgentStatus(device.name)
     host = await asyncio.to_thread(connect_host, device, say, False)
     try:
         st = host.state
         if st is None:
+            out.health = f"no install under {host.layout.root}"
             say(f"install: none under {host.layout.root}")
-            return False
+            return out
+        out.installed = dict(st)
         say(
             f"install: rigbench {st.get('rigbench_version')} build {st.get('build_id')}, "
             f"runtimes {', '.join(st.get('extras_installed', [])) or 'none'}, "
@@ -536,21 +555,25 @@ async def status(device: Device, say: Say) -> bool:
             + (f", updated {st['updated_at']}" if st.get("updated_at") else "")
         )
         kind = st.get("service", "supervisor")
-        line = await asyncio.to_thread(
+        out.service = await asyncio.to_thread(
             service_status, host.session, host.layout, kind, host.ssh.agent_port
         )
-        say(f"service: {line}")
+        say(f"service: {out.service}")
         try:
             secs, desc = await wait_healthy(host, 5.0)
         except AgentUnreachableError as e:
-            say(f"health: NOT serving: {str(e).splitlines()[0]}")
-            return False
-        say(
-            f"health: serving ({secs * 1000:.0f} ms): agent {desc.agent_version}, protocol "
+            out.health = f"NOT serving: {str(e).splitlines()[0]}"
+            say(f"health: {out.health}")
+            return out
+        out.serving, out.agent_version = True, desc.agent_version
+        out.busy_job_id = desc.busy_job_id or None
+        out.health = (
+            f"serving ({secs * 1000:.0f} ms): agent {desc.agent_version}, protocol "
             f"{desc.protocol_version}, runtimes {describe_runtimes(desc)}"
             + (f", busy with job {desc.busy_job_id}" if desc.busy_job_id else "")
         )
-        return True
+        say(f"health: {out.health}")
+        return out
     finally:
         await asyncio.to_thread(host.session.close)
 

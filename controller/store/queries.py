@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,102 @@ def skipped_jobs(store: Store, run_id: str) -> list[dict[str, Any]]:
     )
 
 
-def runs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+def runs(
+    store: Store, limit: int = 20, bad_device_states: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Recent runs with their job counts and what the run concluded.
+
+    ``outcome`` is the status, except for a nightly whose verdict is stored: ``farm failed``
+    (a device in one of ``bad_device_states``, or a comparison that could not be made),
+    ``regression``, or ``no regression``, the same rules as the nightly's exit code.
+    """
     return store.query(
-        "SELECT run_id, kind, plan_name, status, started_at, finished_at, "
-        "(SELECT count(*) FROM results r WHERE r.run_id = runs.run_id) AS results "
-        "FROM runs ORDER BY started_at DESC LIMIT ?",
-        [limit],
+        """
+        WITH verdict AS (
+            SELECT run_id,
+                   bool_or((metric = 'device' AND outcome IN (SELECT unnest($2::VARCHAR[])))
+                           OR outcome = 'error') AS farm_failed,
+                   bool_or(outcome IN ('regression', 'failed')) AS regressed
+            FROM nightly_checks GROUP BY run_id
+        ),
+        counts AS (
+            SELECT run_id, count(*) AS jobs,
+                   count(*) FILTER (WHERE status = 'failed') AS failed
+            FROM jobs GROUP BY run_id
+        )
+        SELECT ru.run_id, ru.kind, ru.plan_name, ru.status, ru.started_at, ru.finished_at,
+               coalesce(c.jobs, 0) AS jobs, coalesce(c.failed, 0) AS failed,
+               (SELECT count(*) FROM results r WHERE r.run_id = ru.run_id) AS results,
+               CASE WHEN ru.status = 'running' OR v.run_id IS NULL THEN ru.status
+                    WHEN v.farm_failed THEN 'farm failed'
+                    WHEN v.regressed THEN 'regression'
+                    ELSE 'no regression' END AS outcome,
+               ru.note
+        FROM runs ru
+        LEFT JOIN verdict v ON v.run_id = ru.run_id
+        LEFT JOIN counts c ON c.run_id = ru.run_id
+        ORDER BY ru.started_at DESC LIMIT $1
+        """,
+        [limit, list(bad_device_states)],
+    )
+
+
+def _resolve(store: Store, what: str, sql: str, text: str, hint: str) -> str:
+    rows = [r["id"] for r in store.query(sql, [text])]
+    if text in rows:
+        return text
+    if len(rows) == 1:
+        return str(rows[0])
+    if not rows:
+        raise StoreError(f"no {what} matches {text!r}; {hint}")
+    shown = ", ".join(rows[:5]) + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")
+    raise StoreError(f"{what} {text!r} is ambiguous: it matches {shown}; give more of it")
+
+
+# A job id is `<run id>.<hash of its job key>`, and a run id `<UTC time>-<4 hex>`; the short
+# form `<4 hex>.<hash>` is what `rigbench results` shows. The hash alone names the same series
+# in every run, so it is unique only while one run has that job.
+_SHORT_JOB = "regexp_extract(job_id, '-([0-9a-f]+)[.]', 1) || '.' || split_part(job_id, '.', 2)"
+
+
+def short_job_id(job_id: str) -> str:
+    """``20261124T010302Z-a823.5f0c1d2e3a4b`` -> ``a823.5f0c1d2e`` (see ``resolve_job``)."""
+    run, _, key = job_id.rpartition(".")
+    return f"{run.rpartition('-')[2]}.{key[:8]}"
+
+
+def resolve_job(store: Store, text: str) -> str:
+    """The job a full id, its short form, or a unique prefix of either names."""
+    return _resolve(
+        store,
+        "job",
+        "SELECT job_id AS id FROM jobs WHERE starts_with(job_id, $1) "
+        f"OR starts_with({_SHORT_JOB}, $1) OR starts_with(split_part(job_id, '.', 2), $1) "
+        "ORDER BY job_id DESC LIMIT 6",
+        text.strip(),
+        "`rigbench results` shows each result's job",
+    )
+
+
+def resolve_run(store: Store, text: str) -> str:
+    """The run a full id or a unique prefix of one names."""
+    if not store.query("SELECT 1 FROM runs WHERE starts_with(run_id, ?) LIMIT 1", [text.strip()]):
+        run_info(store, text)  # raises, naming the recent runs
+    return _resolve(
+        store,
+        "run",
+        "SELECT run_id AS id FROM runs WHERE starts_with(run_id, $1) ORDER BY run_id LIMIT 6",
+        text.strip(),
+        "`rigbench runs` lists them",
+    )
+
+
+def soak_results(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The soak jobs of a run, with their per-window figures and telemetry summary."""
+    return store.query(
+        "SELECT device, model, variant, runtime_name, soak_windows_json, telemetry_json "
+        "FROM results WHERE run_id = ? AND soak_windows_json IS NOT NULL",
+        [run_id],
     )
 
 
@@ -95,7 +186,7 @@ def timeline(store: Store, job_id: str, bucket_s: float = 1.0) -> list[dict[str,
     info = store.query("SELECT measure_start_ns FROM results WHERE job_id = ?", [job_id])
     if not info:
         raise StoreError(
-            f"no result for job {job_id!r}; `rigbench results --format json` lists job ids"
+            f"no result for job {job_id!r}; `rigbench results` shows each result's job"
         )
     bucket_ns = int(bucket_s * 1e9)
     return store.query(

@@ -131,6 +131,14 @@ def source_format_of(name: str) -> str:
     return _transform(name).source_format
 
 
+def variant_listing() -> list[dict[str, str]]:
+    """Every registered variant: its name, the source format it takes, and what it is."""
+    return [
+        {"variant": n, "source_format": t.source_format, "summary": t.summary}
+        for n, t in _REGISTRY.items()
+    ]
+
+
 def describe_variants() -> dict[str, str]:
     """Name -> one-line summary with the source format it takes, for help texts."""
     return {n: f"[{t.source_format}] {t.summary}" for n, t in _REGISTRY.items()}

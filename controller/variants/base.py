@@ -59,9 +59,9 @@ class CompileJob:
         return self.out_dir / f"{self.variant}{EXTENSIONS[fmt]}"
 
     def warn(self, message: str) -> None:
-        """Record a warning on the artifact (kept in its lineage) and log it loudly."""
+        """Record a warning on the artifact (kept in its lineage); the caller shows it once."""
         self.warnings.append(message)
-        log.warning("%s: %s", self.variant, message)
+        log.debug("%s: %s", self.variant, message)
 
 
 @dataclass(frozen=True)
