@@ -159,9 +159,13 @@ def results_text(
     else:
         shown = _rounded(cells)
         cols, shared, missing = compact(shown)
+        task = [c for c in TASK_COLUMNS if any(r.get(c[0]) is not None for r in rows)]
+        cols += task
         if shared:
             title += " on " + ", ".join(shared)
-        text = to_text(shown, cols, title, max_width=TABLE_WIDTH, uncut=("job",))
+        text = to_text(
+            shown, cols, title, max_width=TABLE_WIDTH, uncut=("job", *(k for k, _ in task))
+        )
         if missing:
             text += f"\nnot available for any result: {', '.join(missing)}"
         text += "\n(--wide: every column; `rigbench timeline JOB` for one job over time)"
