@@ -34,7 +34,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from rigbench.controller.cli import app
+from rigbench.controller.cli import app, load_all
 from rigbench.controller.modelgen import generate_cnn
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import JobRecord
@@ -93,6 +93,7 @@ def _walk(cmd: Any, path: tuple[str, ...]) -> Iterator[Command]:
     yield Command(path, params)
 
 
+load_all()  # commands load lazily: walk all of them
 COMMANDS = list(_walk(typer.main.get_command(app), ()))
 SERVE = ("agent", "serve")  # argparse behind typer: its options are not typer's
 
@@ -707,7 +708,7 @@ PERMISSION_CASES = [
     (["results", "--store", "@store.duckdb"], "store.duckdb"),
     (["rank", "--store", "@store.duckdb"], "store.duckdb"),
     (["bench", "@model.onnx", "--store", "+s.duckdb", "--work", "+work"], "model.onnx"),
-    (["compile", "@model.onnx", "-v", "fp32", "--work", "+work"], "model.onnx"),
+    (["compile", "@model.onnx", "--variant", "fp32", "--work", "+work"], "model.onnx"),
 ]
 
 
