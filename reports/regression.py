@@ -47,6 +47,9 @@ PERF_METRICS = ("latency_p50", "energy_per_inference")  # throttling changes the
 EMULATED_METRICS = ("latency_p50", "energy_per_inference", "peak_rss")
 BAD_DEVICE_STATES = frozenset({"unhealthy", "unreachable", "quarantined", "missing"})
 EXIT_OK, EXIT_REGRESSION, EXIT_FARM = failures.EXIT_OK, failures.EXIT_MODEL, failures.EXIT_FARM
+# How many past nights of a plan a nightly reads: its baselines and its noise floor come
+# from them (`rigbench prune` keeps them).
+HISTORY_RUNS = 60
 
 
 @dataclass(frozen=True)
@@ -346,7 +349,7 @@ def evaluate_night(
     pin: str | None = None,
     health: Mapping[str, DeviceHealth] | None = None,
     selected_devices: set[str] | None = None,
-    history_runs: int = 60,
+    history_runs: int = HISTORY_RUNS,
 ) -> NightlyReport:
     """Compare a stored nightly run with its baselines; nothing is written.
 
