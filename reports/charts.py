@@ -26,6 +26,24 @@ PALETTE = (
     "#bab0ac",
 )
 FRONT = "#1b1b1b"
+# The styles every chart's classes need; pages that show charts include them.
+CHART_CSS = """
+svg.chart { max-width: 100%; height: auto; display: block; }
+svg .axis { stroke: #57606a; stroke-width: 1; } svg .grid { stroke: #eaeef2; }
+svg .tick { font-size: 11px; fill: #57606a; } svg .label { font-size: 12px; fill: #24292f; }
+svg .ctitle { font-size: 12.5px; font-weight: 600; fill: #24292f; }
+svg .ptlabel { font-size: 11px; fill: #24292f; } svg .rowlabel { font-size: 11.5px; fill: #24292f; }
+svg .legend { font-size: 11px; }
+svg .front { fill: none; stroke: #1b1b1b; stroke-width: 1.5; stroke-dasharray: 5 3; }
+svg .target { stroke: #cf222e; stroke-width: 1.2; stroke-dasharray: 4 3; }
+svg .series { fill: none; stroke-width: 1.6; }
+svg .trendline { stroke: #4e79a7; }
+svg .baseline { stroke: #888; stroke-dasharray: 4 3; }
+svg circle.tonight { fill: none; stroke: #24292f; stroke-width: 1; }
+svg .mark { stroke: #24292f; stroke-width: 1.3; } svg .mark.p99 { stroke-dasharray: 2 2; }
+svg .ci { fill: #24292f; fill-opacity: 0.12; }
+svg circle.hl { stroke: #cf222e !important; stroke-width: 3 !important; }
+"""
 MUTED = "#9aa0a6"
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
 
@@ -46,6 +64,33 @@ def fmt(v: float) -> str:
     if a < 1e-3:
         return f"{v:.0e}".replace("e-0", "e-")
     return f"{v:.3g}"
+
+
+def tick_labels(values: Sequence[float]) -> list[str]:
+    """Labels for axis ticks that are exact, and so never two alike (70.8, 71.0, 71.2, not
+    71, 71, 71): the fewest decimals (or significant digits, below 0.001) that write every tick
+    exactly.
+    """
+    vals = [float(v) for v in values]
+    if not vals:
+        return []
+    step = min((abs(b - a) for a, b in zip(vals, vals[1:]) if b != a), default=abs(vals[0]) or 1.0)
+    if step < 1e-3 and max(abs(v) for v in vals) < 1e-2:
+        for k in range(0, 8):
+            labels = [f"{v:.{k}e}".replace("e-0", "e-") for v in vals]
+            if _exact(labels, vals, step):
+                return ["0" if v == 0 else lab for lab, v in zip(labels, vals)]
+    for d in range(0, 10):
+        labels = [f"{v:,.{d}f}" for v in vals]
+        if _exact(labels, vals, step):
+            return ["0" if v == 0 else lab for lab, v in zip(labels, vals)]
+    return [fmt(v) for v in vals]
+
+
+def _exact(labels: Sequence[str], vals: Sequence[float], step: float) -> bool:
+    return len(set(labels)) == len(labels) and all(
+        abs(float(lab.replace(",", "")) - v) <= step * 1e-3 for lab, v in zip(labels, vals)
+    )
 
 
 @dataclass(frozen=True)
@@ -98,6 +143,11 @@ class Scale:
         return [first + i * step for i in range(max(0, n))]
 
 
+def _axis_labels(s: Scale, ticks: Sequence[float]) -> list[str]:
+    """Log axes keep the compact form (1, 2, 5, 10, 20k); linear ones exact distinct labels."""
+    return [fmt(v) for v in ticks] if s.log else tick_labels(ticks)
+
+
 def _is_decade(v: float) -> bool:
     return abs(math.log10(v) - round(math.log10(v))) < 1e-9
 
@@ -116,7 +166,8 @@ def svg_open(width: float, height: float, label: str, cls: str = "chart") -> str
 def axis_x(s: Scale, y: float, label: str, top: float | None = None) -> str:
     """Bottom axis with ticks (and light grid lines up to ``top``)."""
     parts = [f'<line class="axis" x1="{s.p0:.1f}" y1="{y:.1f}" x2="{s.p1:.1f}" y2="{y:.1f}"/>']
-    for v in s.ticks():
+    ticks = s.ticks()
+    for v, text in zip(ticks, _axis_labels(s, ticks)):
         x = s(v)
         if top is not None:
             parts.append(
@@ -126,7 +177,7 @@ def axis_x(s: Scale, y: float, label: str, top: float | None = None) -> str:
             f'<line class="axis" x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y + 4:.1f}"/>'
         )
         parts.append(
-            f'<text class="tick" x="{x:.1f}" y="{y + 16:.1f}" text-anchor="middle">{fmt(v)}</text>'
+            f'<text class="tick" x="{x:.1f}" y="{y + 16:.1f}" text-anchor="middle">{text}</text>'
         )
     mid = (s.p0 + s.p1) / 2
     parts.append(
@@ -139,14 +190,15 @@ def axis_x(s: Scale, y: float, label: str, top: float | None = None) -> str:
 def axis_y(s: Scale, x: float, label: str, right: float | None = None) -> str:
     """Left axis with ticks (and light grid lines across to ``right``)."""
     parts = [f'<line class="axis" x1="{x:.1f}" y1="{s.p0:.1f}" x2="{x:.1f}" y2="{s.p1:.1f}"/>']
-    for v in s.ticks(5):
+    ticks = s.ticks(5)
+    for v, text in zip(ticks, _axis_labels(s, ticks)):
         y = s(v)
         if right is not None:
             parts.append(
                 f'<line class="grid" x1="{x:.1f}" y1="{y:.1f}" x2="{right:.1f}" y2="{y:.1f}"/>'
             )
         parts.append(
-            f'<text class="tick" x="{x - 6:.1f}" y="{y + 4:.1f}" text-anchor="end">{fmt(v)}</text>'
+            f'<text class="tick" x="{x - 6:.1f}" y="{y + 4:.1f}" text-anchor="end">{text}</text>'
         )
     mid = (s.p0 + s.p1) / 2
     parts.append(
@@ -330,6 +382,130 @@ def timeline_chart(title: str, unit: str, lines: Sequence[Line], x_label: str) -
         out.append(
             f'<text class="legend" x="{w - right:.1f}" y="{14 + 12 * i:.1f}" '
             f'text-anchor="end" fill="{color(i)}">{_t(ln.label)}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+# Marks on a trend: what the nightly concluded about a night.
+MARKS = {"regression": PALETTE[3], "improvement": PALETTE[2], "throttled": PALETTE[1]}
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One night of one metric."""
+
+    label: str  # the x-axis label (a date)
+    value: float | None  # None: not measured that night (a gap)
+    mark: str = ""  # "", "regression", "improvement" or "throttled"
+    tooltip: str = ""
+
+
+def _x_label_indices(n: int, room: int) -> list[int]:
+    """Which of ``n`` labels to print: evenly strided from the first, the last always, at most
+    ``room`` of them and never two closer than the stride.
+    """
+    if n <= room:
+        return list(range(n))
+    stride = math.ceil((n - 1) / max(1, room - 1))
+    idx = list(range(0, n, stride))
+    if idx[-1] != n - 1:
+        if n - 1 - idx[-1] < stride:
+            idx[-1] = n - 1  # the last night matters more than the one before it
+        else:
+            idx.append(n - 1)
+    return idx
+
+
+def trend_chart(
+    title: str,
+    unit: str,
+    points: Sequence[TrendPoint],
+    segment_starts: Sequence[int] = (),
+    width: float = 320.0,
+    height: float = 190.0,
+) -> str:
+    """One metric night after night, on its own scale, ticks that never repeat, labels inside.
+
+    A night is a category (equal spacing); a dashed line marks where a new baseline starts;
+    regressions and improvements are filled circles in their colour, throttled nights hollow,
+    tonight (the last point) ringed.
+    """
+    values = [p.value for p in points if p.value is not None]
+    top, bottom, right = 30.0, 40.0, 14.0
+    if not values:
+        return (
+            f"{svg_open(width, 60, title, 'chart small')}"
+            f'<text class="ctitle" x="8" y="16">{_t(title)}</text>'
+            '<text class="tick" x="8" y="40">no data</text></svg>'
+        )
+    probe = Scale.fit(values, height - bottom, top, log=False)
+    labels = tick_labels(probe.ticks(4))
+    left = 30.0 + 6.2 * max(len(s) for s in labels)  # room for the widest tick label
+    sy = Scale.fit(values, height - bottom, top, log=False)
+    n = len(points)
+    plot_w = width - left - right
+
+    def x(i: int) -> float:
+        return left + (plot_w / 2 if n == 1 else plot_w * i / (n - 1))
+
+    out = [svg_open(width, height, f"{title} ({unit})", "chart small trend")]
+    out.append(f'<text class="ctitle" x="{left:.1f}" y="16">{_t(title)}</text>')
+    ticks = sy.ticks(4)
+    for v, text in zip(ticks, tick_labels(ticks)):
+        y = sy(v)
+        out.append(
+            f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{width - right:.1f}" '
+            f'y2="{y:.1f}"/><text class="tick" x="{left - 6:.1f}" y="{y + 4:.1f}" '
+            f'text-anchor="end">{text}</text>'
+        )
+    out.append(
+        f'<line class="axis" x1="{left:.1f}" y1="{top:.1f}" x2="{left:.1f}" '
+        f'y2="{height - bottom:.1f}"/><line class="axis" x1="{left:.1f}" '
+        f'y1="{height - bottom:.1f}" x2="{width - right:.1f}" y2="{height - bottom:.1f}"/>'
+    )
+    mid = (top + height - bottom) / 2
+    out.append(
+        f'<text class="label" transform="translate(12,{mid:.1f}) rotate(-90)" '
+        f'text-anchor="middle">{_t(unit)}</text>'
+    )
+    for i in segment_starts:
+        if 0 < i < n:
+            xs = (x(i - 1) + x(i)) / 2
+            out.append(
+                f'<line class="baseline" x1="{xs:.1f}" y1="{top:.1f}" x2="{xs:.1f}" '
+                f'y2="{height - bottom:.1f}"><title>new baseline</title></line>'
+                f'<text class="tick" x="{xs + 3:.1f}" y="{top + 10:.1f}">new baseline</text>'
+            )
+    run: list[str] = []
+    for i, p in enumerate([*points, TrendPoint("", None)]):  # a gap ends a line
+        if p.value is None:
+            if len(run) > 1:
+                out.append(f'<polyline class="series trendline" points="{" ".join(run)}"/>')
+            run = []
+        else:
+            run.append(f"{x(i):.1f},{sy(p.value):.1f}")
+    for i, p in enumerate(points):
+        if p.value is None:
+            continue
+        cx, cy = x(i), sy(p.value)
+        color = MARKS.get(p.mark, PALETTE[0])
+        fill = "none" if p.mark == "throttled" else color
+        r = 4.5 if p.mark in ("regression", "improvement") else 3.0
+        ring = (
+            f'<circle class="tonight" cx="{cx:.1f}" cy="{cy:.1f}" r="7.5"/>' if i == n - 1 else ""
+        )
+        out.append(
+            f'<g class="night {p.mark}"><title>{_t(p.tooltip or p.label)}</title>{ring}'
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}" fill="{fill}" stroke="{color}" '
+            'stroke-width="1.5"/></g>'
+        )
+    room = int(plot_w // (6.2 * max(len(p.label) for p in points) + 10)) or 1
+    for i in _x_label_indices(n, room):
+        anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
+        out.append(
+            f'<text class="tick" x="{x(i):.1f}" y="{height - bottom + 16:.1f}" '
+            f'text-anchor="{anchor}">{_t(points[i].label)}</text>'
         )
     out.append("</svg>")
     return "".join(out)

@@ -15,6 +15,7 @@ from rigbench.controller.ranking.bundle import ModelSection, ReportBundle
 from rigbench.controller.ranking.rank import Choice, Ranking
 from rigbench.controller.ranking.source import SoakTimeline
 from rigbench.reports.charts import (
+    CHART_CSS,
     Distribution,
     Line,
     Point,
@@ -54,18 +55,6 @@ table.rank tr.hl td, g.dist.hl text { background: #fff8c5; font-weight: 600; }
 .unknown { color: #a40e26; } .est, .sim { color: #8250df; }
 ul.notes li, ul.excl li { margin: 2px 0; }
 figure { margin: 12px 0 20px; } figcaption { color: var(--muted); font-size: 12.5px; }
-svg.chart { max-width: 100%; height: auto; display: block; }
-svg .axis { stroke: #57606a; stroke-width: 1; } svg .grid { stroke: #eaeef2; }
-svg .tick { font-size: 11px; fill: #57606a; } svg .label { font-size: 12px; fill: #24292f; }
-svg .ctitle { font-size: 12.5px; font-weight: 600; fill: #24292f; }
-svg .ptlabel { font-size: 11px; fill: #24292f; } svg .rowlabel { font-size: 11.5px; fill: #24292f; }
-svg .legend { font-size: 11px; }
-svg .front { fill: none; stroke: #1b1b1b; stroke-width: 1.5; stroke-dasharray: 5 3; }
-svg .target { stroke: #cf222e; stroke-width: 1.2; stroke-dasharray: 4 3; }
-svg .series { fill: none; stroke-width: 1.6; }
-svg .mark { stroke: #24292f; stroke-width: 1.3; } svg .mark.p99 { stroke-dasharray: 2 2; }
-svg .ci { fill: #24292f; fill-opacity: 0.12; }
-svg circle.hl { stroke: #cf222e !important; stroke-width: 3 !important; }
 .timelines { display: flex; flex-wrap: wrap; gap: 8px 16px; }
 .soak { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
 .empty { color: var(--muted); font-style: italic; }
@@ -136,7 +125,7 @@ def render_html(bundle: ReportBundle) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{_e(title)}</title><style>{CSS}</style></head>"
+        f"<title>{_e(title)}</title><style>{CSS}{CHART_CSS}</style></head>"
     )
     parts = [head, "<body>", _header(bundle)]
     for section in bundle.sections:

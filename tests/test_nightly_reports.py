@@ -54,15 +54,15 @@ def test_trend_report_is_self_contained(tmp_path: Path):
 def test_trend_report_charts_every_night_of_the_series(tmp_path: Path):
     h, report = night_after_week(tmp_path, [PI])
     page = render_trends(h.store, report)
-    latency_chart = page.split('aria-label="latency ms"')[1].split("</svg>")[0]
-    assert latency_chart.count("<title>") == 6
+    latency_chart = page.split('aria-label="p50 latency (ms)"')[1].split("</svg>")[0]
+    assert latency_chart.count('<g class="night') == 6
 
 
 def test_trend_report_marks_the_regression_night_red(tmp_path: Path):
     h, report = night_after_week(tmp_path, [Series(slowdown=1.3)])
     page = render_trends(h.store, report)
-    latency_chart = page.split('aria-label="latency ms"')[1].split("</svg>")[0]
-    assert latency_chart.count('fill="#d62728"') == 1
+    latency_chart = page.split('aria-label="p50 latency (ms)"')[1].split("</svg>")[0]
+    assert latency_chart.count('<g class="night regression">') == 1
 
 
 def test_trend_report_marks_a_new_baseline(tmp_path: Path):

@@ -168,6 +168,18 @@ def resolve_run(store: Store, text: str) -> str:
     )
 
 
+def nightly_marks(store: Store, run_ids: Sequence[str]) -> dict[tuple[str, str, str], str]:
+    """What each nightly concluded per (run, series, metric): regression, improvement ..."""
+    if not run_ids:
+        return {}
+    rows = store.query(
+        "SELECT run_id, series, metric, outcome FROM nightly_checks "
+        "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(run_ids)],
+    )
+    return {(r["run_id"], r["series"], r["metric"]): r["outcome"] for r in rows}
+
+
 def soak_results(store: Store, run_id: str) -> list[dict[str, Any]]:
     """The soak jobs of a run, with their per-window figures and telemetry summary."""
     return store.query(
