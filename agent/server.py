@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import logging
 import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from rigbench.agent.address import is_loopback
 from rigbench.agent.cache import ArtifactCache
 from rigbench.agent.describe import DeviceDescription, describe_device
 from rigbench.agent.lifetime import hold_home, watch_process
@@ -59,15 +60,6 @@ class AgentConfig:
     parent_pid: int | None = None  # stop when this process (the controller) exits
     home_lock_fd: int | None = None  # the home's lock, taken by the controller that started us
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(cfg: AgentConfig) -> None:
@@ -146,14 +138,16 @@ async def create_server(cfg: AgentConfig) -> RunningAgent:
     )
     runner = JobRunner(cache, spool, home / "compiled", telemetry, cfg.max_lease_s)
     description: list[DeviceDescription] = []
+    describing = threading.Lock()
 
     def describe() -> DeviceDescription:
-        if not description:  # runtimes and hardware do not change while the agent runs
-            description.append(
-                describe_device(
-                    cfg.telemetry_root, telemetry.sensor_summaries(), cfg.telemetry_simulated
+        with describing:  # computed once: runtimes and hardware do not change while it runs
+            if not description:
+                description.append(
+                    describe_device(
+                        cfg.telemetry_root, telemetry.sensor_summaries(), cfg.telemetry_simulated
+                    )
                 )
-            )
         return DeviceDescription(**{**description[0].__dict__})
 
     interceptors = [TokenInterceptor(cfg.token)] if cfg.token else []
@@ -185,6 +179,9 @@ async def create_server(cfg: AgentConfig) -> RunningAgent:
     await server.start()
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    # Describing imports every runtime (hundreds of ms): start now, on a thread, so the
+    # controller's first call (Describe, right after the health check) finds it done.
+    asyncio.get_running_loop().run_in_executor(None, describe)
     return RunningAgent(server, port, runner, health)
 
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rigbench import limits
-from rigbench.agent.server import is_loopback
+from rigbench.agent.address import is_loopback
 from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.inventory import Device
-from rigbench.controller.local_agent import LocalAgent, start_local_agent
+from rigbench.controller.local_agent import LocalAgent, prestart, start_local_agent
 from rigbench.errors import AgentUnreachableError, InventoryError
 
 if TYPE_CHECKING:
@@ -98,6 +98,26 @@ def grpc_channel_config(device: Device) -> ChannelConfig:
         raise InventoryError(f"device {device.name}: cannot read TLS file: {e}") from e
 
 
+def _local_agent(device: Device, work: Path) -> tuple[Path, dict[str, Any]]:
+    """The home and options of a local device's agent."""
+    lt = device.local
+    assert lt is not None
+    return (lt.home or work / "agents" / device.name).expanduser(), {
+        "telemetry_root": lt.telemetry_root,
+        "simulated": lt.simulated or lt.telemetry_root is not None,
+        "external_meter": lt.external_meter,
+        "timeout_s": device.connect_timeout_s * 2,
+    }
+
+
+def prestart_local_agents(devices: Sequence[Device], work: Path) -> None:
+    """Spawn the agents of the local devices now; ``connect`` adopts them (start-up overlaps)."""
+    for device in devices:
+        if device.local is not None:
+            home, kwargs = _local_agent(device, work)
+            prestart(home, **kwargs)
+
+
 @contextlib.asynccontextmanager
 async def connect(
     device: Device, work: Path, on_wait: Callable[[str], None] | None = None
@@ -110,15 +130,9 @@ async def connect(
     local: LocalAgent | None = None
     tunnel: SshTunnel | None = None
     if device.local is not None:
-        lt = device.local
+        home, kwargs = _local_agent(device, work)
         local = await start_local_agent(
-            (lt.home or work / "agents" / device.name).expanduser(),
-            telemetry_root=lt.telemetry_root,
-            simulated=lt.simulated or lt.telemetry_root is not None,
-            external_meter=lt.external_meter,
-            timeout_s=device.connect_timeout_s * 2,
-            wait_s=device.wait_timeout_s,
-            on_wait=on_wait,
+            home, **kwargs, wait_s=device.wait_timeout_s, on_wait=on_wait
         )
         cfg = ChannelConfig(local.address)
     elif device.grpc is not None:

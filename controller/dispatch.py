@@ -37,7 +37,6 @@ from rigbench.agent.jobs import (
     Progress,
     TelemetryBatch,
 )
-from rigbench.controller.accuracy.metrics import compare
 from rigbench.controller.connect import Connection, connect
 from rigbench.controller.inventory import Device, Inventory
 from rigbench.controller.plan import Plan, RuntimeEntry, Scenario
@@ -280,6 +279,7 @@ def accuracy_rows(job: PlannedJob, result: JobResult) -> list[dict[str, Any]]:
     ``unknown_reason``: unknown is stored as unknown, never as an absent row that reads as fine.
     """
     from rigbench.controller.accuracy import kernel_family
+    from rigbench.controller.accuracy.metrics import compare
     from rigbench.controller.accuracy.task import score
 
     ma = job.model.accuracy

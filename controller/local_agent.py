@@ -9,11 +9,17 @@ agent serves one home: the controller takes the home's lock before starting it (
 another run's agent holds it, so two runs on one machine queue instead of measuring at the
 same time) and hands the lock to the agent. A local agent that dies mid-run is started again
 on the same lock (``restart``).
+
+Starting an agent costs a Python start-up and its imports (a few hundred ms). A command that
+knows early which local agent it will need (``rigbench bench``) calls ``prestart``: the process
+is spawned at once, and starts while the controller loads the model and the store; the later
+``start_local_agent`` for the same home adopts it. One that is never adopted is killed at exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import signal
 import subprocess
@@ -98,6 +104,99 @@ async def lock_home(home: Path, wait_s: float, on_wait: Callable[[str], None] | 
     return fd
 
 
+@dataclass
+class _Spawned:
+    """An agent process spawned by ``prestart``, not yet adopted."""
+
+    process: subprocess.Popen[bytes]
+    port_file: Path
+    log_path: Path
+    lock_fd: int
+    restart_args: dict[str, Any]
+
+
+_early: dict[Path, _Spawned] = {}
+
+
+def prestart(
+    home: Path,
+    *,
+    telemetry_root: Path | None = None,
+    simulated: bool = False,
+    external_meter: str | None = None,
+    timeout_s: float = 60.0,
+) -> None:
+    """Spawn the local agent of ``home`` now, without waiting for it to serve.
+
+    Best effort: when the home is held by another run, or anything else is in the way, nothing
+    is spawned and ``start_local_agent`` does the usual (waiting, reporting) later.
+    """
+    args = _restart_args(telemetry_root, simulated, external_meter, None, timeout_s, ChannelConfig)
+    key = home.resolve()
+    if key in _early:
+        return
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        fd = open_lock(home)
+    except OSError:
+        return
+    if not try_lock(fd):
+        os.close(fd)
+        return
+    try:
+        process, port_file, log_path = _spawn(home, fd, args)
+    except OSError:
+        os.close(fd)
+        return
+    if not _early:
+        atexit.register(_kill_unadopted)
+    _early[key] = _Spawned(process, port_file, log_path, fd, args)
+
+
+def _kill_unadopted() -> None:
+    for spawned in _early.values():
+        if spawned.process.poll() is None:
+            spawned.process.kill()
+            spawned.process.wait()
+        os.close(spawned.lock_fd)
+    _early.clear()
+
+
+def _adopt(home: Path, restart_args: dict[str, Any]) -> _Spawned | None:
+    """The agent ``prestart`` spawned for this home with these arguments, if still alive."""
+    spawned = _early.pop(home.resolve(), None)
+    if spawned is None:
+        return None
+    same = {k: v for k, v in spawned.restart_args.items() if k != "channel_for"} == {
+        k: v for k, v in restart_args.items() if k != "channel_for"
+    }
+    if same and spawned.process.poll() is None:
+        return spawned
+    if spawned.process.poll() is None:
+        spawned.process.kill()
+        spawned.process.wait()
+    os.close(spawned.lock_fd)
+    return None
+
+
+def _restart_args(
+    telemetry_root: Path | None,
+    simulated: bool,
+    external_meter: str | None,
+    extra_args: list[str] | None,
+    timeout_s: float,
+    channel_for: Callable[[str], ChannelConfig],
+) -> dict[str, Any]:
+    return {
+        "telemetry_root": telemetry_root,
+        "simulated": simulated,
+        "external_meter": external_meter,
+        "extra_args": extra_args,
+        "timeout_s": timeout_s,
+        "channel_for": channel_for,
+    }
+
+
 async def start_local_agent(
     home: Path,
     *,
@@ -117,14 +216,16 @@ async def start_local_agent(
     The home's lock is taken first (waiting up to ``wait_s`` for another run's agent), unless
     ``lock_fd`` already holds it; the agent stops when this process exits.
     """
-    restart_args: dict[str, Any] = {
-        "telemetry_root": telemetry_root,
-        "simulated": simulated,
-        "external_meter": external_meter,
-        "extra_args": extra_args,
-        "timeout_s": timeout_s,
-        "channel_for": channel_for,
-    }
+    restart_args = _restart_args(
+        telemetry_root, simulated, external_meter, extra_args, timeout_s, channel_for
+    )
+    if lock_fd is None and (spawned := _adopt(home, restart_args)) is not None:
+        try:
+            return await _ready(home, spawned.lock_fd, restart_args, spawned.process,
+                                spawned.port_file, spawned.log_path)  # fmt: skip
+        except BaseException:
+            os.close(spawned.lock_fd)
+            raise
     home.mkdir(parents=True, exist_ok=True)
     if lock_fd is None:
         lock_fd = await lock_home(home, wait_s, on_wait)
@@ -136,12 +237,18 @@ async def start_local_agent(
 
 
 async def _start(home: Path, lock_fd: int, restart_args: dict[str, Any]) -> LocalAgent:
+    process, port_file, log_path = _spawn(home, lock_fd, restart_args)
+    return await _ready(home, lock_fd, restart_args, process, port_file, log_path)
+
+
+def _spawn(
+    home: Path, lock_fd: int, restart_args: dict[str, Any]
+) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """Start ``rigbench agent serve`` for ``home`` (holding ``lock_fd``); do not wait for it."""
     telemetry_root = restart_args["telemetry_root"]
     simulated = restart_args["simulated"]
     external_meter = restart_args["external_meter"]
     extra_args = restart_args["extra_args"]
-    timeout_s = restart_args["timeout_s"]
-    channel_for = restart_args["channel_for"]
     fd, name = tempfile.mkstemp(prefix="port-", dir=home)
     os.close(fd)
     port_file = Path(name)
@@ -182,6 +289,20 @@ async def _start(home: Path, lock_fd: int, restart_args: dict[str, Any]) -> Loca
         pass_fds=(lock_fd,),
     )
     log.close()
+    return proc, port_file, log_path
+
+
+async def _ready(
+    home: Path,
+    lock_fd: int,
+    restart_args: dict[str, Any],
+    proc: subprocess.Popen[bytes],
+    port_file: Path,
+    log_path: Path,
+) -> LocalAgent:
+    """Wait until the spawned agent wrote its port and answers its health check."""
+    timeout_s = restart_args["timeout_s"]
+    channel_for = restart_args["channel_for"]
     deadline = time.monotonic() + timeout_s
     while not port_file.exists():
         if proc.poll() is not None:

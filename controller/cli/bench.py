@@ -7,13 +7,14 @@ device and with every iteration kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from rigbench import limits
-from rigbench.agent.npzfile import array_headers
 from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
@@ -24,14 +25,15 @@ from rigbench.controller.cli.common import (
     open_store,
     work_path,
 )
-from rigbench.controller.cli.results import results_text
-from rigbench.controller.dispatch import RunRequest, execute_plan
-from rigbench.controller.inventory import load_inventory
-from rigbench.controller.plan import Plan
 from rigbench.controller.progress import ProgressPrinter
-from rigbench.controller.variants.formats import check_model
-from rigbench.controller.yamlfile import validate
 from rigbench.errors import PlanError, RigbenchError, UsageError
+
+if TYPE_CHECKING:
+    from rigbench.controller.plan import Plan
+
+# Start-up matters here (a script may bench 100 small models): the heavy modules (the plan's
+# models, DuckDB, gRPC, ONNX checks) are imported inside the command, after the local agent
+# has been spawned, so that its start-up overlaps with theirs.
 
 
 def parse_shape(text: str) -> tuple[str, list[int]]:
@@ -83,8 +85,12 @@ def bench_plan(
             limit.check(option, value, UsageError)
     if file_is_missing(model):
         raise PlanError(f"model file {model} does not exist")
+    from rigbench.agent.npzfile import array_headers
     from rigbench.agent.runtimes import descriptor, runtimes_for_format
+    from rigbench.controller.plan import Plan
+    from rigbench.controller.variants.formats import check_model
     from rigbench.controller.variants.identity import AS_GIVEN
+    from rigbench.controller.yamlfile import validate
 
     fmt = check_model(model)  # the whole file, so a truncated one fails here, in one line
     if runtime is None:
@@ -203,6 +209,14 @@ def bench_cmd(
 
     Example: rigbench bench model.onnx --input input=1x3x224x224 --value sr=16000 -n 500
     """
+    from rigbench.controller.inventory import load_inventory
+
+    inv = load_inventory(inventory)
+    names = [device] if device else [inv.devices[0].name]
+    with contextlib.suppress(RigbenchError):  # best effort; the run reports any problem
+        from rigbench.controller.connect import prestart_local_agents
+
+        prestart_local_agents([inv.get(n) for n in names], work_path(work))
     plan = bench_plan(
         model,
         runtime,
@@ -216,8 +230,9 @@ def bench_cmd(
         warmup,
         allow_cpu_fallback,
     )
-    inv = load_inventory(inventory)
-    names = [device] if device else [inv.devices[0].name]
+    from rigbench.controller.cli.results import results_text
+    from rigbench.controller.dispatch import RunRequest, execute_plan
+
     req = RunRequest(
         plan=plan,
         inventory=inv,
@@ -229,5 +244,5 @@ def bench_cmd(
     quiet = fmt != Format.table or output.quiet()
     with ProgressPrinter(quiet=quiet, verbose=output.verbose()) as progress:
         outcome = asyncio.run(execute_plan(req, progress))
-    typer.echo(results_text(store, outcome.run_id, fmt))
+    typer.echo(results_text(req.store, outcome.run_id, fmt))
     raise typer.Exit(outcome.exit_code)

@@ -9,7 +9,7 @@ import typer
 
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import Format, StoreOpt, open_store
-from rigbench.controller.store import queries
+from rigbench.controller.store import Store, queries
 from rigbench.errors import StoreError, UsageError
 from rigbench.failures import FailureKind
 from rigbench.reports.emulated import EMULATED_NOTE, device_label
@@ -135,9 +135,15 @@ def accuracy_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def results_text(
-    store_file: Path | None, run_id: str | None, fmt: Format, wide: bool = False
+    store_file: Path | Store | None, run_id: str | None, fmt: Format, wide: bool = False
 ) -> str:
-    store = open_store(store_file)
+    """The results of a run; ``store_file`` may be a store already open (run, bench)."""
+    store = store_file if isinstance(store_file, Store) else open_store(store_file)
+    with store.reading():
+        return _results_text(store, run_id, fmt, wide)
+
+
+def _results_text(store: Store, run_id: str | None, fmt: Format, wide: bool) -> str:
     run_id = queries.resolve_run(store, run_id) if run_id else queries.latest_run_id(store)
     if run_id is None:
         raise StoreError(

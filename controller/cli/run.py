@@ -83,5 +83,5 @@ def run_cmd(
     with ProgressPrinter(quiet=output.quiet(), verbose=output.verbose()) as progress:
         outcome = asyncio.run(execute_plan(req, progress))
         progress.info(summarize_outcome(outcome))
-    typer.echo(results_text(store, outcome.run_id, fmt))
+    typer.echo(results_text(st, outcome.run_id, fmt))
     raise typer.Exit(outcome.exit_code)

@@ -15,15 +15,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import numpy as np
 
 from rigbench import __version__
 from rigbench.controller.store.handoff import Holder, holding, lock_holder, waiting_for
 from rigbench.controller.store.migrations import MIGRATIONS
 from rigbench.errors import StoreError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LOCK_WAIT_S = 30.0
 # Columns of an accuracy row, as the dicts in ResultRecord.accuracy name them.
@@ -175,6 +177,8 @@ def _record_device(con: duckdb.DuckDBPyConnection, d: DeviceRecord) -> None:
 
 def _record_devices(con: duckdb.DuckDBPyConnection, devices: Sequence[DeviceRecord]) -> None:
     """Many devices in two statements (one row at a time costs ~1.6 ms each)."""
+    import numpy as np  # only writers need it: readers start faster
+
     if len(devices) == 1:
         _record_device(con, devices[0])
         return
@@ -220,6 +224,8 @@ def _mark_job(con: duckdb.DuckDBPyConnection, m: JobMark) -> None:
 
 def _mark_jobs(con: duckdb.DuckDBPyConnection, marks: Sequence[JobMark]) -> None:
     """Fold the marks per job (last status wins) and apply them in one UPDATE."""
+    import numpy as np  # only writers need it: readers start faster
+
     if not marks:
         return
     folded: dict[str, dict[str, Any]] = {}
@@ -310,6 +316,8 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultRecord]) -> None:
     """Insert rows and samples of many results with one statement per table."""
+    import numpy as np  # only writers need it: readers start faster
+
     cols = list(results[0].row)
     if len(results) == 1:
         con.execute(
@@ -405,6 +413,23 @@ class Store:
             return
         # Small write transactions: one thread avoids waking DuckDB's pool for each of them.
         with self._open(read_only=False, config=WRITER_CONFIG) as con:
+            self._held = con
+            try:
+                yield self
+            finally:
+                self._held = None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Store]:
+        """Keep one read-only connection for a block of reads (a command's report).
+
+        Each open costs milliseconds of CPU; a command that asks several questions asks them
+        on one connection. A writer waits for the block as it waits for any reader.
+        """
+        if self._held is not None:
+            yield self
+            return
+        with self._open(read_only=True) as con:
             self._held = con
             try:
                 yield self

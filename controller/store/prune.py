@@ -140,7 +140,9 @@ def _runs(con: Any) -> list[PruneRun]:
         GROUP BY ALL ORDER BY ru.started_at DESC, ru.run_id DESC
         """
     ).fetchall()
-    return [PruneRun(*row[:5], int(row[5]), int(row[6])) for row in found]
+    return [
+        PruneRun(row[0], row[1], row[2], row[3], row[4], int(row[5]), int(row[6])) for row in found
+    ]
 
 
 def prune(store: Store, runs: Sequence[str], compact: bool = True) -> PruneResult:

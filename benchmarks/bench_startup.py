@@ -1,0 +1,98 @@
+"""Start-up cost: what a user scripting many small benchmarks pays per command.
+
+Three commands are timed as fresh processes, wall clock, in interleaved rounds (A B C A B C ...)
+because a single round on a shared machine swings by tens of percent:
+
+* ``bare``: a Python script that does what ``rigbench bench`` does for the user, and nothing
+  else: import onnxruntime, load the tiny CNN, 10 warm-up and 200 timed iterations;
+* ``bench``: ``rigbench bench tiny.onnx -n 200 --warmup 10`` (a local agent started and stopped,
+  a worker process for the job, the result stored in a fresh DuckDB file);
+* ``help``: ``rigbench --help``.
+
+Printed: the median of each, ``bench / bare`` and the load average seen while they ran.
+Targets: ``rigbench --help`` <= 0.25 s; ``bench / bare`` <= 3.
+
+Run: ``.venv/bin/python benchmarks/bench_startup.py [--rounds 7]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rigbench.controller.modelgen import generate_cnn
+
+BARE = r"""
+import sys, time, numpy as np, onnxruntime as ort
+so = ort.SessionOptions(); so.intra_op_num_threads = 1
+s = ort.InferenceSession(sys.argv[1], so, providers=["CPUExecutionProvider"])
+i = s.get_inputs()[0]
+feeds = {i.name: np.random.default_rng(0).standard_normal(i.shape).astype(np.float32)}
+names = [o.name for o in s.get_outputs()]
+for _ in range(10): s.run(names, feeds)
+lat = []
+for _ in range(200):
+    t0 = time.perf_counter_ns(); s.run(names, feeds); lat.append(time.perf_counter_ns() - t0)
+print(f"p50 {np.median(lat) / 1e6:.3f} ms")
+"""
+
+RIGBENCH = shutil.which("rigbench", path=str(Path(sys.executable).parent)) or "rigbench"
+
+
+def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(args, cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    a = ap.parse_args()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with tempfile.TemporaryDirectory(prefix="rigbench-startup-") as tmp:
+        root = Path(tmp)
+        model = generate_cnn(root / "models", size="tiny").onnx_path
+        commands = {
+            "bare": [sys.executable, "-c", BARE, str(model)],
+            "bench": [RIGBENCH, "bench", str(model), "-n", "200", "--warmup", "10", "-q"],
+            "help": [RIGBENCH, "--help"],
+        }
+        # One untimed round: the compile cache, the page cache and pip's .pyc files warm.
+        for args in commands.values():
+            timed(args, root, env)
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        loads = []
+        for r in range(a.rounds):
+            for name, args in commands.items():
+                store = root / f"store-{r}-{name}.duckdb"  # a fresh store each time
+                times[name].append(timed(args, root, {**env, "RIGBENCH_STORE": str(store)}))
+            loads.append(os.getloadavg()[0])
+            print(
+                f"round {r + 1}: "
+                + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items())
+                + f" (load {loads[-1]:.2f})",
+                flush=True,
+            )
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = med["bench"] / med["bare"]
+    print(
+        f"\nmedians of {a.rounds} interleaved rounds: bare script {med['bare']:.3f} s, "
+        f"rigbench bench {med['bench']:.3f} s, rigbench --help {med['help']:.3f} s"
+    )
+    print(
+        f"bench / bare: {ratio:.2f} (target <= 3); --help: {med['help']:.3f} s (target <= 0.25 s)"
+    )
+    print(f"load average while measuring: median {statistics.median(loads):.2f} (1 min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
