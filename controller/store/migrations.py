@@ -283,4 +283,56 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE results ADD COLUMN emulated BOOLEAN;
         """,
     ),
+    (
+        "0006_views_say_emulated",
+        """
+        -- The human-unit views carry the emulated flag too: a notebook reading results_h must
+        -- not take an emulator's latency for a device's.
+        CREATE OR REPLACE VIEW results_h AS
+        SELECT r.run_id, r.job_id, ru.kind AS run_kind, ru.plan_name,
+               ru.started_at AS run_started_at, r.device, r.model, r.variant, r.runtime,
+               r.runtime_name, r.runtime_version,
+               r.providers_used, r.scenario, r.batch_size, r.iterations,
+               r.p50_ns / 1e6 AS p50_ms, r.p90_ns / 1e6 AS p90_ms, r.p99_ns / 1e6 AS p99_ms,
+               r.mean_ns / 1e6 AS mean_ms, r.min_ns / 1e6 AS min_ms, r.max_ns / 1e6 AS max_ms,
+               r.std_ns / 1e6 AS std_ms,
+               r.p50_ci_low_ns / 1e6 AS p50_ci_low_ms, r.p50_ci_high_ns / 1e6 AS p50_ci_high_ms,
+               r.throughput_ips,
+               r.load_ns / 1e6 AS load_ms, r.compile_ns / 1e6 AS compile_ms, r.compile_cache_hit,
+               r.first_inference_ns / 1e6 AS first_inference_ms,
+               r.peak_rss_bytes / 1048576.0 AS peak_rss_mb,
+               r.rss_before_load_bytes / 1048576.0 AS rss_before_load_mb,
+               (r.measure_end_ns - r.measure_start_ns) / 1e9 AS measured_s, r.stop_reason,
+               r.avg_power_mw / 1e3 AS avg_power_w, r.idle_power_mw / 1e3 AS idle_power_w,
+               r.energy_per_inference_mj, r.dynamic_energy_per_inference_mj,
+               r.energy_source, r.energy_coverage,
+               r.peak_temp_mc / 1e3 AS peak_temp_c, r.throttled,
+               r.throttle_reasons_json::JSON AS throttle_reasons,
+               a.max_abs_err, a.mean_abs_err, a.max_rel_err, a.snr_db, a.cosine_similarity,
+               a.top1_agreement, a.top5_agreement, a.within_tolerance,
+               a.unknown_reason AS accuracy_unknown_reason, a.task_top1, a.task_top5,
+               a.task_metric, a.task_metric_name,
+               r.warnings_json::JSON AS warnings, r.inputs_json::JSON AS inputs,
+               r.telemetry_json::JSON AS telemetry, r.soak_windows_json::JSON AS soak_windows,
+               r.simulated, coalesce(r.emulated, false) AS emulated, r.created_at
+        FROM results r
+        JOIN runs ru ON ru.run_id = r.run_id
+        LEFT JOIN accuracy a ON a.job_id = r.job_id AND a.output = '*';
+
+        CREATE OR REPLACE VIEW devices_h AS
+        SELECT d.run_id, d.device, d.device_class, d.tags_json::JSON AS tags, d.transport,
+               d.description_json ->> '$.hostname' AS hostname,
+               d.description_json ->> '$.cpu_model' AS cpu_model,
+               d.description_json ->> '$.arch' AS arch,
+               d.description_json ->> '$.os' AS os,
+               d.description_json ->> '$.kernel' AS kernel,
+               TRY_CAST(d.description_json ->> '$.memory_bytes' AS BIGINT) / 1048576.0
+                   AS memory_mb,
+               d.description_json ->> '$.agent_version' AS agent_version,
+               d.simulated, coalesce(d.emulated, false) AS emulated,
+               d.fingerprint_json::JSON AS fingerprint, d.cost_json::JSON AS cost,
+               d.description_json::JSON AS description
+        FROM devices d;
+        """,
+    ),
 ]
