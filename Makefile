@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml setup.py
 demo: $(STAMP)
 	$(BIN)/rigbench run plans/demo.yaml
 	@echo
-	@echo "Stored in .rigbench/rigbench.duckdb. Next: $(BIN)/rigbench results | rank | fleet --help"
+	@echo "Stored in .rigbench/rigbench.duckdb. Next (README.md walks through them):"
+	@echo "  $(BIN)/rigbench results | rank | fleet --qps 500 --latency-ms 10 | report --html report.html"
+	@echo "  $(BIN)/rigbench sql \"SELECT variant, p50_ms, p99_ms FROM results_h ORDER BY p50_ms\""
 
 test: $(STAMP) check
 	$(BIN)/python -m pytest -q

@@ -53,7 +53,10 @@ def prune_cmd(
 
     st = open_store(store)
     plan = plan_prune(st, keep_days, keep_runs, HISTORY_RUNS)
-    doomed = [dataclasses.asdict(r) for r in plan.delete]
+    doomed = [
+        {**dataclasses.asdict(r), "started_at": r.started_at.replace(microsecond=0)}
+        for r in plan.delete
+    ]
     if dry_run or not plan.delete:
         _show_plan(doomed, plan.kept, dry_run, plan.samples, fmt)
         return
