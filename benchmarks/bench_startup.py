@@ -6,7 +6,8 @@ because a single round on a shared machine swings by tens of percent:
 * ``bare``: a Python script that does what ``rigbench bench`` does for the user, and nothing
   else: import onnxruntime, load the tiny CNN, 10 warm-up and 200 timed iterations;
 * ``bench``: ``rigbench bench tiny.onnx -n 200 --warmup 10`` (a local agent started and stopped,
-  a worker process for the job, the result stored in a fresh DuckDB file);
+  a worker process for the job, the result stored; one store for all rounds, as a script that
+  benchmarks many models uses one);
 * ``help``: ``rigbench --help``.
 
 Printed: the median of each, ``bench / bare`` and the load average seen while they ran.
@@ -62,18 +63,18 @@ def main() -> int:
         model = generate_cnn(root / "models", size="tiny").onnx_path
         commands = {
             "bare": [sys.executable, "-c", BARE, str(model)],
-            "bench": [RIGBENCH, "bench", str(model), "-n", "200", "--warmup", "10", "-q"],
+            "bench": [RIGBENCH, "bench", str(model), "-n", "200", "--warmup", "10"],
             "help": [RIGBENCH, "--help"],
         }
-        # One untimed round: the compile cache, the page cache and pip's .pyc files warm.
+        env["RIGBENCH_STORE"] = str(root / "store.duckdb")
+        # One untimed round: the store made, the compile cache, page cache and .pyc files warm.
         for args in commands.values():
             timed(args, root, env)
         times: dict[str, list[float]] = {k: [] for k in commands}
         loads = []
         for r in range(a.rounds):
             for name, args in commands.items():
-                store = root / f"store-{r}-{name}.duckdb"  # a fresh store each time
-                times[name].append(timed(args, root, {**env, "RIGBENCH_STORE": str(store)}))
+                times[name].append(timed(args, root, env))
             loads.append(os.getloadavg()[0])
             print(
                 f"round {r + 1}: "
