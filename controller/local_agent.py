@@ -13,7 +13,8 @@ on the same lock (``restart``).
 Starting an agent costs a Python start-up and its imports (a few hundred ms). A command that
 knows early which local agent it will need (``rigbench bench``) calls ``prestart``: the process
 is spawned at once, and starts while the controller loads the model and the store; the later
-``start_local_agent`` for the same home adopts it. One that is never adopted is killed at exit.
+``start_local_agent`` for the same home adopts it. One that is never adopted is killed when the
+command ends (``discard_unadopted``), or at exit.
 """
 
 from __future__ import annotations
@@ -149,11 +150,16 @@ def prestart(
         os.close(fd)
         return
     if not _early:
-        atexit.register(_kill_unadopted)
+        atexit.register(discard_unadopted)
     _early[key] = _Spawned(process, port_file, log_path, fd, args)
 
 
-def _kill_unadopted() -> None:
+def discard_unadopted() -> None:
+    """Kill the agents ``prestart`` spawned that no run adopted, and free their homes.
+
+    Called when the command that spawned them ends, however it ends (a bad input found after
+    the spawn); at exit too, for a process that never gets that far.
+    """
     for spawned in _early.values():
         if spawned.process.poll() is None:
             spawned.process.kill()

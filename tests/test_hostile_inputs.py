@@ -125,9 +125,13 @@ BENIGN_VALUES = {
     "latency_ms": "10",
     "variant": "int8-static",  # compile: the variant that reads a calibration file
     "query": "SELECT count(*) FROM runs",
+    "keep_days": "30",  # prune: something to keep, so that it goes on to open the store
 }
 # Flags given whenever a command has them, unless the hostile parameter excludes them.
-BENIGN_FLAGS = {"as_json": ("html", "markdown")}  # report: one format
+BENIGN_FLAGS = {
+    "as_json": ("html", "markdown"),  # report: one format
+    "dry_run": (),  # prune: never rewrite a store under test
+}
 
 
 def test_the_app_has_commands_to_try() -> None:
@@ -495,7 +499,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # A truncated store may still hold what a command asks for: then it may succeed (0). What is
 # read from a cut file must never be a traceback.
-MAY_SUCCEED = {("truncated.duckdb", c) for c in ("results", "runs", "sql")}
+MAY_SUCCEED = {("truncated.duckdb", c) for c in ("results", "runs", "sql", "prune")}
 
 
 @dataclass

@@ -14,9 +14,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from rigbench.agent.lifetime import open_lock, try_lock
+from rigbench.controller.cli import app
 from rigbench.controller.local_agent import _early, prestart, start_local_agent
+from rigbench.controller.modelgen import GeneratedModel
 
 HEAVY = ("duckdb", "grpc", "numpy", "onnx", "onnxruntime", "paramiko", "yaml", "ai_edge_litert")
 
@@ -91,6 +94,23 @@ def test_prestart_leaves_a_home_another_run_holds_alone(tmp_path: Path):
     try:
         prestart(home)
         assert home.resolve() not in _early
+    finally:
+        os.close(fd)
+
+
+def test_a_bench_refused_after_the_spawn_leaves_no_agent_behind(
+    tmp_path: Path, tiny: GeneratedModel, monkeypatch: pytest.MonkeyPatch
+):
+    """In one process (a script calling rigbench, a test): the refusal ends the agent too."""
+    monkeypatch.chdir(tmp_path)
+    work = tmp_path / "work"
+    args = ["bench", str(tiny.onnx_path), "--input", "x=1xthree", "--work", str(work)]
+    res = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "s.duckdb")])
+    assert res.exit_code == 2, res.output
+    assert not _early
+    fd = open_lock(work / "agents" / "local")  # the home the bench's agent was spawned for
+    try:
+        assert try_lock(fd)  # free: its agent is gone
     finally:
         os.close(fd)
 

@@ -217,32 +217,37 @@ def bench_cmd(
         from rigbench.controller.connect import prestart_local_agents
 
         prestart_local_agents([inv.get(n) for n in names], work_path(work))
-    plan = bench_plan(
-        model,
-        runtime,
-        provider or [],
-        threads,
-        input_shape or [],
-        value or [],
-        inputs,
-        iterations,
-        duration,
-        warmup,
-        allow_cpu_fallback,
-    )
-    from rigbench.controller.cli.results import results_text
-    from rigbench.controller.dispatch import RunRequest, execute_plan
+    try:
+        plan = bench_plan(
+            model,
+            runtime,
+            provider or [],
+            threads,
+            input_shape or [],
+            value or [],
+            inputs,
+            iterations,
+            duration,
+            warmup,
+            allow_cpu_fallback,
+        )
+        from rigbench.controller.cli.results import results_text
+        from rigbench.controller.dispatch import RunRequest, execute_plan
 
-    req = RunRequest(
-        plan=plan,
-        inventory=inv,
-        store=open_store(store, create=True),
-        work=work_path(work),
-        kind="bench",
-        device_names=names,
-    )
-    quiet = fmt != Format.table or output.quiet()
-    with ProgressPrinter(quiet=quiet, verbose=output.verbose()) as progress:
-        outcome = asyncio.run(execute_plan(req, progress))
-    typer.echo(results_text(req.store, outcome.run_id, fmt))
-    raise typer.Exit(outcome.exit_code)
+        req = RunRequest(
+            plan=plan,
+            inventory=inv,
+            store=open_store(store, create=True),
+            work=work_path(work),
+            kind="bench",
+            device_names=names,
+        )
+        quiet = fmt != Format.table or output.quiet()
+        with ProgressPrinter(quiet=quiet, verbose=output.verbose()) as progress:
+            outcome = asyncio.run(execute_plan(req, progress))
+        typer.echo(results_text(req.store, outcome.run_id, fmt))
+        raise typer.Exit(outcome.exit_code)
+    finally:
+        from rigbench.controller.local_agent import discard_unadopted
+
+        discard_unadopted()  # one a bad input stopped before the run adopted it
