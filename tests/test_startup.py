@@ -21,7 +21,9 @@ from rigbench.controller.cli import app
 from rigbench.controller.local_agent import _early, prestart, start_local_agent
 from rigbench.controller.modelgen import GeneratedModel
 
-HEAVY = ("duckdb", "grpc", "numpy", "onnx", "onnxruntime", "paramiko", "yaml", "ai_edge_litert")
+HEAVY = (
+    "duckdb", "grpc", "numpy", "onnx", "onnxruntime", "paramiko", "yaml", "ai_edge_litert", "rich"
+)  # fmt: skip
 
 
 def modules_after(args: list[str], cwd: Path) -> set[str]:

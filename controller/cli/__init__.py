@@ -4,7 +4,9 @@ Each command lives in its own module here and only parses and prints; errors bec
 codes in one place (``RigbenchGroup.invoke``). A command's module is imported only when that
 command runs (``COMMANDS`` names it), so ``rigbench --help`` or ``rigbench results`` does not
 pay for DuckDB-free commands' ONNX tooling, gRPC or paramiko, nor they for each other.
-Every command takes ``-q``/``-v`` with one meaning (``output.py``).
+Every command takes ``-q``/``-v`` with one meaning (``output.py``). Help is click's plain
+text (``rich_markup_mode=None``): typer's rich boxes would import rich, markdown-it and their
+dependencies, about doubling what ``rigbench --help`` costs.
 """
 
 from __future__ import annotations
@@ -197,10 +199,10 @@ def _registered(typer_app: typer.Typer) -> dict[str, Any]:
 def _build(info: Any) -> Any:
     if isinstance(info, typer.models.TyperInfo):
         return typer.main.get_group_from_info(
-            info, pretty_exceptions_short=True, rich_markup_mode="rich", suggest_commands=True
+            info, pretty_exceptions_short=True, rich_markup_mode=None, suggest_commands=True
         )
     return typer.main.get_command_from_info(
-        info, pretty_exceptions_short=True, rich_markup_mode="rich"
+        info, pretty_exceptions_short=True, rich_markup_mode=None
     )
 
 
@@ -270,6 +272,7 @@ app = typer.Typer(
     "store in DuckDB, rank by cost.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
@@ -285,7 +288,10 @@ def _root(
 
 
 agent_app = typer.Typer(
-    cls=RigbenchGroup, help="Serve, install and manage agents.", no_args_is_help=True
+    cls=RigbenchGroup,
+    help="Serve, install and manage agents.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(agent_app, name="agent")
 
