@@ -13,6 +13,7 @@ from typing import Any
 from rigbench.agent.describe import DeviceDescription, SensorSummary
 from rigbench.agent.emulation import Emulation
 from rigbench.agent.jobs import (
+    ArtifactFile,
     InputOverride,
     JobEvent,
     JobFailure,
@@ -30,6 +31,7 @@ from rigbench.agent.jobs import (
     TelemetryPoint,
     TensorInfo,
 )
+from rigbench.agent.profiling import OpProfile, OpRow
 from rigbench.agent.runtimes.base import RuntimeDescription
 from rigbench.failures import FailureKind, internal_message
 from rigbench.v1 import agent_pb2 as pb
@@ -56,6 +58,7 @@ def job_spec_to_pb(spec: JobSpec) -> pb.JobSpec:
             inter_op_threads=r.inter_op_threads,
             graph_optimization=r.graph_optimization,
             options=dict(r.options),
+            profile=r.profile,
         ),
         inputs=[
             pb.InputOverride(
@@ -91,6 +94,7 @@ def job_spec_to_pb(spec: JobSpec) -> pb.JobSpec:
         label=spec.label,
         lease_holder=spec.lease_holder,
         lease_ttl_s=spec.lease_ttl_s,
+        companions=[pb.ArtifactFile(name=c.name, sha256=c.sha256) for c in spec.companions],
     )
 
 
@@ -108,6 +112,7 @@ def job_spec_from_pb(msg: pb.JobSpec) -> JobSpec:
             inter_op_threads=r.inter_op_threads,
             graph_optimization=r.graph_optimization,
             options=dict(r.options),
+            profile=r.profile,
         ),
         inputs=tuple(
             InputOverride(
@@ -140,6 +145,7 @@ def job_spec_from_pb(msg: pb.JobSpec) -> JobSpec:
         label=msg.label,
         lease_holder=msg.lease_holder,
         lease_ttl_s=msg.lease_ttl_s,
+        companions=tuple(ArtifactFile(c.name, c.sha256) for c in msg.companions),
     )
 
 
@@ -173,6 +179,37 @@ def result_to_pb(r: JobResult) -> pb.JobResult:
         warnings=r.warnings,
         soak_windows_json=json.dumps(r.soak_windows) if r.soak_windows else "",
         compile_cache_hit=r.compile_cache_hit,
+        op_profile=_profile_to_pb(r.op_profile) if r.op_profile is not None else None,
+    )
+
+
+def _profile_to_pb(p: OpProfile) -> pb.OpProfile:
+    return pb.OpProfile(
+        requested_unit=p.requested_unit,
+        iterations=p.iterations,
+        wall_ns=p.wall_ns,
+        rows=[
+            pb.OpRow(
+                node=r.node,
+                op_type=r.op_type,
+                exec_unit=r.exec_unit,
+                kernel=r.kernel,
+                calls=r.calls,
+                total_ns=r.total_ns,
+            )
+            for r in p.rows
+        ],
+        note=p.note,
+    )
+
+
+def _profile_from_pb(m: pb.OpProfile) -> OpProfile:
+    return OpProfile(
+        requested_unit=m.requested_unit,
+        iterations=m.iterations,
+        wall_ns=m.wall_ns,
+        rows=[OpRow(r.node, r.op_type, r.exec_unit, r.kernel, r.calls, r.total_ns) for r in m.rows],
+        note=m.note,
     )
 
 
@@ -198,6 +235,7 @@ def result_from_pb(m: pb.JobResult) -> JobResult:
         warnings=list(m.warnings),
         soak_windows=json.loads(m.soak_windows_json) if m.soak_windows_json else [],
         compile_cache_hit=m.compile_cache_hit,
+        op_profile=_profile_from_pb(m.op_profile) if m.HasField("op_profile") else None,
     )
 
 
@@ -342,6 +380,7 @@ def description_to_pb(d: DeviceDescription) -> pb.DeviceDescription:
         fingerprint=d.fingerprint,
         busy_job_id=d.busy_job_id,
         emulation=pb.Emulation(**d.emulation.__dict__) if d.emulation else None,
+        absent_runtimes=d.absent_runtimes,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from rigbench import PROTOCOL_VERSION, __version__
 from rigbench.agent.emulation import Emulation, detect_emulation
-from rigbench.agent.runtimes import describe_runtimes
+from rigbench.agent.runtimes import absent_runtimes, describe_runtimes
 from rigbench.agent.runtimes.base import RuntimeDescription
 
 
@@ -48,6 +48,7 @@ class DeviceDescription:
     fingerprint: dict[str, str] = field(default_factory=dict)
     busy_job_id: str = ""
     emulation: Emulation | None = None  # set when qemu-user (or the like) runs this agent
+    absent_runtimes: list[str] = field(default_factory=list)  # registered, not installed
 
     @property
     def emulated(self) -> bool:
@@ -151,4 +152,5 @@ def describe_device(
         simulated=simulated,
         fingerprint=fingerprint(root, runtimes),
         emulation=detect_emulation(),
+        absent_runtimes=absent_runtimes(runtimes),
     )

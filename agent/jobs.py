@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rigbench import limits
+from rigbench.agent.profiling import OpProfile
 from rigbench.errors import JobSpecError
 from rigbench.failures import FailureKind
 
@@ -38,6 +39,7 @@ class RuntimeConfig:
     inter_op_threads: int = 0
     graph_optimization: str = ""
     options: dict[str, str] = field(default_factory=dict)
+    profile: bool = False  # a per-operator profiling pass after the timed loop
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,14 @@ class SoakConfig:
 
 
 @dataclass(frozen=True)
+class ArtifactFile:
+    """A file an artifact needs beside it, by name (OpenVINO IR's .bin next to its .xml)."""
+
+    name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """One measurement: an artifact on a runtime with inputs and stopping rules."""
 
@@ -90,6 +100,21 @@ class JobSpec:
     label: str = ""
     lease_holder: str = ""
     lease_ttl_s: float = 0.0
+    companions: tuple[ArtifactFile, ...] = ()
+
+    @property
+    def artifact_digests(self) -> list[str]:
+        """Every cached file the job reads: the artifact, its companions, its input files."""
+        return [
+            d
+            for d in (
+                self.artifact_sha256,
+                *(c.sha256 for c in self.companions),
+                self.inputs_npz_sha256,
+                self.reference_inputs_sha256,
+            )
+            if d
+        ]
 
     def to_json_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -188,6 +213,7 @@ class JobSpec:
             label=d["label"],
             lease_holder=d.get("lease_holder", ""),
             lease_ttl_s=d.get("lease_ttl_s", 0.0),
+            companions=tuple(ArtifactFile(**c) for c in d.get("companions", ())),
         )
 
 
@@ -222,6 +248,7 @@ class JobResult:
     warnings: list[str] = field(default_factory=list)
     soak_windows: list[dict[str, Any]] = field(default_factory=list)
     compile_cache_hit: bool = False
+    op_profile: OpProfile | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -42,6 +43,8 @@ from rigbench.agent.jobs import (
     TelemetryPoint,
     TensorInfo,
 )
+from rigbench.agent.profiling import OpProfile
+from rigbench.agent.runtimes.descriptor import MODEL_SUFFIXES
 from rigbench.agent.spool import JobSpool, Spool
 from rigbench.agent.telemetry_session import TelemetrySession
 from rigbench.errors import (
@@ -184,9 +187,7 @@ class JobRunner:
         if self.spool.exists(spec.job_id) or spec.job_id in self.unspooled:
             return None  # it ran: follow() replays it
         self._check_lease(spec)
-        for digest in filter(
-            None, (spec.artifact_sha256, spec.inputs_npz_sha256, spec.reference_inputs_sha256)
-        ):
+        for digest in spec.artifact_digests:
             if not self.cache.has(digest):
                 raise ArtifactMissingError(
                     f"artifact {digest[:12]} is not on this agent; upload it first"
@@ -289,11 +290,7 @@ class JobRunner:
 
     async def _execute(self, job: RunningJob) -> None:
         spec = job.spec
-        pins = [
-            d
-            for d in (spec.artifact_sha256, spec.inputs_npz_sha256, spec.reference_inputs_sha256)
-            if d
-        ]
+        pins = spec.artifact_digests
         for d in pins:
             self.cache.pin(d)
         recorder = None
@@ -397,7 +394,7 @@ class JobRunner:
         spec = job.spec
         work = job.spool.folder / "work"
         paths: dict[str, Any] = {
-            "artifact": str(self.cache.get(spec.artifact_sha256)),
+            "artifact": str(place_artifact(self.cache, spec, work)),
             "compile_cache": str(self.compile_cache),
         }
         if spec.inputs_npz_sha256:
@@ -481,6 +478,33 @@ class JobRunner:
         )
 
 
+def place_artifact(cache: ArtifactCache, spec: JobSpec, work: Path) -> Path:
+    """The artifact's path; with companions, a folder holding it and them under their names.
+
+    OpenVINO finds an IR's weights as the .bin beside the .xml of the same name, so a
+    multi-file model is laid out as its runtime expects: links to the cached files, by name.
+    """
+    primary = cache.get(spec.artifact_sha256)
+    if not spec.companions:
+        return primary
+    folder = work / "model"
+    folder.mkdir(exist_ok=True)
+    target = folder / f"model{MODEL_SUFFIXES.get(spec.model_format, '')}"
+    parts = [(target, primary)]
+    for c in spec.companions:
+        name = c.name
+        if not name or name != Path(name).name or name.startswith(".") or name == target.name:
+            raise ArtifactError(f"companion file name {name[:80]!r} is not a plain file name")
+        parts.append((folder / name, cache.get(c.sha256)))
+    for link, src in parts:
+        if not link.exists():
+            try:
+                os.link(src, link)
+            except OSError:
+                shutil.copyfile(src, link)
+    return target
+
+
 async def _empty() -> bytes:
     return b""
 
@@ -509,6 +533,7 @@ def _result_from_files(work: Path) -> JobResult:
         warnings=r["warnings"],
         soak_windows=r["soak_windows"],
         compile_cache_hit=r["compile_cache_hit"],
+        op_profile=OpProfile.from_json_dict(r["op_profile"]) if r.get("op_profile") else None,
     )
 
 

@@ -34,6 +34,7 @@ from rigbench.agent.inputs import build_inputs
 from rigbench.agent.jobs import JobSpec
 from rigbench.agent.measure import run_measurement, soak_windows
 from rigbench.agent.npzfile import read_npz
+from rigbench.agent.profiling import NOT_AVAILABLE, OpProfile, profile_iterations
 from rigbench.agent.runtimes import adapter_class
 from rigbench.errors import (
     DiskFullError,
@@ -166,6 +167,19 @@ def run_job(job_dir: Path) -> dict[str, Any]:
     (job_dir / "latencies.npy").write_bytes(buf.getvalue())
     if outputs_npz:
         (job_dir / "outputs.npz").write_bytes(outputs_npz)
+    op_profile = None
+    if spec.runtime.profile:
+        # After the timed loop, on a separate profiled session: timing is never profiled.
+        _progress("profiling", 0, 0)
+        p50 = float(np.median(m.latencies_ns)) if m.latencies_ns else 0.0
+        profile_feeds = model.cast_float(samples[0]) if bind is not None else feeds
+        try:
+            op_profile = model.profile(profile_feeds, profile_iterations(p50))
+        except Exception as e:  # a profiler failing must not lose the measurement
+            op_profile = OpProfile(
+                model.info.providers_used[0] if model.info.providers_used else "",
+                note=f"{NOT_AVAILABLE}: the profiling pass failed: {type(e).__name__}: {e}"[:500],
+            )
     runtime_desc = adapter.describe()
     return {
         "load_ns": load_ns,
@@ -193,6 +207,7 @@ def run_job(job_dir: Path) -> dict[str, Any]:
         ],
         "stop_reason": m.stop_reason,
         "warnings": model.info.warnings,
+        "op_profile": op_profile.to_json_dict() if op_profile is not None else None,
         "soak_windows": soak_windows(m.starts_ns, m.latencies_ns, m.start_ns, spec.soak.window_s)
         if spec.soak.is_soak
         else [],

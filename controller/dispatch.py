@@ -197,6 +197,7 @@ def expand_jobs(
                             label=key,
                             lease_holder=lease_holder(run_id),
                             lease_ttl_s=device.lease_ttl_s,
+                            companions=variant.artifact_files(),
                         )
                         jobs.append(PlannedJob(jid, key, device, pm, variant, rt, sc, spec))
     return jobs
@@ -670,7 +671,14 @@ class Dispatcher:
         simulated, emulated = self._simulated.get(name, False), self._emulated.get(name, False)
         row = result_row(job, self.run_id, result, simulated, emulated)
         self.writer.add(
-            ResultRecord(row, np.asarray(result.latencies_ns, dtype=np.int64), telemetry, gaps, acc)
+            ResultRecord(
+                row,
+                np.asarray(result.latencies_ns, dtype=np.int64),
+                telemetry,
+                gaps,
+                acc,
+                result.op_profile,
+            )
         )
         self._done.add(job.job_id)
         p50 = row["p50_ns"] / 1e6

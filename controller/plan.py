@@ -141,6 +141,8 @@ class RuntimeEntry(_Strict):
     inter_op_threads: Threads = Field(default=0, ge=0)
     graph_optimization: Literal["", "disable", "basic", "extended", "layout", "all"] = ""
     options: dict[str, str] = {}
+    # A short per-operator profiling pass after the timed loop (`rigbench ops JOB` shows it).
+    profile: bool = False
 
     @field_validator("runtime")
     @classmethod
@@ -175,6 +177,7 @@ class RuntimeEntry(_Strict):
             inter_op_threads=self.inter_op_threads,
             graph_optimization=self.graph_optimization,
             options=dict(self.options),
+            profile=self.profile,
         )
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rigbench.agent.jobs import RuntimeConfig
+from rigbench.agent.jobs import ArtifactFile, RuntimeConfig
 from rigbench.agent.npzfile import array_headers
 from rigbench.controller.accuracy.metrics import OutputKind, Tolerances
 from rigbench.controller.accuracy.task import TaskScore
@@ -76,6 +76,10 @@ class PreparedVariant:
     sha256: str
     cache_hit: bool = False
     warnings: tuple[str, ...] = ()
+    companions: tuple[tuple[str, Path, str], ...] = ()  # (name on the device, path, sha256)
+
+    def artifact_files(self) -> tuple[ArtifactFile, ...]:
+        return tuple(ArtifactFile(name, digest) for name, _, digest in self.companions)
 
 
 @dataclass
@@ -95,6 +99,7 @@ class PreparedModel:
     def files(self) -> dict[str, Path]:
         """Every artifact a device may need for this model, by digest."""
         out = {v.sha256: v.path for v in self.variants}
+        out.update({d: p for v in self.variants for _, p, d in v.companions})
         for extra in (self.inputs_npz, self.reference_inputs):
             if extra:
                 out[extra[0]] = extra[1]
@@ -110,6 +115,11 @@ def detect_format(path: Path) -> str:
         raise PlanError(f"cannot read model {path}: {e.strerror or e}") from e
     if len(head) >= 8 and head[4:8] == b"TFL3":
         return "tflite"
+    if head.lstrip().startswith((b"<?xml", b"<net")):
+        raise PlanError(
+            f"{path} looks like OpenVINO IR (XML); give the ONNX model it came from and the "
+            "openvino-ir variant instead"
+        )
     if path.suffix.lower() == ".tflite":
         return "tflite"
     return "onnx"
@@ -219,7 +229,13 @@ def prepare_model(
         else:
             variants.append(
                 PreparedVariant(
-                    name, cv.path, cv.format, cv.sha256, cv.cache_hit, tuple(cv.warnings)
+                    name,
+                    cv.path,
+                    cv.format,
+                    cv.sha256,
+                    cv.cache_hit,
+                    tuple(cv.warnings),
+                    cv.companions,
                 )
             )
         store.record_artifact(
@@ -237,6 +253,21 @@ def prepare_model(
                 path=str(cv.path),
             )
         )
+        for part, path, digest in cv.companions:
+            # A companion's lineage: which artifact it belongs to, and under which name.
+            store.record_artifact(
+                ArtifactRecord(
+                    sha256=digest,
+                    format=f"{cv.format} companion",
+                    size_bytes=path.stat().st_size,
+                    model=entry.name,
+                    variant=name,
+                    source_sha256=cv.sha256,
+                    transform="companion",
+                    params={"name": part},
+                    path=str(path),
+                )
+            )
 
     pm = PreparedModel(
         entry.name, source, source_format, source_sha, variants, failures=failures, same_as=same_as

@@ -22,6 +22,7 @@ from rigbench.reports.rank_format import (
     interval_cell,
     method_lines,
     num,
+    off_unit_cell,
     power_cell,
     rank_cell,
     ranking_dict,
@@ -46,6 +47,8 @@ def columns(r: Ranking, notes: Footnotes) -> list[Column]:
     ]
     if len({c.scenario for c in r.ranked + r.excluded}) > 1:
         cols.append(("scenario", lambda c: c.scenario))
+    if any(c.profiled for c in r.ranked + r.excluded):
+        cols.append(("% time off unit", off_unit_cell))
     cols += [
         ("p50 ms", lambda c: num(c.p50_ms)),
         ("p90 ms", lambda c: num(c.p90_ms)),

@@ -195,12 +195,20 @@ def choice_dict(c: Choice, percentile: int) -> dict[str, Any]:
         "within_tolerance": c.within_tolerance,
         "accuracy_unknown": c.accuracy_unknown,
         "task_top1": c.task_top1,
+        "off_unit_time_share": c.off_unit_time_share,
         "throttled": c.throttled,
         "throttle_reasons": c.throttle_reasons,
         "peak_temp_c": c.peak_temp_c,
         "exclusions": [{"constraint": e.constraint, "detail": e.detail} for e in c.exclusions],
         "notes": c.notes,
     }
+
+
+def off_unit_cell(c: Choice) -> str:
+    """% of operator time off the requested unit; n/a when not profiled or not reported."""
+    if c.off_unit_time_share is None:
+        return NOT_AVAILABLE
+    return f"{100 * c.off_unit_time_share:.1f}"
 
 
 def clean(v: Any) -> Any:

@@ -17,6 +17,7 @@ from rigbench.errors import RuntimeUnavailableError
 REGISTERED: tuple[str, ...] = (
     "rigbench.agent.runtimes.onnxruntime",
     "rigbench.agent.runtimes.litert",
+    "rigbench.agent.runtimes.openvino",
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from rigbench.agent.jobs import RuntimeConfig
+from rigbench.agent.profiling import NOT_AVAILABLE, OpProfile
 
 Dim = int | str | None  # a fixed size, a symbolic name, or unknown
 
@@ -100,6 +101,17 @@ class LoadedModel(ABC):
 
         Used for the accuracy check, where the reference is always float.
         """
+
+    def profile(self, feeds: dict[str, np.ndarray], iterations: int) -> OpProfile:
+        """Per-operator time over ``iterations`` runs, on a separate profiled session.
+
+        Called after the timed loop; a runtime whose API exposes no per-operator timing
+        returns an empty profile that says so.
+        """
+        requested = self.info.providers_used[0] if self.info.providers_used else ""
+        return OpProfile(
+            requested, note=f"{NOT_AVAILABLE}: this runtime's API exposes no operator profiler"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free runtime resources."""

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Every model format a runtime may load, and the suffix its file carries on a device (where
+# runtimes such as OpenVINO find an IR's .bin beside its .xml by name).
+MODEL_SUFFIXES: dict[str, str] = {"onnx": ".onnx", "tflite": ".tflite", "openvino-ir": ".xml"}
+
 
 @dataclass(frozen=True)
 class RuntimeOption:

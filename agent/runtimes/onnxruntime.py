@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,12 @@ from typing import Any
 import numpy as np
 
 from rigbench.agent.jobs import RuntimeConfig
+from rigbench.agent.profiling import (
+    NOT_AVAILABLE,
+    OpProfile,
+    load_ort_profile,
+    parse_ort_profile,
+)
 from rigbench.agent.runtimes.base import (
     LoadedModel,
     LoadInfo,
@@ -91,9 +98,17 @@ def provider_name(name: str) -> str:
 
 
 class OnnxRuntimeModel(LoadedModel):
-    def __init__(self, session: Any, info: LoadInfo) -> None:
+    def __init__(
+        self,
+        session: Any,
+        info: LoadInfo,
+        profiled: Callable[[Path], Any] | None = None,
+        requested_unit: str = "",
+    ) -> None:
         self.session = session
         self.info = info
+        self.requested_unit = requested_unit  # the provider the job asked for first
+        self._profiled = profiled  # makes a second session, with the profiler on
         self.inputs = [_spec(i) for i in session.get_inputs()]
         self.outputs = [_spec(o) for o in session.get_outputs()]
         self._output_names = [o.name for o in self.outputs]
@@ -113,6 +128,25 @@ class OnnxRuntimeModel(LoadedModel):
             cast[spec.name] = arr.astype(spec.dtype) if arr.dtype != np.dtype(spec.dtype) else arr
         outs = self.session.run(self._output_names, cast)
         return {n: np.asarray(o).astype(np.float32) for n, o in zip(self._output_names, outs)}
+
+    def profile(self, feeds: dict[str, np.ndarray], iterations: int) -> OpProfile:
+        """Per-node time and provider from ORT's profiler, on a second session."""
+        requested = self.requested_unit
+        if self._profiled is None:
+            return OpProfile(requested, note=f"{NOT_AVAILABLE}: no profiling session")
+        t0 = time.perf_counter_ns()
+        names = self._output_names
+        with tempfile.TemporaryDirectory(prefix="rigbench-ort-profile-") as tmp:
+            session = self._profiled(Path(tmp) / "ort")
+            for _ in range(iterations + 1):  # the first run is a warm-up, dropped below
+                session.run(names, feeds)
+            text = Path(session.end_profiling()).read_text()
+        return OpProfile(
+            requested_unit=requested,
+            iterations=iterations,
+            wall_ns=time.perf_counter_ns() - t0,
+            rows=parse_ort_profile(load_ort_profile(text), skip_runs=1),
+        )
 
 
 def _spec(node: Any) -> TensorSpec:
@@ -158,6 +192,7 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
         ort = _ort()
         available = ort.get_available_providers()
         requested = [provider_name(p) for p in config.providers] or ["CPUExecutionProvider"]
+        asked = requested[0]  # what placement is judged against, even after a fallback
         missing = [p for p in requested if p not in available]
         warnings: list[str] = []
         if missing:
@@ -190,6 +225,16 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
             raise ModelLoadError(
                 f"onnxruntime could not load the model: {trim_message(str(e))}"
             ) from e
+        plain_level = "disable" if model_path != path else level
+
+        def profiled(prefix: Path) -> Any:
+            so = self._session_options(ort, config, plain_level)
+            so.enable_profiling = True
+            so.profile_file_prefix = str(prefix)
+            return ort.InferenceSession(
+                str(model_path), sess_options=so, providers=list(zip(requested, provider_options))
+            )
+
         used = session.get_providers()
         if requested[0] not in used:
             if not config.allow_cpu_fallback:
@@ -204,7 +249,7 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
             compile_cache_hit=cache_hit,
             warnings=warnings,
         )
-        return OnnxRuntimeModel(session, info)
+        return OnnxRuntimeModel(session, info, profiled, asked)
 
     @staticmethod
     def _session_options(ort: Any, config: RuntimeConfig, level: str) -> Any:

@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "results",
         "One job's latency, temperature, clock and power over time, read back from the store.",
     ),
+    "ops": (
+        "ops",
+        "The operators a profiled job spent its time in, and where they ran.",
+    ),
     "compile": (
         "compile",
         "Compile variants of a model into the compile cache and print their lineage.",

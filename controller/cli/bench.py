@@ -62,6 +62,13 @@ def parse_value(text: str) -> tuple[str, float]:
     return name, value
 
 
+def parse_option(text: str) -> tuple[str, str]:
+    name, sep, v = text.partition("=")
+    if not sep or not name:
+        raise PlanError(f"--option takes KEY=VALUE, got {text!r}")
+    return name, v
+
+
 def bench_plan(
     model: Path,
     runtime: str | None,
@@ -74,6 +81,8 @@ def bench_plan(
     duration: float | None,
     warmup: int,
     allow_cpu_fallback: bool,
+    profile: bool = False,
+    options: list[str] | None = None,
 ) -> Plan:
     for option, value, limit in (
         ("--iterations", iterations, limits.ITERATIONS.at_least(1)),
@@ -148,6 +157,8 @@ def bench_plan(
                     "providers": providers,
                     "threads": threads,
                     "allow_cpu_fallback": allow_cpu_fallback,
+                    "profile": profile,
+                    "options": dict(parse_option(o) for o in options or []),
                 }
             ],
             "measurement": measurement,
@@ -196,6 +207,12 @@ def bench_cmd(
     duration: float = typer.Option(None, "--duration", help="measure at least S seconds"),
     warmup: int = typer.Option(10, "--warmup"),
     allow_cpu_fallback: bool = typer.Option(False, "--allow-cpu-fallback"),
+    profile: bool = typer.Option(
+        False, "--profile", help="a per-operator profiling pass after the timed loop (see ops)"
+    ),
+    option: list[str] = typer.Option(
+        None, "--option", "-o", help="KEY=VALUE runtime option (e.g. inference_precision=f32)"
+    ),
     inventory: Path = InventoryOpt,
     store: Path = StoreOpt,
     work: Path = WorkOpt,
@@ -230,6 +247,8 @@ def bench_cmd(
             duration,
             warmup,
             allow_cpu_fallback,
+            profile,
+            option or [],
         )
         from rigbench.controller.cli.results import results_text
         from rigbench.controller.dispatch import RunRequest, execute_plan

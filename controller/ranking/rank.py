@@ -95,6 +95,10 @@ class Choice:
     accuracy_unknown: str | None = None  # why no accuracy figure exists, when it was asked for
     has_tolerance: bool = False  # the plan set an accuracy tolerance for this model
     task_top1: float | None = None
+    # Placement from the job's operator profile (docs/runtimes.md): share of operator time
+    # not on the requested provider/device; None when not profiled or the runtime cannot say.
+    profiled: bool = False
+    off_unit_time_share: float | None = None
     cost_input: Cost | None = None  # the inventory cost the estimate used
     range_ms: tuple[float, float] | None = None  # p0.1 and p99.9 of the samples
     cost_ci: Interval | None = None
@@ -257,6 +261,8 @@ def _choice(row: dict[str, Any], st: SampleStats | None, req: RankRequest) -> Ch
         accuracy_unknown=row["accuracy_unknown"] or None,
         has_tolerance=bool(row["has_tolerance"]),
         task_top1=row["task_top1"],
+        profiled=bool(row.get("profiled")),
+        off_unit_time_share=row.get("off_unit_time_share"),
         cost=cost,
         cost_input=cost_input,
         range_ms=span,

@@ -268,10 +268,12 @@ _RESULT_SQL = """
         a.max_abs_err, a.mean_abs_err, a.cosine_similarity, a.top1_agreement,
         a.within_tolerance, a.reasons AS accuracy_reasons, a.max_rel_err, a.snr_db,
         a.unknown_reason AS accuracy_unknown, a.tolerance_json IS NOT NULL AS has_tolerance,
-        a.job_id IS NOT NULL AS accuracy_asked, a.task_top1
+        a.job_id IS NOT NULL AS accuracy_asked, a.task_top1,
+        op.job_id IS NOT NULL AS profiled, op.off_unit_time_share
     FROM results r
     LEFT JOIN devices d ON d.run_id = r.run_id AND d.device = r.device
     LEFT JOIN accuracy a ON a.job_id = r.job_id AND a.output = '*'
+    LEFT JOIN op_profiles op ON op.job_id = r.job_id
     WHERE r.run_id = ? AND r.model = ?
     ORDER BY r.device, r.variant, r.runtime_name, r.scenario
 """

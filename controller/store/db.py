@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from rigbench import __version__
+from rigbench.agent.profiling import OpProfile
 from rigbench.controller.store.handoff import Holder, holding, lock_holder, waiting_for
 from rigbench.controller.store.migrations import MIGRATIONS
 from rigbench.errors import StoreError
@@ -121,6 +122,7 @@ class ResultRecord:
     telemetry: Sequence[tuple[int, str, str, float]] = ()
     gaps: Sequence[tuple[int, str, str]] = ()
     accuracy: Sequence[dict[str, Any]] = ()
+    op_profile: OpProfile | None = None  # per-operator rows (store/ops.py)
 
 
 @dataclass(frozen=True)
@@ -370,6 +372,11 @@ def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultReco
         names = ", ".join(("job_id", *ACCURACY_COLUMNS))
         marks = ", ".join("?" * (len(ACCURACY_COLUMNS) + 1))
         con.executemany(f"INSERT INTO accuracy ({names}) VALUES ({marks})", acc)
+    profiles = [(r.row["job_id"], r.op_profile) for r in results if r.op_profile is not None]
+    if profiles:
+        from rigbench.controller.store.ops import insert_profiles
+
+        insert_profiles(con, profiles)
 
 
 # A bug in rigbench's SQL (or a constraint it relies on) stays what it is; anything else from

@@ -335,4 +335,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         FROM devices d;
         """,
     ),
+    (
+        "0007_operator_profiles",
+        """
+        -- Per-operator profiles (a separate pass after the timed loop) and placement, in
+        -- their own tables: one head row per profiled job, one row per operator.
+        CREATE TABLE op_profiles (
+            job_id VARCHAR PRIMARY KEY,
+            requested_unit VARCHAR,             -- provider/device the job asked for first
+            iterations INTEGER,                 -- profiled runs (after one warm-up run)
+            wall_ns BIGINT,                     -- the profiling pass's own duration
+            total_ns BIGINT,                    -- operator time summed over the pass
+            note VARCHAR,                       -- e.g. 'not available: ...' when no rows
+            off_unit_time_share DOUBLE,         -- share of operator time off the requested
+                                                -- unit (NULL: unknown)
+            off_unit_nodes INTEGER              -- operators off the requested unit (NULL: unknown)
+        );
+        CREATE TABLE op_rows (
+            job_id VARCHAR NOT NULL,
+            node VARCHAR NOT NULL,
+            op_type VARCHAR,
+            exec_unit VARCHAR,                  -- ORT provider, OpenVINO device, LiteRT delegate
+            kernel VARCHAR,                     -- OpenVINO exec type (jit_avx2, ref...); '' unsaid
+            calls INTEGER,
+            total_ns BIGINT,
+            mean_ns DOUBLE,
+            share DOUBLE,                       -- of the job's operator time
+            off_unit BOOLEAN                    -- not on the requested unit (NULL: cannot tell)
+        );
+        """,
+    ),
 ]

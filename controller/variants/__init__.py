@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from rigbench.controller.variants import identity, onnx_fp16, onnx_optimize, onnx_quantize
+from rigbench.controller.variants import (
+    identity,
+    onnx_fp16,
+    onnx_optimize,
+    onnx_quantize,
+    openvino_ir,
+)
 from rigbench.controller.variants import tflite_quantize as tfq
 from rigbench.controller.variants.base import (
     ANY,
@@ -83,6 +89,8 @@ _register(tfq.TFLITE_INT8_DYNAMIC)
 _register(tfq.TFLITE_INT8_WEIGHT)
 _register(tfq.TFLITE_INT4_WEIGHT)
 _register(tfq.TFLITE_INT8_STATIC)
+_register(openvino_ir.OPENVINO_IR_VARIANT)
+_register(openvino_ir.OPENVINO_INT8)
 _register(identity.EXTERNAL)
 
 
@@ -112,6 +120,8 @@ class CompiledVariant:
     warnings: tuple[str, ...]
     # The transform changed nothing: same graph and weights as the source (sameness.py).
     same_as_source: bool = False
+    # Files the artifact needs beside it: (name on the device, path here, sha256).
+    companions: tuple[tuple[str, Path, str], ...] = ()
 
     @property
     def lineage_path(self) -> Path:
@@ -178,13 +188,20 @@ _AS_GIVEN = (identity.FP32.name, identity.TFLITE_FP32.name)
 
 
 def _same_as_source(source: Path, artifact: Path, variant: str) -> bool:
-    if variant in _AS_GIVEN:
-        return False
+    if variant in _AS_GIVEN or artifact.suffix != source.suffix:
+        return False  # the source itself, or another format: not comparable graph to graph
     try:
         return same_compute(source, artifact)
     except Exception as e:  # a model the digest cannot read: treat as changed, and say so
         log.warning("variant %s: could not compare it with its source: %s", variant, e)
         return False
+
+
+def device_name(artifact: Path, companion: Path) -> str:
+    """A companion's file name beside the artifact on a device (where it is ``model<ext>``)."""
+    if companion.name.startswith(artifact.stem + "."):
+        return "model" + companion.name[len(artifact.stem) :]
+    return companion.name
 
 
 def _result(path: Path, lin: Lineage, hit: bool) -> CompiledVariant:
@@ -202,6 +219,10 @@ def _result(path: Path, lin: Lineage, hit: bool) -> CompiledVariant:
         cache_hit=hit,
         warnings=lin.warnings,
         same_as_source=bool(lin.extra.get("same_as_source", False)),
+        companions=tuple(
+            (name, path.parent / c["file"], c["sha256"])
+            for name, c in sorted(lin.extra.get("companions", {}).items())
+        ),
     )
 
 
@@ -275,6 +296,15 @@ def compile_variant(
 
         if artifact.parent != staged or not artifact.is_file():
             raise VariantError(f"{t.name}: the transform wrote no artifact")
+        companions = {
+            # On a device the artifact is laid out as model<ext>; a companion sharing its
+            # stem (IR's .bin) keeps sharing it there, since runtimes find it by that name.
+            device_name(artifact, c): {"file": c.name, "sha256": sha256_file(c)}
+            for c in job.companions
+            if c.parent == staged and c.is_file()
+        }
+        if len(companions) != len(job.companions):
+            raise VariantError(f"{t.name}: a companion file of the artifact is missing")
         lin = Lineage(
             variant=t.name,
             format=detect_format(artifact),
@@ -285,7 +315,7 @@ def compile_variant(
             transform_revision=t.revision,
             params=params,
             tool_versions=versions,
-            size_bytes=artifact.stat().st_size,
+            size_bytes=artifact.stat().st_size + sum(c.stat().st_size for c in job.companions),
             compile_ms=round(compile_ms, 3),
             warnings=tuple(job.warnings),
             cache_key=key,
@@ -295,6 +325,7 @@ def compile_variant(
                 "key_inputs": key_parts["inputs"],
                 "source_name": source.name,
                 "same_as_source": _same_as_source(source, artifact, t.name),
+                **({"companions": companions} if companions else {}),
             },
         )
         shutil.rmtree(work, ignore_errors=True)  # scratch files stay out of the cache

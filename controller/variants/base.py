@@ -53,6 +53,8 @@ class CompileJob:
     calibration: Mapping[str, np.ndarray] | None
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Files the artifact needs beside it (OpenVINO IR's .bin), written into out_dir too.
+    companions: list[Path] = field(default_factory=list)
 
     def artifact_path(self, fmt: str) -> Path:
         """Where the artifact of format ``fmt`` is written: ``<variant>.<ext>``."""

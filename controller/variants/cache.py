@@ -62,6 +62,9 @@ class CompileCache:
             lineage = Lineage.from_json(meta.read_text())
             artifact = folder / lineage.artifact
             intact = artifact.is_file() and sha256_file(artifact) == lineage.sha256
+            for c in lineage.extra.get("companions", {}).values():
+                part = folder / c["file"]
+                intact = intact and part.is_file() and sha256_file(part) == c["sha256"]
         except (OSError, ValueError, KeyError, TypeError):
             intact = False
         if not intact:

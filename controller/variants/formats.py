@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rigbench.agent.runtimes.descriptor import MODEL_SUFFIXES
 from rigbench.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -18,9 +19,16 @@ if TYPE_CHECKING:
 
 ONNX = "onnx"
 TFLITE = "tflite"
-FORMATS: tuple[str, ...] = (ONNX, TFLITE)
-EXTENSIONS = {ONNX: ".onnx", TFLITE: ".tflite"}
+OPENVINO_IR = "openvino-ir"  # an .xml graph beside its .bin weights (a compiled form only)
+FORMATS: tuple[str, ...] = (ONNX, TFLITE)  # formats a source may have
+EXTENSIONS = dict(MODEL_SUFFIXES)
 TFLITE_IDENTIFIER = b"TFL3"
+
+
+def is_openvino_ir_bytes(data: bytes) -> bool:
+    """An XML document whose root element is OpenVINO IR's ``<net>``."""
+    head = data[:4096].lstrip()
+    return head.startswith((b"<?xml", b"<net")) and b"<net" in head
 
 
 def is_tflite_bytes(data: bytes) -> bool:
@@ -59,6 +67,8 @@ def detect_format(path: Path) -> str:
         raise ModelLoadError(f"model file {path} is empty")
     if is_tflite_bytes(data):
         return TFLITE
+    if is_openvino_ir_bytes(data):
+        return OPENVINO_IR
     _parse_onnx(data, path)
     return ONNX
 
@@ -90,4 +100,9 @@ def check_model(path: Path) -> str:
     fmt = detect_format(path)
     if fmt == TFLITE:
         check_tflite(path)
+    if fmt == OPENVINO_IR:
+        raise ModelLoadError(
+            f"{path} is OpenVINO IR; rigbench compiles IR from an ONNX source (variant "
+            "openvino-ir) rather than taking it as a source: give the ONNX model"
+        )
     return fmt

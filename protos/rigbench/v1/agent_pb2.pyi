@@ -39,7 +39,7 @@ class SensorInfo(_message.Message):
     def __init__(self, source: _Optional[str] = ..., status: _Optional[str] = ..., detail: _Optional[str] = ..., sensors: _Optional[_Iterable[str]] = ..., update_period_s: _Optional[float] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class DeviceDescription(_message.Message):
-    __slots__ = ("agent_version", "protocol_version", "hostname", "cpu_model", "cpu_cores_logical", "cpu_cores_physical", "memory_bytes", "os", "kernel", "arch", "python_version", "runtimes", "sensors", "simulated", "fingerprint", "busy_job_id", "emulation")
+    __slots__ = ("agent_version", "protocol_version", "hostname", "cpu_model", "cpu_cores_logical", "cpu_cores_physical", "memory_bytes", "os", "kernel", "arch", "python_version", "runtimes", "sensors", "simulated", "fingerprint", "busy_job_id", "emulation", "absent_runtimes")
     class FingerprintEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class DeviceDescription(_message.Message):
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     BUSY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EMULATION_FIELD_NUMBER: _ClassVar[int]
+    ABSENT_RUNTIMES_FIELD_NUMBER: _ClassVar[int]
     agent_version: str
     protocol_version: str
     hostname: str
@@ -81,7 +82,8 @@ class DeviceDescription(_message.Message):
     fingerprint: _containers.ScalarMap[str, str]
     busy_job_id: str
     emulation: Emulation
-    def __init__(self, agent_version: _Optional[str] = ..., protocol_version: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu_model: _Optional[str] = ..., cpu_cores_logical: _Optional[int] = ..., cpu_cores_physical: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., os: _Optional[str] = ..., kernel: _Optional[str] = ..., arch: _Optional[str] = ..., python_version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[RuntimeInfo, _Mapping]]] = ..., sensors: _Optional[_Iterable[_Union[SensorInfo, _Mapping]]] = ..., simulated: _Optional[bool] = ..., fingerprint: _Optional[_Mapping[str, str]] = ..., busy_job_id: _Optional[str] = ..., emulation: _Optional[_Union[Emulation, _Mapping]] = ...) -> None: ...
+    absent_runtimes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, agent_version: _Optional[str] = ..., protocol_version: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu_model: _Optional[str] = ..., cpu_cores_logical: _Optional[int] = ..., cpu_cores_physical: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., os: _Optional[str] = ..., kernel: _Optional[str] = ..., arch: _Optional[str] = ..., python_version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[RuntimeInfo, _Mapping]]] = ..., sensors: _Optional[_Iterable[_Union[SensorInfo, _Mapping]]] = ..., simulated: _Optional[bool] = ..., fingerprint: _Optional[_Mapping[str, str]] = ..., busy_job_id: _Optional[str] = ..., emulation: _Optional[_Union[Emulation, _Mapping]] = ..., absent_runtimes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Emulation(_message.Message):
     __slots__ = ("emulator", "host_arch", "interpreter", "cpu_model", "evidence")
@@ -150,7 +152,7 @@ class InputOverride(_message.Message):
     def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., has_value: _Optional[bool] = ..., value: _Optional[float] = ..., has_range: _Optional[bool] = ..., range_low: _Optional[float] = ..., range_high: _Optional[float] = ...) -> None: ...
 
 class RuntimeConfig(_message.Message):
-    __slots__ = ("runtime", "providers", "allow_cpu_fallback", "intra_op_threads", "inter_op_threads", "graph_optimization", "options")
+    __slots__ = ("runtime", "providers", "allow_cpu_fallback", "intra_op_threads", "inter_op_threads", "graph_optimization", "options", "profile")
     class OptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +167,7 @@ class RuntimeConfig(_message.Message):
     INTER_OP_THREADS_FIELD_NUMBER: _ClassVar[int]
     GRAPH_OPTIMIZATION_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
     runtime: str
     providers: _containers.RepeatedScalarFieldContainer[str]
     allow_cpu_fallback: bool
@@ -172,7 +175,8 @@ class RuntimeConfig(_message.Message):
     inter_op_threads: int
     graph_optimization: str
     options: _containers.ScalarMap[str, str]
-    def __init__(self, runtime: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., allow_cpu_fallback: _Optional[bool] = ..., intra_op_threads: _Optional[int] = ..., inter_op_threads: _Optional[int] = ..., graph_optimization: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    profile: bool
+    def __init__(self, runtime: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., allow_cpu_fallback: _Optional[bool] = ..., intra_op_threads: _Optional[int] = ..., inter_op_threads: _Optional[int] = ..., graph_optimization: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., profile: _Optional[bool] = ...) -> None: ...
 
 class MeasurementConfig(_message.Message):
     __slots__ = ("warmup_iterations", "warmup_s", "min_iterations", "max_iterations", "min_duration_s", "max_duration_s", "ci_target_rel_width", "ci_confidence", "seed", "rotate_inputs")
@@ -217,7 +221,7 @@ class SoakConfig(_message.Message):
     def __init__(self, duration_s: _Optional[float] = ..., window_s: _Optional[float] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "artifact_sha256", "model_format", "runtime", "inputs", "inputs_npz_sha256", "measurement", "telemetry", "soak", "reference_inputs_sha256", "label", "lease_holder", "lease_ttl_s")
+    __slots__ = ("job_id", "artifact_sha256", "model_format", "runtime", "inputs", "inputs_npz_sha256", "measurement", "telemetry", "soak", "reference_inputs_sha256", "label", "lease_holder", "lease_ttl_s", "companions")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_SHA256_FIELD_NUMBER: _ClassVar[int]
     MODEL_FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -231,6 +235,7 @@ class JobSpec(_message.Message):
     LABEL_FIELD_NUMBER: _ClassVar[int]
     LEASE_HOLDER_FIELD_NUMBER: _ClassVar[int]
     LEASE_TTL_S_FIELD_NUMBER: _ClassVar[int]
+    COMPANIONS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     artifact_sha256: str
     model_format: str
@@ -244,7 +249,16 @@ class JobSpec(_message.Message):
     label: str
     lease_holder: str
     lease_ttl_s: float
-    def __init__(self, job_id: _Optional[str] = ..., artifact_sha256: _Optional[str] = ..., model_format: _Optional[str] = ..., runtime: _Optional[_Union[RuntimeConfig, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[InputOverride, _Mapping]]] = ..., inputs_npz_sha256: _Optional[str] = ..., measurement: _Optional[_Union[MeasurementConfig, _Mapping]] = ..., telemetry: _Optional[_Union[TelemetryConfig, _Mapping]] = ..., soak: _Optional[_Union[SoakConfig, _Mapping]] = ..., reference_inputs_sha256: _Optional[str] = ..., label: _Optional[str] = ..., lease_holder: _Optional[str] = ..., lease_ttl_s: _Optional[float] = ...) -> None: ...
+    companions: _containers.RepeatedCompositeFieldContainer[ArtifactFile]
+    def __init__(self, job_id: _Optional[str] = ..., artifact_sha256: _Optional[str] = ..., model_format: _Optional[str] = ..., runtime: _Optional[_Union[RuntimeConfig, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[InputOverride, _Mapping]]] = ..., inputs_npz_sha256: _Optional[str] = ..., measurement: _Optional[_Union[MeasurementConfig, _Mapping]] = ..., telemetry: _Optional[_Union[TelemetryConfig, _Mapping]] = ..., soak: _Optional[_Union[SoakConfig, _Mapping]] = ..., reference_inputs_sha256: _Optional[str] = ..., label: _Optional[str] = ..., lease_holder: _Optional[str] = ..., lease_ttl_s: _Optional[float] = ..., companions: _Optional[_Iterable[_Union[ArtifactFile, _Mapping]]] = ...) -> None: ...
+
+class ArtifactFile(_message.Message):
+    __slots__ = ("name", "sha256")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("phase", "iterations", "elapsed_ns")
@@ -297,7 +311,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ("load_ns", "compile_ns", "first_inference_ns", "warmup_iterations", "latencies_ns", "measure_start_ns", "measure_end_ns", "peak_rss_bytes", "rss_before_load_bytes", "runtime", "runtime_version", "providers_used", "inputs", "outputs", "reference_outputs_npz", "telemetry_summary_json", "stop_reason", "warnings", "soak_windows_json", "compile_cache_hit", "from_parts")
+    __slots__ = ("load_ns", "compile_ns", "first_inference_ns", "warmup_iterations", "latencies_ns", "measure_start_ns", "measure_end_ns", "peak_rss_bytes", "rss_before_load_bytes", "runtime", "runtime_version", "providers_used", "inputs", "outputs", "reference_outputs_npz", "telemetry_summary_json", "stop_reason", "warnings", "soak_windows_json", "compile_cache_hit", "from_parts", "op_profile")
     LOAD_NS_FIELD_NUMBER: _ClassVar[int]
     COMPILE_NS_FIELD_NUMBER: _ClassVar[int]
     FIRST_INFERENCE_NS_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +333,7 @@ class JobResult(_message.Message):
     SOAK_WINDOWS_JSON_FIELD_NUMBER: _ClassVar[int]
     COMPILE_CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     FROM_PARTS_FIELD_NUMBER: _ClassVar[int]
+    OP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     load_ns: int
     compile_ns: int
     first_inference_ns: int
@@ -340,7 +355,8 @@ class JobResult(_message.Message):
     soak_windows_json: str
     compile_cache_hit: bool
     from_parts: bool
-    def __init__(self, load_ns: _Optional[int] = ..., compile_ns: _Optional[int] = ..., first_inference_ns: _Optional[int] = ..., warmup_iterations: _Optional[int] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., measure_start_ns: _Optional[int] = ..., measure_end_ns: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., rss_before_load_bytes: _Optional[int] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., providers_used: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., reference_outputs_npz: _Optional[bytes] = ..., telemetry_summary_json: _Optional[str] = ..., stop_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., soak_windows_json: _Optional[str] = ..., compile_cache_hit: _Optional[bool] = ..., from_parts: _Optional[bool] = ...) -> None: ...
+    op_profile: OpProfile
+    def __init__(self, load_ns: _Optional[int] = ..., compile_ns: _Optional[int] = ..., first_inference_ns: _Optional[int] = ..., warmup_iterations: _Optional[int] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., measure_start_ns: _Optional[int] = ..., measure_end_ns: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., rss_before_load_bytes: _Optional[int] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., providers_used: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., reference_outputs_npz: _Optional[bytes] = ..., telemetry_summary_json: _Optional[str] = ..., stop_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., soak_windows_json: _Optional[str] = ..., compile_cache_hit: _Optional[bool] = ..., from_parts: _Optional[bool] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ...) -> None: ...
 
 class ResultPart(_message.Message):
     __slots__ = ("data", "total_bytes")
@@ -349,6 +365,36 @@ class ResultPart(_message.Message):
     data: bytes
     total_bytes: int
     def __init__(self, data: _Optional[bytes] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class OpProfile(_message.Message):
+    __slots__ = ("requested_unit", "iterations", "wall_ns", "rows", "note")
+    REQUESTED_UNIT_FIELD_NUMBER: _ClassVar[int]
+    ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    WALL_NS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    requested_unit: str
+    iterations: int
+    wall_ns: int
+    rows: _containers.RepeatedCompositeFieldContainer[OpRow]
+    note: str
+    def __init__(self, requested_unit: _Optional[str] = ..., iterations: _Optional[int] = ..., wall_ns: _Optional[int] = ..., rows: _Optional[_Iterable[_Union[OpRow, _Mapping]]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class OpRow(_message.Message):
+    __slots__ = ("node", "op_type", "exec_unit", "kernel", "calls", "total_ns")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    OP_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXEC_UNIT_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_NS_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    op_type: str
+    exec_unit: str
+    kernel: str
+    calls: int
+    total_ns: int
+    def __init__(self, node: _Optional[str] = ..., op_type: _Optional[str] = ..., exec_unit: _Optional[str] = ..., kernel: _Optional[str] = ..., calls: _Optional[int] = ..., total_ns: _Optional[int] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("kind", "message")
