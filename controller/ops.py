@@ -63,7 +63,7 @@ def compare(a: Side, b: Side, n: int, by: By = "op_type") -> list[dict[str, Any]
     ka, kb = _by_key(a.profile, by), _by_key(b.profile, by)
     ta = sum(v[0] for v in ka.values()) or 1
     tb = sum(v[0] for v in kb.values()) or 1
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key in set(ka) | set(kb):
         na, ca = ka.get(key, (0, 0))
         nb, cb = kb.get(key, (0, 0))
@@ -83,7 +83,7 @@ def compare(a: Side, b: Side, n: int, by: By = "op_type") -> list[dict[str, Any]
                 "share_b_pct": 100.0 * nb / tb if key in kb else None,
             }
         )
-    rows.sort(key=lambda r: (-abs(r["delta_ms"]), str(r[by])))
+    rows.sort(key=lambda r: (-abs(float(r["delta_ms"])), str(r[by])))
     return rows[:n] if n > 0 else rows
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from rigbench.controller.dispatch import RunRequest, execute_plan, new_run_id
 from rigbench.controller.inventory import Inventory
 from rigbench.controller.nightly.canary import canary_health, canary_plan
+from rigbench.controller.nightly.placement import placement_checks
 from rigbench.controller.plan import Plan
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.controller.store import queries
@@ -118,6 +119,7 @@ async def run_nightly(
         health,
         set(names),
     )
+    report.comparisons += placement_checks(store, report)  # its own verdict, apart
     record_checks(store, report)
     files = write_reports(store, report, options.out_dir, options.trend_nights)
     return NightlyResult(report, files)
