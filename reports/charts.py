@@ -509,3 +509,42 @@ def trend_chart(
         )
     out.append("</svg>")
     return "".join(out)
+
+
+@dataclass(frozen=True)
+class OpBar:
+    """One operator of a profiled choice: its time per inference and where it ran."""
+
+    label: str  # node (op type)
+    ms: float
+    share: float  # of the choice's operator time
+    unit: str
+    kernel: str
+    off_unit: bool  # not on the unit the job asked for
+
+
+def op_bars_chart(title: str, bars: Sequence[OpBar], width: float = 720) -> str:
+    """Horizontal bars of the top operators, longest first; off-unit operators in red."""
+    row, left, right = 18.0, 300.0, 110.0
+    height = 30 + row * len(bars) + 40
+    top = max((b.ms for b in bars), default=1.0) or 1.0
+    s = Scale(0.0, top, left, width - right)
+    parts = [svg_open(width, height, title)]
+    for i, b in enumerate(bars):
+        y = 24 + i * row
+        w = max(s(b.ms) - left, 1.0)
+        fill = color(3) if b.off_unit else color(0)
+        tip = f"{b.label}: {b.ms:.4g} ms/inference, {100 * b.share:.1f}% on {b.unit}"
+        if b.kernel:
+            tip += f" ({b.kernel})"
+        parts.append(
+            f'<text class="tick" x="{left - 6:.1f}" y="{y + 12:.1f}" text-anchor="end">'
+            f"{_t(b.label[:44])}</text>"
+            f'<rect x="{left:.1f}" y="{y + 2:.1f}" width="{w:.1f}" height="{row - 5:.1f}" '
+            f'fill="{fill}"><title>{_t(tip)}</title></rect>'
+            f'<text class="tick" x="{left + w + 4:.1f}" y="{y + 12:.1f}">'
+            f"{100 * b.share:.1f}% {_t(b.unit)}</text>"
+        )
+    parts.append(axis_x(s, 28 + row * len(bars), "ms per inference"))
+    parts.append("</svg>")
+    return "".join(parts)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from rigbench.controller.ops import per_inference_ms, placement_lines
+from rigbench.controller.placement import on_unit, unit_name
 from rigbench.controller.ranking.bundle import ModelSection, ReportBundle
 from rigbench.controller.ranking.rank import Choice, Ranking
 from rigbench.controller.ranking.source import SoakTimeline
@@ -18,8 +20,10 @@ from rigbench.reports.charts import (
     CHART_CSS,
     Distribution,
     Line,
+    OpBar,
     Point,
     distributions_chart,
+    op_bars_chart,
     pareto_chart,
     timeline_chart,
 )
@@ -178,6 +182,7 @@ def _section(s: ModelSection) -> str:
     out.append(_ranking_table(r))
     out.append(_cost_latency(r))
     out.append(_distributions(s))
+    out.append(_operators(s))
     out.append(_timelines(s.timelines))
     return "".join(out)
 
@@ -334,6 +339,35 @@ def _distributions(s: ModelSection) -> str:
         "constraints."
     )
     return f"{head}<figure class='chart'>{chart}<figcaption>{_e(caption)}</figcaption></figure>"
+
+
+def _operators(s: ModelSection, top: int = 10) -> str:
+    """Per-operator bars of the top profiled choices (``profile: true`` on the runtime)."""
+    if not s.op_profiles:
+        return ""
+    out = ["<h3>Where the time goes: top operators of the top choices</h3>"]
+    for label, job_id, prof in s.op_profiles:
+        total = sum(r.total_ns for r in prof.rows) or 1
+        bars = [
+            OpBar(
+                f"{r.node} ({r.op_type})",
+                per_inference_ms(r.total_ns, prof),
+                r.total_ns / total,
+                unit_name(r.exec_unit),
+                r.kernel,
+                on_unit(prof.requested_unit, r.exec_unit) is False,
+            )
+            for r in prof.rows[:top]
+        ]
+        chart = op_bars_chart(f"Top operators of {label}", bars)
+        caption = (
+            f"{label} (job {job_id}): the {len(bars)} operators with the most time in a "
+            f"separate profiling pass of {prof.iterations} runs after the timed loop; red: not "
+            f"on the requested unit ({unit_name(prof.requested_unit)}). "
+            + "; ".join(placement_lines(prof)[:2])
+        )
+        out.append(f"<figure class='chart'>{chart}<figcaption>{_e(caption)}</figcaption></figure>")
+    return "".join(out)
 
 
 def _timelines(timelines: Sequence[SoakTimeline]) -> str:

@@ -162,3 +162,13 @@ def test_rank_shows_the_share_of_time_off_the_requested_unit(ran: Path) -> None:
     assert code == 0, out
     header = next(line for line in out.splitlines() if line.startswith("rank"))
     assert "% time off unit" in header
+
+
+def test_the_html_report_draws_operator_bars_for_the_top_choices(ran: Path) -> None:
+    out = ran / "report.html"
+    code, text = cli(ran, "report", "--model", "cnn", "--html", str(out))
+    assert code == 0, text
+    html = out.read_text()
+    assert html.count("<h3>Where the time goes") == 1
+    assert 1 <= html.count("Top operators of") <= 3 * 2  # svg label + caption per choice
+    assert "% time off unit" in html and "ms per inference" in html

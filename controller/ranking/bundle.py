@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from rigbench.agent.profiling import OpProfile
 from rigbench.controller.ranking.rank import Ranking, RankRequest, rank_model
 from rigbench.controller.ranking.source import (
     HIST_RANGE,
@@ -31,6 +32,8 @@ class ModelSection:
     ranking: Ranking
     histograms: Histograms
     timelines: list[SoakTimeline]
+    # Operator profiles of the top profiled choices: (choice label, job id, profile).
+    op_profiles: list[tuple[str, str, OpProfile]] = field(default_factory=list)
 
 
 @dataclass
@@ -69,10 +72,25 @@ def build_bundle(store: Store, req: RankRequest) -> ReportBundle:
             sections.append(ModelSection(ranking, hist, soak_timelines(con, run.run_id, model)))
         failed = job_notes(con, run.run_id, "failed")
         skipped = job_notes(con, run.run_id, "skipped")
+    for s in sections:
+        s.op_profiles = top_profiles(store, s.ranking)
     if req.model:
         failed = [f for f in failed if f.model == req.model]
         skipped = [f for f in skipped if f.model == req.model]
     return ReportBundle(run, sections, notes, failed, skipped)
+
+
+def top_profiles(store: Store, ranking: Ranking, n: int = 3) -> list[tuple[str, str, OpProfile]]:
+    """The operator profiles of the first ``n`` profiled choices, in rank order."""
+    from rigbench.controller.store.ops import profile_of
+
+    out = []
+    for c in ranking.ranked + ranking.excluded:
+        if len(out) == n:
+            break
+        if c.profiled and (sp := profile_of(store, c.job_id)) is not None and sp.profile.rows:
+            out.append((c.label, c.job_id, sp.profile))
+    return out
 
 
 __all__ = ["HIST_RANGE", "ModelSection", "ReportBundle", "build_bundle"]
