@@ -415,6 +415,7 @@ def description_from_pb(m: pb.DeviceDescription) -> DeviceDescription:
         fingerprint=dict(m.fingerprint),
         busy_job_id=m.busy_job_id,
         emulation=_emulation_from_pb(m.emulation) if m.HasField("emulation") else None,
+        absent_runtimes=list(m.absent_runtimes),
     )
 
 

@@ -52,7 +52,8 @@ async def describe_one(device: Device, work: Path) -> dict[str, Any]:
         "arch": desc.arch,
         "os": desc.os,
         "runtimes": "; ".join(
-            f"{r.name} {r.version} [{', '.join(r.providers)}]" for r in desc.runtimes
+            [f"{r.name} {r.version} [{', '.join(r.providers)}]" for r in desc.runtimes]
+            + [f"{name}: not installed" for name in desc.absent_runtimes]
         ),
         "sensors": ", ".join(f"{s.source}{'*' if s.simulated else ''}" for s in sensors) or "none",
         "sensor_details": [dataclasses.asdict(s) for s in desc.sensors],
