@@ -18,14 +18,15 @@ import pytest
 
 from rigbench.agent.jobs import ArtifactFile, JobSpec, RuntimeConfig
 from rigbench.agent.runtimes import adapter_class
-from rigbench.agent.runtimes.openvino import compile_config
+from rigbench.agent.runtimes.openvino import compile_config, import_openvino
 from rigbench.controller.modelgen import GeneratedModel
 from rigbench.controller.variants import VariantSpec, compile_variant
 from rigbench.controller.variants.lineage import sha256_file
 from rigbench.errors import ArtifactError, ProviderUnavailableError, VariantError
 from tests.paths import REPO
 
-pytest.importorskip("openvino")
+if import_openvino() is None:  # imported with its usage telemetry off
+    pytest.skip("OpenVINO is not installed", allow_module_level=True)
 
 F32 = RuntimeConfig("openvino", intra_op_threads=1, options={"inference_precision": "f32"})
 
@@ -142,7 +143,7 @@ def test_the_device_s_own_precision_is_reported_when_not_asked(
     model = adapter_class("openvino")().load(
         tiny.onnx_path, RuntimeConfig("openvino", intra_op_threads=1), tmp_path
     )
-    import openvino as ov
+    ov = import_openvino()
 
     hint = model.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
     if hint == "f32":
@@ -155,7 +156,7 @@ def test_the_device_s_own_precision_is_reported_when_not_asked(
 def test_a_missing_device_is_refused_or_falls_back_when_allowed(
     tiny: GeneratedModel, tmp_path: Path
 ) -> None:
-    import openvino as ov
+    ov = import_openvino()
 
     if "NPU" in ov.Core().available_devices:
         pytest.skip("this machine has an NPU")
@@ -238,3 +239,40 @@ def test_the_agent_imports_and_describes_itself_without_openvino() -> None:
         "RuntimeUnavailableError OpenVINO is not installed on this device; "
         'install "rigbench[openvino]"'
     )
+
+
+def test_openvino_and_nncf_are_imported_without_telemetry(tmp_path: Path) -> None:
+    """`import openvino` alone sends a usage event and writes ~/intel unless told not to."""
+    code = textwrap.dedent(
+        """
+        import os
+        from rigbench.agent.runtimes.openvino import import_openvino
+        ov = import_openvino()
+        import nncf
+        from openvino_telemetry import Telemetry
+        print(Telemetry().consent, os.environ.get("CI"))
+        """
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("CI", "NNCF_CI")}
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**env, "HOME": str(tmp_path)},
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "None"]  # declined, and CI left as it was
+    assert not (tmp_path / "intel").exists()  # no consent file, client id or stats written
+
+
+def test_only_import_openvino_imports_openvino() -> None:
+    offenders = []
+    for folder in ("agent", "controller", "reports", "benchmarks", "tools", "tests"):
+        for path in (REPO / folder).rglob("*.py"):
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                stripped = line.strip()
+                if stripped.startswith(("import openvino", "from openvino ", "from openvino.")):
+                    offenders.append(f"{path.relative_to(REPO)}:{n}: {stripped}")
+    assert len(offenders) == 1, offenders
+    assert offenders[0].startswith("agent/runtimes/openvino.py:")
