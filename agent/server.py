@@ -8,6 +8,7 @@ open port on a lab network is a real risk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import os
@@ -176,6 +177,10 @@ async def create_server(cfg: AgentConfig) -> RunningAgent:
         port = server.add_insecure_port(address)
     if port == 0:
         raise AgentError(f"could not bind {address}: address in use or not available")
+    # Describe imports every installed runtime once (OpenVINO alone takes a second or more on
+    # a busy board): do it before answering, so no Describe waits on it past its deadline.
+    with contextlib.suppress(Exception):  # a failure shows again, as an error, at Describe
+        await asyncio.get_running_loop().run_in_executor(None, describe)
     await server.start()
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
