@@ -128,3 +128,22 @@ def test_options_outside_a_closed_option_set_are_refused() -> None:
         "runtime litert has no option 'nonsense'; its options: none"
     ]
     assert descriptor("onnxruntime").check_options({"device_id": "0"}) == []
+
+
+def test_openvino_is_an_extra_never_in_the_base_or_default_agent_install() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    base = " ".join(project["dependencies"]).lower()
+    agent = " ".join(project["optional-dependencies"]["agent"]).lower()
+    assert "openvino" not in base and "openvino" not in agent and "nncf" not in agent
+    assert not descriptor("openvino").install_by_default
+    assert "openvino" not in AUTO_EXTRAS
+    assert project["optional-dependencies"]["openvino"] == ["openvino>=2024.0"]
+
+
+def test_openvino_options_are_checked_when_the_plan_is_read() -> None:
+    with pytest.raises(ValueError, match="runtime openvino has no option 'nstreams'; its options"):
+        _plan([{"name": "ov", "runtime": "openvino", "options": {"nstreams": "2"}}])
+    with pytest.raises(ValueError, match="inference_precision: 'f8' is not one of f32, f16, bf16"):
+        _plan([{"name": "ov", "runtime": "openvino", "options": {"inference_precision": "f8"}}])
+    ok = _plan([{"name": "ov", "runtime": "openvino", "options": {"performance_hint": "latency"}}])
+    assert ok.runtimes[0].formats == ("openvino-ir", "onnx")
