@@ -84,6 +84,19 @@ TABLES: tuple[Table, ...] = (
         "a.job_id",
     ),
     Table(
+        "op_profiles",
+        "FROM op_profiles p JOIN jobs j ON j.job_id = p.job_id "
+        "JOIN runs ru ON ru.run_id = j.run_id",
+        f"{_DAY}, j.device, j.run_id, p.*",
+        "p.job_id",
+    ),
+    Table(
+        "op_rows",
+        "FROM op_rows o JOIN jobs j ON j.job_id = o.job_id JOIN runs ru ON ru.run_id = j.run_id",
+        f"{_DAY}, j.device, j.run_id, o.*",
+        "o.job_id",
+    ),
+    Table(
         "nightly_checks",
         "FROM nightly_checks c JOIN runs ru ON ru.run_id = c.run_id",
         f"{_DAY}, c.*",
