@@ -84,7 +84,7 @@ def top_profiles(store: Store, ranking: Ranking, n: int = 3) -> list[tuple[str, 
     """The operator profiles of the first ``n`` profiled choices, in rank order."""
     from rigbench.controller.store.ops import profile_of
 
-    out = []
+    out: list[tuple[str, str, OpProfile]] = []
     for c in ranking.ranked + ranking.excluded:
         if len(out) == n:
             break
