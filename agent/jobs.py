@@ -119,6 +119,19 @@ class JobSpec:
     def to_json_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def check_companions(self) -> None:
+        """Companion names become file names beside the artifact: plain names only."""
+        from rigbench.agent.runtimes.descriptor import MODEL_SUFFIXES
+
+        taken = {f"model{suffix}" for suffix in MODEL_SUFFIXES.values()}  # the artifact's own
+        for c in self.companions:
+            n = c.name
+            plain = n == n.strip() and not any(ch in n for ch in "/\\\0")
+            if not n or not plain or n.startswith(".") or n in taken:
+                raise JobSpecError(
+                    f"job {self.job_id}: companion file name {n[:80]!r} is not a plain file name"
+                )
+
     def check(self) -> JobSpec:
         """Refuse at the edge what no job can run: a missing or malformed digest, a number
         that is not finite or is negative. (Bounds that depend on the device are the
@@ -152,6 +165,7 @@ class JobSpec:
                     f"job {self.job_id}: input {i.name!r} value or range {given} is not finite"
                 )
         self._check_limits()
+        self.check_companions()
         return self
 
     def _check_limits(self) -> None:

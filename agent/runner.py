@@ -393,16 +393,14 @@ class JobRunner:
     async def _run_worker(self, job: RunningJob) -> JobResult | JobFailure:
         spec = job.spec
         work = job.spool.folder / "work"
-        paths: dict[str, Any] = {
-            "artifact": str(place_artifact(self.cache, spec, work)),
-            "compile_cache": str(self.compile_cache),
-        }
+        paths: dict[str, Any] = {"compile_cache": str(self.compile_cache)}
         if spec.inputs_npz_sha256:
             paths["inputs_npz"] = str(self.cache.get(spec.inputs_npz_sha256))
         if spec.reference_inputs_sha256:
             paths["reference_inputs"] = str(self.cache.get(spec.reference_inputs_sha256))
         try:
             work.mkdir(exist_ok=True)
+            paths["artifact"] = str(place_artifact(self.cache, spec, work))
             (work / "spec.json").write_text(json.dumps(spec.to_json_dict()))
             (work / "paths.json").write_text(json.dumps(paths))
         except OSError as e:
@@ -487,15 +485,12 @@ def place_artifact(cache: ArtifactCache, spec: JobSpec, work: Path) -> Path:
     primary = cache.get(spec.artifact_sha256)
     if not spec.companions:
         return primary
+    spec.check_companions()
     folder = work / "model"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"model{MODEL_SUFFIXES.get(spec.model_format, '')}"
     parts = [(target, primary)]
-    for c in spec.companions:
-        name = c.name
-        if not name or name != Path(name).name or name.startswith(".") or name == target.name:
-            raise ArtifactError(f"companion file name {name[:80]!r} is not a plain file name")
-        parts.append((folder / name, cache.get(c.sha256)))
+    parts += [(folder / c.name, cache.get(c.sha256)) for c in spec.companions]
     for link, src in parts:
         if not link.exists():
             try:

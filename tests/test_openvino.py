@@ -22,7 +22,7 @@ from rigbench.agent.runtimes.openvino import compile_config, import_openvino
 from rigbench.controller.modelgen import GeneratedModel
 from rigbench.controller.variants import VariantSpec, compile_variant
 from rigbench.controller.variants.lineage import sha256_file
-from rigbench.errors import ArtifactError, ProviderUnavailableError, VariantError
+from rigbench.errors import JobSpecError, ProviderUnavailableError, VariantError
 from tests.paths import REPO
 
 if import_openvino() is None:  # imported with its usage telemetry off
@@ -205,7 +205,7 @@ def test_the_agent_lays_out_companions_by_name_and_refuses_paths(tmp_path: Path)
         evil = JobSpec(
             "j", files["xml"], "openvino-ir", companions=(ArtifactFile(bad, files["bin"]),)
         )
-        with pytest.raises(ArtifactError, match="not a plain file name"):
+        with pytest.raises(JobSpecError, match="not a plain file name"):
             place_artifact(cache, evil, tmp_path / "work")
 
 
