@@ -186,3 +186,13 @@ def test_a_profile_round_trips_through_json_and_the_wire() -> None:
     assert result_from_pb(result_to_pb(r)).op_profile == prof
     r.op_profile = None
     assert result_from_pb(result_to_pb(r)).op_profile is None
+
+
+def test_providers_that_compile_nodes_skip_the_saved_optimized_graph() -> None:
+    """ORT refuses to save a graph holding TensorRT-compiled nodes; their cache is the engine."""
+    from rigbench.agent.runtimes.onnxruntime import compiles_nodes
+
+    assert compiles_nodes(["TensorrtExecutionProvider", "CUDAExecutionProvider"])
+    assert compiles_nodes(["OpenVINOExecutionProvider"])
+    assert not compiles_nodes(["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert not compiles_nodes(["CPUExecutionProvider"])

@@ -82,6 +82,28 @@ _SHORT_PROVIDER = {
 }
 
 
+# Providers that compile the nodes they take into kernels of their own (a TensorRT engine, an
+# OpenVINO or QNN graph): ORT refuses to save an optimized model holding such nodes ("Unable
+# to serialize model as it contains compiled nodes", onnxruntime PR #5840), so their
+# device-side compile is the provider's own cache (TensorRT's engine cache), not a saved graph.
+COMPILING_PROVIDERS = frozenset(
+    {
+        "TensorrtExecutionProvider",
+        "NvTensorRTRTXExecutionProvider",
+        "OpenVINOExecutionProvider",
+        "QNNExecutionProvider",
+        "CoreMLExecutionProvider",
+        "MIGraphXExecutionProvider",
+        "VitisAIExecutionProvider",
+    }
+)
+
+
+def compiles_nodes(providers: list[str]) -> bool:
+    """Whether any of these providers compiles nodes (then no optimized model is saved)."""
+    return any(p in COMPILING_PROVIDERS for p in providers)
+
+
 def _ort() -> Any:
     try:
         import onnxruntime
@@ -212,7 +234,7 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
         provider_options = [self._provider_options(p, config, work_dir) for p in requested]
 
         compile_ns, cache_hit, model_path = 0, False, path
-        if level != "disable":
+        if level != "disable" and not compiles_nodes(requested):
             model_path, compile_ns, cache_hit = self._device_compile(
                 ort, path, requested, provider_options, level, config, work_dir, warnings
             )
