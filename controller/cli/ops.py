@@ -59,7 +59,7 @@ def _label(sp: stored.StoredProfile) -> str:
 
 @app.command("ops")
 def ops_cmd(
-    job: str = typer.Argument(..., help="job id, or a unique prefix of one"),
+    job_id: str = typer.Argument(..., help="job id, or a unique prefix of one"),
     compare: str = typer.Option(None, "--compare", "-c", help="a second job to compare with"),
     top: int = typer.Option(15, "--top", "-n", help="operators to show (0: all)"),
     by: str = typer.Option(
@@ -77,7 +77,7 @@ def ops_cmd(
     """
     if by not in ("op_type", "node"):
         raise StoreError(f"--by takes op_type or node, not {by!r}")
-    job_a, a = _load(store, job)
+    job_a, a = _load(store, job_id)
     if compare is None:
         rows = ops.top(a.profile, top)
         title = (
