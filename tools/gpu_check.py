@@ -8,8 +8,9 @@ Run from the repository root with a plain interpreter (no virtualenv, no network
 Needs: numpy, grpcio, grpcio-health-checking, protobuf, typer, duckdb, pydantic, pyyaml,
 onnx and onnxruntime-gpu; nvidia-ml-py (NVML) and rich are optional (without NVML the GPU's
 sensors are "not available"; typer prints plainly without rich). It checks them first and
-says which are missing. rigbench itself is used from this source tree: the script lays out the ``rigbench``
-package as setup.py maps it (links under OUT/pkg) and puts that first on PYTHONPATH.
+says which are missing. rigbench itself is used from this source tree: the script lays out
+the ``rigbench`` package as setup.py maps it (links under OUT/pkg), puts that first on
+PYTHONPATH and runs rigbench from OUT/work.
 
 What it does, all printed and written to OUT/gpu_check.log:
 1. generates the small CNN (ONNX only; the generator's own weights);
