@@ -22,7 +22,7 @@ from rigbench.agent.runtimes import (
 )
 from rigbench.controller.cli.bench import bench_plan
 from rigbench.controller.nightly.canary import canary_plan
-from rigbench.controller.plan import Plan
+from rigbench.controller.plan import Plan, load_plan
 from rigbench.controller.ssh.install import AUTO_EXTRAS
 from rigbench.errors import PlanError, RuntimeUnavailableError
 from tests.paths import REPO
@@ -147,3 +147,17 @@ def test_openvino_options_are_checked_when_the_plan_is_read() -> None:
         _plan([{"name": "ov", "runtime": "openvino", "options": {"inference_precision": "f8"}}])
     ok = _plan([{"name": "ov", "runtime": "openvino", "options": {"performance_hint": "latency"}}])
     assert ok.runtimes[0].formats == ("openvino-ir", "onnx")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "plans").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_plan_loads(path) -> None:  # type: ignore[no-untyped-def]
+    # Loading checks each runtime entry against its descriptor (name, formats, options).
+    assert load_plan(path).runtimes
+
+
+def test_the_documented_openvino_plan_profiles_openvino_beside_onnxruntime() -> None:
+    plan = load_plan(REPO / "plans" / "openvino.yaml")
+    profiled = {r.runtime for r in plan.runtimes if r.profile}
+    assert {"openvino", "onnxruntime"} <= profiled
+    variants = plan.models[0].variants
+    assert "openvino-ir" in [v if isinstance(v, str) else next(iter(v)) for v in variants]
