@@ -15,9 +15,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from rigbench.agent.profiling import OpProfile, OpRow
 from rigbench.controller.cli import app
 from rigbench.controller.store import Store
-from rigbench.controller.store.db import JobMark, JobRecord
+from rigbench.controller.store.db import ArtifactRecord, JobMark, JobRecord
+from rigbench.controller.store.ops import insert_profiles
 from rigbench.controller.store.prune import plan_prune, prune
 from rigbench.controller.store.writer import BatchWriter
 from rigbench.reports.regression import evaluate_night, record_checks
@@ -145,3 +147,28 @@ def test_a_run_writing_meanwhile_lets_prune_in_and_goes_on_in_the_compact_file(m
         assert plain[0] not in runs and len(runs) == 9  # 6 nightly history + the 3 newest
     finally:
         con.close()
+
+
+def test_operator_profiles_go_with_their_runs_and_an_ir_keeps_its_weights(mixed):
+    h, nightly, plain = mixed
+    jobs = h.store.query("SELECT job_id, run_id FROM jobs ORDER BY run_id")
+    row = OpRow("conv0", "Conv", "CPUExecutionProvider", "", 3, 900)
+    with h.store.transaction() as con:
+        insert_profiles(con, [(j["job_id"], OpProfile("CPU", 3, 1000, [row])) for j in jobs])
+    for name, run_id in (("old", nightly[0]), ("new", plain[-1])):
+        xml, weights = f"{name}-xml".ljust(64, "0"), f"{name}-bin".ljust(64, "0")
+        h.store.record_artifact(ArtifactRecord(xml, "openvino-ir", 10, "m", "openvino-ir"))
+        h.store.record_artifact(
+            ArtifactRecord(weights, "openvino-ir companion", 99, "m", "openvino-ir",
+                           source_sha256=xml, transform="companion")
+        )  # fmt: skip
+        with h.store.transaction() as con:
+            con.execute("UPDATE jobs SET artifact_sha256 = ? WHERE run_id = ?", [xml, run_id])
+    gone = nightly[:4]
+    result = prune(h.store, gone)
+    assert result.rows["op_rows"] == result.rows["op_profiles"] == 4
+    for table in ("op_rows", "op_profiles"):
+        assert count(h.store, table, f"split_part(job_id, '.', 1) IN {tuple(gone)}") == 0
+        assert count(h.store, table) == len(jobs) - 4
+    kept = {r["sha256"][:7] for r in h.store.query("SELECT sha256 FROM artifacts")}
+    assert {"new-xml", "new-bin"} <= kept and not {"old-xml", "old-bin"} & kept

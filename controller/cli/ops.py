@@ -10,7 +10,7 @@ from rigbench.controller import ops
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import Format, StoreOpt, open_store
 from rigbench.controller.store import ops as stored
-from rigbench.controller.store.jobids import resolve_job_id
+from rigbench.controller.store.queries import resolve_job
 from rigbench.errors import StoreError
 from rigbench.reports.tables import render
 
@@ -42,7 +42,7 @@ def _compare_columns(by: str) -> list[tuple[str, str]]:
 
 def _load(store_path: Path | None, text: str) -> tuple[str, stored.StoredProfile]:
     store = open_store(store_path)
-    job_id = resolve_job_id(store, text)
+    job_id = resolve_job(store, text)
     found = stored.profile_of(store, job_id)
     if found is None:
         raise StoreError(
@@ -59,7 +59,7 @@ def _label(sp: stored.StoredProfile) -> str:
 
 @app.command("ops")
 def ops_cmd(
-    job_id: str = typer.Argument(..., help="job id, or a unique prefix of one"),
+    job_id: str = typer.Argument(..., help="job id, its short form, or a unique prefix of either"),
     compare: str = typer.Option(None, "--compare", "-c", help="a second job to compare with"),
     top: int = typer.Option(15, "--top", "-n", help="operators to show (0: all)"),
     by: str = typer.Option(

@@ -34,7 +34,15 @@ from rigbench.controller.store.db import Store, now
 from rigbench.errors import StoreError
 
 # Tables holding a run's rows, deleted children first.
-_BY_JOB = ("latency_samples", "telemetry_samples", "telemetry_gaps", "accuracy", "results")
+_BY_JOB = (
+    "latency_samples",
+    "telemetry_samples",
+    "telemetry_gaps",
+    "accuracy",
+    "op_rows",
+    "op_profiles",
+    "results",
+)
 _BY_RUN = ("jobs", "devices", "nightly_checks")
 
 
@@ -167,8 +175,11 @@ def prune(store: Store, runs: Sequence[str], compact: bool = True) -> PruneResul
                     )
                 rows["artifacts"] = _count(
                     con.execute(
+                        # A companion (an IR's .bin) goes with the artifact it belongs to.
                         "DELETE FROM artifacts WHERE sha256 NOT IN "
-                        "(SELECT artifact_sha256 FROM jobs)"
+                        "(SELECT artifact_sha256 FROM jobs) AND NOT coalesce(transform = "
+                        "'companion' AND source_sha256 IN (SELECT artifact_sha256 FROM jobs), "
+                        "false)"
                     )
                 )
             except BaseException:
