@@ -196,3 +196,19 @@ def test_providers_that_compile_nodes_skip_the_saved_optimized_graph() -> None:
     assert compiles_nodes(["OpenVINOExecutionProvider"])
     assert not compiles_nodes(["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert not compiles_nodes(["CPUExecutionProvider"])
+
+
+def test_a_runtime_entry_s_options_go_to_the_provider_it_asked_for_first(tmp_path: Path) -> None:
+    """ORT refuses an option a provider does not know: TensorRT's must not reach CUDA."""
+    from rigbench.agent.runtimes.onnxruntime import options_per_provider
+
+    trt, cuda, cpu = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
+    given = {"trt_fp16_enable": "True"}
+    first, second, third = options_per_provider([trt, cuda, cpu], trt, given, tmp_path)
+    assert first["trt_fp16_enable"] == "True" and first["trt_engine_cache_enable"] == "True"
+    assert second == {} and third == {}
+    # TensorRT absent and a fallback allowed: CUDA runs, without TensorRT's options.
+    assert options_per_provider([cuda, cpu], trt, given, tmp_path) == [{}, {}]
+    assert options_per_provider([cuda, cpu], cuda, {"device_id": "1"}, tmp_path)[0] == {
+        "device_id": "1"
+    }

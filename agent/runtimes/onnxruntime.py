@@ -104,6 +104,27 @@ def compiles_nodes(providers: list[str]) -> bool:
     return any(p in COMPILING_PROVIDERS for p in providers)
 
 
+def options_per_provider(
+    providers: list[str], asked: str, options: dict[str, str], work_dir: Path
+) -> list[dict[str, str]]:
+    """Each provider's options: the runtime entry's ``options`` go to the provider the job asked
+    for first, and to no other (ORT refuses a provider option it does not know, so TensorRT's
+    ``trt_fp16_enable`` given to CUDA too would fail the load; after a fallback the remaining
+    providers get none). TensorRT engines are cached on the agent unless told otherwise.
+    """
+    out = []
+    for provider in providers:
+        opts = dict(options) if provider == asked else {}
+        if provider == "TensorrtExecutionProvider":
+            # The TensorRT engine is the device-side compiled form: cache it on the agent.
+            cache = work_dir / "trt-engines"
+            cache.mkdir(parents=True, exist_ok=True)
+            opts.setdefault("trt_engine_cache_enable", "True")
+            opts.setdefault("trt_engine_cache_path", str(cache))
+        out.append(opts if provider != "CPUExecutionProvider" else {})
+    return out
+
+
 def _ort() -> Any:
     try:
         import onnxruntime
@@ -231,7 +252,7 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
             raise RuntimeAdapterError(
                 f"unknown graph optimization {level!r}; use one of {', '.join(_OPT_LEVELS)}"
             )
-        provider_options = [self._provider_options(p, config, work_dir) for p in requested]
+        provider_options = options_per_provider(requested, asked, dict(config.options), work_dir)
 
         compile_ns, cache_hit, model_path = 0, False, path
         if level != "disable" and not compiles_nodes(requested):
@@ -290,17 +311,6 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
             "all": gol.ORT_ENABLE_ALL,
         }[level]
         return so
-
-    @staticmethod
-    def _provider_options(provider: str, config: RuntimeConfig, work_dir: Path) -> dict[str, str]:
-        opts = {k: v for k, v in config.options.items()}
-        if provider == "TensorrtExecutionProvider":
-            # The TensorRT engine is the device-side compiled form: cache it on the agent.
-            cache = work_dir / "trt-engines"
-            cache.mkdir(parents=True, exist_ok=True)
-            opts.setdefault("trt_engine_cache_enable", "True")
-            opts.setdefault("trt_engine_cache_path", str(cache))
-        return opts if provider != "CPUExecutionProvider" else {}
 
     def _device_compile(
         self,
