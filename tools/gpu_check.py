@@ -6,9 +6,9 @@ Run from the repository root with a plain interpreter (no virtualenv, no network
     PYTHONPATH=<folder of dependencies> python3 tools/gpu_check.py [--out gpu-check] [-n 300]
 
 Needs: numpy, grpcio, grpcio-health-checking, protobuf, typer, duckdb, pydantic, pyyaml,
-onnx and onnxruntime-gpu; nvidia-ml-py (NVML) and rich are optional (without NVML the GPU's
-sensors are "not available"; typer prints plainly without rich). It checks them first and
-says which are missing. rigbench itself is used from this source tree: the script lays out
+onnx and onnxruntime-gpu; nvidia-ml-py and rich are optional (without nvidia-ml-py the agent
+reads the GPU's sensors through nvidia-smi; typer prints plainly without rich). It checks them
+first and says which are missing. rigbench itself is used from this source tree: the script lays out
 the ``rigbench`` package as setup.py maps it (links under OUT/pkg), puts that first on
 PYTHONPATH and runs rigbench from OUT/work.
 
@@ -50,7 +50,7 @@ NEEDED = {
     "onnx": "onnx",
     "onnxruntime": "onnxruntime-gpu",
 }
-OPTIONAL = {"pynvml": "nvidia-ml-py (NVML: GPU power, temperature, clocks)"}  # fmt: skip
+OPTIONAL = {"pynvml": "nvidia-ml-py (NVML's Python binding)"}
 LAYOUT = {  # package -> folder, as setup.py maps them
     "rigbench": "rigbench",
     "rigbench/agent": "agent",
@@ -188,7 +188,7 @@ def main() -> int:
         log("missing Python packages (put them on PYTHONPATH): " + ", ".join(missing))
         return 2
     for what in missing_modules(OPTIONAL):
-        log(f"note: {what} is not installed: the agent reports that sensor as not available")
+        log(f"note: {what} is not installed: the agent reads the GPU through nvidia-smi")
     pkg = out / "pkg"
     lay_out_package(pkg)
     sys.path.insert(0, str(pkg))
