@@ -20,7 +20,8 @@ What it does, all printed and written to OUT/gpu_check.log:
 3. ``rigbench ops`` (top operators and placement) for every stored job, and ``ops --compare``
    of CUDA against CPU;
 4. NVML telemetry as the agent sampled it during the CUDA job (``rigbench timeline``), and
-   ``rigbench devices`` (the agent's sensors);
+   ``rigbench devices`` (the agent's sensors); ``rank`` and the HTML report (OUT/report.html),
+   which show the share of time off the requested unit;
 5. raw ``enable_profiling`` JSON of a CUDA and a TensorRT session saved under OUT/profiles,
    to become captured fixtures (tests/fixtures/profiles).
 Each command has a time limit; the whole check is meant to finish in under 3 minutes.
@@ -268,7 +269,10 @@ def main() -> int:
         log.section("NVML telemetry of the CUDA job, as the agent sampled it")
         run(log, env, "timeline", jobs["cuda"], "--bucket", "0.5")
     log.section("all results")
-    run(log, env, "results")
+    run(log, env, "results", "--wide")
+    log.section("rank (placement: % time off the requested unit) and the HTML report")
+    run(log, env, "rank", "--by", "latency")
+    run(log, env, "report", "--html", str(out / "report.html"))
     log(f"\ndone in {time.monotonic() - log.t0:.0f} s; log: {out / 'gpu_check.log'}")
     if "cpu" not in jobs:  # the GPU cases may be absent; the CPU one never should fail
         log("the CPU case was not measured: rigbench itself did not work here")
