@@ -158,6 +158,8 @@ def test_ops_errors_are_one_line(ran: Path) -> None:
     run_prefix = job(ran, "cnn", "fp32", "ort").split(".")[0]
     code, out = cli(ran, "ops", run_prefix)
     assert code == 2 and "is ambiguous" in out
+    code, out = cli(ran, "ops", job(ran, "cnn", "fp32", "ort"), "--top", "-3")
+    assert code == 2 and out.startswith("error: ") and "--top" in out and out.count("\n") == 1
 
 
 def test_rank_shows_the_share_of_time_off_the_requested_unit(ran: Path) -> None:

@@ -61,7 +61,7 @@ def _label(sp: stored.StoredProfile) -> str:
 def ops_cmd(
     job_id: str = typer.Argument(..., help="job id, its short form, or a unique prefix of either"),
     compare: str = typer.Option(None, "--compare", "-c", help="a second job to compare with"),
-    top: int = typer.Option(15, "--top", "-n", help="operators to show (0: all)"),
+    top: int = typer.Option(15, "--top", "-n", min=0, help="operators to show (0: all)"),
     by: str = typer.Option(
         "op_type", "--by", help="compare by op_type (across variants) or node (same graph)"
     ),
