@@ -28,6 +28,21 @@ class RuntimeOption:
 
 
 @dataclass(frozen=True)
+class TuneKnob:
+    """A setting ``rigbench tune`` varies for this runtime, and the values it tries by default.
+
+    ``name`` is a runtime entry field of the plan (``graph_optimization``) or, for anything
+    else, a key of the entry's ``options:``. The values are those worth racing on a device
+    that has the runtime; the user narrows them with ``--set NAME=V1,V2``.
+    """
+
+    name: str
+    values: tuple[str, ...]
+    doc: str = ""
+    choices: tuple[str, ...] = ()  # every value the runtime accepts (empty: any)
+
+
+@dataclass(frozen=True)
 class RuntimeDescriptor:
     """A runtime as the rest of rigbench sees it, without importing it."""
 
@@ -47,9 +62,25 @@ class RuntimeDescriptor:
     install_by_default: bool = True
     # How per-operator profiles name the unit an operator ran on, for docs and help texts.
     profile_units: str = "not available"
+    # What `rigbench tune` varies besides variants, providers and threads (docs/tune.md).
+    tune: tuple[TuneKnob, ...] = ()
+    # The runtime honours a job's intra-op thread count (tune tries several).
+    takes_threads: bool = True
+    # (short name, the name Describe reports) where they differ, e.g. ORT's
+    # ("cuda", "CUDAExecutionProvider"); others are reported as ``providers`` spells them.
+    provider_aliases: tuple[tuple[str, str], ...] = ()
 
     def option(self, name: str) -> RuntimeOption | None:
         return next((o for o in self.options if o.name == name), None)
+
+    def available_providers(self, described: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """The short names of ``providers`` a device's Describe reports, in declared order."""
+        have = {d.upper() for d in described}
+        aliases = dict(self.provider_aliases)
+        return tuple(p for p in self.providers if aliases.get(p, p).upper() in have)
+
+    def tune_knob(self, name: str) -> TuneKnob | None:
+        return next((k for k in self.tune if k.name == name), None)
 
     def check_options(self, given: dict[str, str]) -> list[str]:
         """Problems with a runtime entry's ``options:``, one line each (empty when fine)."""

@@ -33,7 +33,7 @@ from rigbench.agent.runtimes.base import (
     RuntimeDescription,
     TensorSpec,
 )
-from rigbench.agent.runtimes.descriptor import RuntimeDescriptor
+from rigbench.agent.runtimes.descriptor import RuntimeDescriptor, TuneKnob
 from rigbench.errors import (
     ModelLoadError,
     ProviderUnavailableError,
@@ -41,6 +41,18 @@ from rigbench.errors import (
     RuntimeUnavailableError,
 )
 from rigbench.failures import trim_message
+
+_OPT_LEVELS = ("disable", "basic", "extended", "layout", "all")
+_SHORT_PROVIDER = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "xnnpack": "XnnpackExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+}
 
 DESCRIPTOR = RuntimeDescriptor(
     name="onnxruntime",
@@ -54,6 +66,15 @@ DESCRIPTOR = RuntimeDescriptor(
     canary_variant="fp32",
     open_options=True,  # passed to the first provider as its provider options
     profile_units="the execution provider of each node (enable_profiling)",
+    tune=(
+        TuneKnob(
+            "graph_optimization",
+            ("basic", "extended", "all"),
+            "the session's graph optimisation level",
+            _OPT_LEVELS,
+        ),
+    ),
+    provider_aliases=tuple(_SHORT_PROVIDER.items()),
 )
 
 _ORT_DTYPES = {
@@ -69,17 +90,6 @@ _ORT_DTYPES = {
     "tensor(bool)": "bool",
 }
 
-_OPT_LEVELS = ("disable", "basic", "extended", "layout", "all")
-_SHORT_PROVIDER = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-    "openvino": "OpenVINOExecutionProvider",
-    "coreml": "CoreMLExecutionProvider",
-    "dml": "DmlExecutionProvider",
-    "xnnpack": "XnnpackExecutionProvider",
-    "qnn": "QNNExecutionProvider",
-}
 
 
 # Providers that compile the nodes they take into kernels of their own (a TensorRT engine, an

@@ -270,12 +270,11 @@ class Race:
         self._queue = list(configs)
 
     def _estimate(self, config: Config, duration_s: float) -> float:
-        """Device seconds a trial of ``config`` will cost: its own overhead when seen, else the
-        largest seen so far (or the policy's guess before any).
+        """Device seconds a trial of ``config`` will cost: the largest start-up seen so far (a
+        trial's start-up varies, on a loaded device by seconds: the largest keeps the budget
+        from being overrun), or the policy's guess before any.
         """
-        seen = self._overheads.get(config)
-        if seen is None:
-            seen = max(self._overheads.values(), default=self.policy.overhead_guess_s)
+        seen = max(self._overheads.values(), default=self.policy.overhead_guess_s)
         return seen + duration_s
 
     def _skip(self, config: Config) -> None:
