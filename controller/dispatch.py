@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rigbench.agent.describe import DeviceDescription
 from rigbench.agent.jobs import (
     InputOverride,
     JobFailure,
@@ -87,6 +88,9 @@ class PlannedJob:
     runtime: RuntimeEntry
     scenario: Scenario
     spec: JobSpec
+    # False: the job's spec asks for no reference outputs, and no accuracy row is stored
+    # (``rigbench tune`` measures a variant's accuracy once per device and kernels).
+    measure_accuracy: bool = True
 
     @property
     def label(self) -> str:
@@ -284,7 +288,7 @@ def accuracy_rows(job: PlannedJob, result: JobResult) -> list[dict[str, Any]]:
     from rigbench.controller.accuracy.task import score
 
     ma = job.model.accuracy
-    if not ma.wanted:
+    if not ma.wanted or not job.measure_accuracy:
         return []
     tolerance_json = json.dumps(ma.tolerances.to_dict()) if ma.tolerances else None
     family = kernel_family(job.model.source_format, job.runtime.config())
@@ -475,7 +479,7 @@ class Dispatcher:
     def _stored(self, job_id: str) -> bool:
         return self._state.get(job_id, (0, False))[1]
 
-    async def _describe(self, conn: Connection) -> None:
+    async def _describe(self, conn: Connection) -> DeviceDescription:
         """Wait until the agent answers Describe: that answer is the check before dispatch.
 
         One served Describe proves the port, the credentials and the rigbench service at
@@ -522,6 +526,7 @@ class Dispatcher:
         )
         self._simulated[d.name] = desc.simulated
         self._emulated[d.name] = desc.emulated
+        return desc
 
     async def _job_with_retries(self, conn: Connection, job: PlannedJob) -> FailureKind | None:
         """Run one job until it is stored or fails for good; returns None when stored, else
@@ -681,6 +686,7 @@ class Dispatcher:
             )
         )
         self._done.add(job.job_id)
+        self._on_stored(job, result, row, acc)
         p50 = row["p50_ns"] / 1e6
         acc_txt = ""
         overall = next((a for a in acc if a["output"] == "*"), None)
@@ -698,6 +704,11 @@ class Dispatcher:
             job.label,
             f"p50 {p50:.3f} ms over {row['iterations']} iterations{acc_txt}",
         )
+
+    def _on_stored(
+        self, job: PlannedJob, result: JobResult, row: dict[str, Any], acc: list[dict[str, Any]]
+    ) -> None:
+        """A job's result is on its way to the store (``rigbench tune`` reads it here)."""
 
     def _fail(self, job: PlannedJob, kind: FailureKind, message: str) -> None:
         self._mark(job.job_id, "failed", error_kind=kind, error_message=message)

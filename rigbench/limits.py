@@ -81,6 +81,14 @@ ACCURACY_SAMPLES = Limit(
     "over the network",
 )
 SLOWDOWN = Limit(1_000, "each step adds two convolutions to the generated model")
+TUNE_BUDGET_S = Limit(
+    7 * DAY_S, "a tune holds each device for its whole budget; longer than a week is a mistake"
+)
+TUNE_CONFIGS = Limit(
+    100_000,
+    "every configuration of a device's space is measured at least briefly, and the race "
+    "holds each one's latencies",
+)
 
 # --- waiting: timeouts and leases --------------------------------------------------------------
 TIMEOUT_S = Limit(7 * DAY_S, "a wait longer than a week is a hang, not a timeout")

@@ -72,6 +72,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sql": ("sql", "Query the store read-only, even while a run writes it."),
     "snapshot": ("sql", "Copy the store into a file of its own, for a notebook to keep open."),
     "prune": ("prune", "Delete old runs and their samples, and give the space back."),
+    "tune": (
+        "tune",
+        "Find the best configuration of a model on each device, within a time budget.",
+    ),
     "model": ("model", "Models rigbench can make itself."),
     "agent": ("agent_admin", "Serve, install and manage agents."),
 }

@@ -20,10 +20,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from rigbench.controller.store.db import DeviceRecord, JobMark, ResultRecord, Store
+from rigbench.controller.store.db import DeviceRecord, JobMark, JobRecord, ResultRecord, Store
 from rigbench.controller.store.handoff import let_waiters_in, someone_waits
 from rigbench.errors import StoreError
 
@@ -59,6 +59,13 @@ class BatchWriter:
 
     def mark(self, mark: JobMark) -> None:
         self._marks.append(mark)
+
+    def record_jobs(self, jobs: Sequence[JobRecord]) -> None:
+        """Insert job rows now, between batches (``rigbench tune`` decides its jobs one at a
+        time, and a batch's marks need their rows).
+        """
+        with self._lock:
+            self.store.record_jobs(jobs)
 
     def add(self, result: ResultRecord) -> None:
         self._results.append(result)
