@@ -37,6 +37,7 @@ def described(cores: int = 4, ort: tuple[str, ...] = ("CPUExecutionProvider",)) 
             "runtimes": [
                 {"name": "onnxruntime", "providers": list(ort)},
                 {"name": "litert", "providers": ["xnnpack", "none"]},
+                {"name": "openvino", "providers": ["CPU"]},
             ],
         },
     )
@@ -55,6 +56,10 @@ def test_the_space_is_every_combination_the_device_can_run() -> None:
     # LiteRT: the tflite variant x both delegates (XNNPACK on and off) x 3 thread counts.
     assert len(litert) == 1 * 2 * 3
     assert {c.provider for c in litert} == {"xnnpack", "none"}
+    # OpenVINO reads ONNX too: 2 onnx variants x CPU x 3 thread counts x its hints.
+    ov = [c for c in space.configs if c.runtime == "openvino"]
+    assert len(ov) == 2 * 1 * 3 * 2
+    assert {c.setting("performance_hint") for c in ov} == {"LATENCY", "THROUGHPUT"}
     assert len(set(space.configs)) == len(space.configs)
     assert len({c.key for c in space.configs}) == len(space.configs)
 
@@ -82,7 +87,7 @@ def test_the_user_narrows_runtimes_providers_threads_and_knobs() -> None:
     }
     # An empty list of values leaves the knob at the runtime's default.
     plain = build_space(described(), FORMATS, Narrowing(settings={"graph_optimization": ()}))
-    assert all(c.settings == () for c in plain.configs)
+    assert all(c.settings == () for c in plain.configs if c.runtime == "onnxruntime")
 
 
 def test_a_provider_the_device_does_not_have_leaves_the_runtime_out_and_says_so() -> None:

@@ -28,7 +28,7 @@ from rigbench.agent.runtimes.base import (
     RuntimeDescription,
     TensorSpec,
 )
-from rigbench.agent.runtimes.descriptor import RuntimeDescriptor, RuntimeOption
+from rigbench.agent.runtimes.descriptor import RuntimeDescriptor, RuntimeOption, TuneKnob
 from rigbench.errors import (
     ModelLoadError,
     ProviderUnavailableError,
@@ -62,6 +62,14 @@ DESCRIPTOR = RuntimeDescriptor(
     ),
     install_by_default=False,  # ~60 MB: boards get it when the inventory asks for it
     profile_units="the device and the kernel each node ran with (performance counters)",
+    tune=(
+        TuneKnob(
+            "performance_hint",
+            ("LATENCY", "THROUGHPUT"),
+            "PERFORMANCE_HINT: one stream for latency, or the streams the device sustains",
+            HINTS,
+        ),
+    ),
 )
 
 _OV_DTYPES = {
