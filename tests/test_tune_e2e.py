@@ -20,9 +20,10 @@ from rigbench.controller.modelgen import GeneratedModel
 
 pytestmark = pytest.mark.e2e
 
-# Two variants x two graph optimisation levels on one thread: four configurations, of which
+# Two variants x two ONNX Runtime graph optimisation levels on one thread: four configurations,
+# of which
 # 'basic' is several times slower than 'all' on the generated CNN.
-SPACE = ["--variant", "fp32", "--variant", "fp16", "--threads", "1"]
+SPACE = ["--variant", "fp32", "--variant", "fp16", "--runtime", "onnxruntime", "--threads", "1"]
 KNOB = ["--set", "graph_optimization=basic,all"]
 
 

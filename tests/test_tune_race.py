@@ -137,6 +137,17 @@ def test_accuracy_is_measured_once_per_variant_and_prunes_every_configuration_of
     assert out.recommended is not None and out.recommended.config.variant != "v1"
 
 
+def test_when_the_trial_measuring_accuracy_fails_the_next_of_its_kernels_measures_it() -> None:
+    space = syn.synthetic_space(9, n=8)
+    v0 = sorted(c for c in space if c.variant == "v0")
+    space[v0[0]] = replace(space[v0[0]], failure="InternalError: reference outputs")
+    out, asked = race_on(space, budget_s=60.0, seed=9, constraints=Constraints(max_error=0.01))
+    askers = [r.config for r in asked if r.accuracy and r.config.variant == "v0"]
+    assert askers[0] == v0[0] and len(askers) == 2
+    assert out.accuracy["v0"].error is not None
+    assert out.entry(v0[1]).pruned is None or out.entry(v0[1]).pruned.kind is not PruneKind.accuracy
+
+
 def test_unknown_accuracy_cannot_meet_a_max_error() -> None:
     space = syn.synthetic_space(8, n=8)
     space = {c: replace(t, error=None) for c, t in space.items()}

@@ -223,7 +223,7 @@ class TuneDispatcher(Dispatcher):
                         "*",
                         "{}",
                     )
-                ]  # fmt: skip
+                ]
             )
             kind = FailureKind.BUSY if isinstance(e, DeviceBusyError) else FailureKind.UNREACHABLE
             self._mark(job_id, "failed", error_kind=kind, error_message=str(e))
@@ -246,35 +246,25 @@ class TuneDispatcher(Dispatcher):
             if got is not None:
                 strikes = 0
                 race.tell(_measured(request, got, cost_s, job.job_id))
-            elif kind is not None and kind.blame is Blame.MODEL:
-                strikes = 0
-                message = next((m for _, k, m in reversed(self.outcome.failed) if k is kind), "")
-                race.tell(
-                    Trial(
-                        request.config,
-                        request.rung,
-                        cost_s,
-                        request.duration_s,
-                        failure=f"{kind.describe()}: {message}",
-                        job_id=job.job_id,
-                    )
+                continue
+            kind = kind or FailureKind.INTERNAL
+            message = next((m for _, k, m in reversed(self.outcome.failed) if k is kind), "")
+            own = kind.blame is Blame.MODEL
+            strikes = 0 if own else strikes + 1
+            race.tell(
+                Trial(
+                    request.config,
+                    request.rung,
+                    cost_s,
+                    request.duration_s,
+                    failure=f"{kind.describe()}: {message}"
+                    + ("" if own else " (not the configuration's own failure)"),
+                    job_id=job.job_id,
                 )
-            else:
-                strikes += 1
-                race.tell(
-                    Trial(
-                        request.config,
-                        request.rung,
-                        cost_s,
-                        request.duration_s,
-                        failure=f"{(kind or FailureKind.INTERNAL).describe()} (not the "
-                        "configuration's own failure; see rigbench runs)",
-                        job_id=job.job_id,
-                    )
-                )
-                if kind is not None and kind.strikes and strikes >= 3:
-                    self.outcome.quarantined.append(device.name)
-                    race.stop(f"the device failed {strikes} trials in a row ({kind.describe()})")
+            )
+            if not own and kind.strikes and strikes >= 3:
+                self.outcome.quarantined.append(device.name)
+                race.stop(f"the device failed {strikes} trials in a row ({kind.describe()})")
 
     def _planned(self, device: Device, request: TrialRequest) -> PlannedJob:
         config, model, plan = request.config, self.model, self.req.plan

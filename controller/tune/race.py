@@ -178,7 +178,7 @@ class Race:
         self._queue: list[Config] = []
         self._pending: Config | None = None
         self._overheads: dict[Config, float] = {}
-        self._accuracy_asked: set[str] = set()
+        self._accuracy_asked: dict[str, Config] = {}  # key -> the configuration asked
         self.stop_reason = ""
         if not configs:
             self.stop_reason = "nothing to measure"
@@ -215,7 +215,7 @@ class Race:
                 key = self.accuracy_key(config)
                 ask_accuracy = key not in self.accuracy and key not in self._accuracy_asked
                 if ask_accuracy:
-                    self._accuracy_asked.add(key)
+                    self._accuracy_asked[key] = config
                 return TrialRequest(
                     config, rung.index, rung.duration_s, self.remaining_s, ask_accuracy
                 )
@@ -240,6 +240,9 @@ class Race:
         self.rungs[-1] = _replace(rung, measured=rung.measured + 1)
         if trial.failure:
             self._prune(entry, PruneKind.failed, trial.failure)
+            key = self.accuracy_key(config)
+            if self._accuracy_asked.get(key) == config and key not in self.accuracy:
+                del self._accuracy_asked[key]  # the next configuration of its kernels asks
             return
         if trial.error is not None or trial.error_unknown is not None:
             key = self.accuracy_key(config)
