@@ -15,16 +15,25 @@ from rigbench.agent.profiling import NOT_AVAILABLE, OpProfile, OpRow
 _ANYWHERE = ("AUTO", "MULTI", "HETERO")
 
 
+# ORT's class names, shortened, as their vendors spell them ('Tensorrt' -> 'TensorRT').
+_SPELLING = {"Tensorrt": "TensorRT", "Xnnpack": "XNNPACK", "Dml": "DirectML", "Rocm": "ROCm"}
+
+
+def _short(unit: str) -> str:
+    return unit[: -len("ExecutionProvider")] if unit.endswith("ExecutionProvider") else unit
+
+
 def unit_name(unit: str) -> str:
     """A short display name: 'CUDAExecutionProvider' -> 'CUDA', 'GPU.0' stays."""
-    return unit[: -len("ExecutionProvider")] if unit.endswith("ExecutionProvider") else unit
+    short = _short(unit)
+    return _SPELLING.get(short, short) if short != unit else unit
 
 
 def on_unit(requested: str, actual: str) -> bool | None:
     """Whether ``actual`` is the unit ``requested`` names; None when that cannot be told."""
     if not requested or not actual or actual == NOT_AVAILABLE:
         return None
-    req, act = unit_name(requested).upper(), unit_name(actual).upper()
+    req, act = _short(requested).upper(), _short(actual).upper()
     if req.split(":")[0].split(".")[0] in _ANYWHERE:
         return True  # the job let the runtime choose: every unit is the requested one
     return act == req or act.split(".")[0] == req

@@ -140,6 +140,8 @@ def test_placement_is_unknown_where_a_unit_is_not_reported() -> None:
         ("CUDAExecutionProvider", "CUDAExecutionProvider", True),
         ("cuda", "CUDAExecutionProvider", True),
         ("CUDAExecutionProvider", "CPUExecutionProvider", False),
+        ("dml", "DmlExecutionProvider", True),
+        ("TensorrtExecutionProvider", "CUDAExecutionProvider", False),
         ("GPU", "GPU.0", True),
         ("GPU.1", "GPU.0", False),
         ("AUTO", "CPU", True),
@@ -212,3 +214,12 @@ def test_a_runtime_entry_s_options_go_to_the_provider_it_asked_for_first(tmp_pat
     assert options_per_provider([cuda, cpu], cuda, {"device_id": "1"}, tmp_path)[0] == {
         "device_id": "1"
     }
+
+
+def test_units_are_shown_as_their_vendors_spell_them() -> None:
+    from rigbench.controller.placement import unit_name
+
+    assert unit_name("TensorrtExecutionProvider") == "TensorRT"
+    assert unit_name("CUDAExecutionProvider") == "CUDA"
+    assert unit_name("DmlExecutionProvider") == "DirectML"
+    assert unit_name("GPU.0") == "GPU.0" and unit_name("Tensorrt") == "Tensorrt"
