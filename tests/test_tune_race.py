@@ -26,6 +26,7 @@ from rigbench.controller.tune.race import (
     Race,
     RaceOutcome,
     TrialRequest,
+    spread,
 )
 
 NONE = Constraints()
@@ -95,6 +96,14 @@ def test_short_measurements_first_then_longer_ones_for_fewer_contenders() -> Non
     assert durations == sorted(durations) and durations[-1] > durations[0]
     measured = [r.measured for r in out.rungs]
     assert measured[0] == 24 and all(m < 24 for m in measured[1:])
+
+
+def test_a_budget_too_small_for_every_first_trial_still_reaches_every_variant() -> None:
+    space = syn.synthetic_space(4, n=24)  # 4 variants x 6 thread counts
+    out, asked = race_on(space, budget_s=20.0, seed=4)
+    assert 4 <= len(asked) < 24
+    assert {r.config.variant for r in asked[:4]} == {"v0", "v1", "v2", "v3"}
+    assert sorted(spread(list(space))) == sorted(space)
 
 
 def test_a_dominated_configuration_is_dropped_on_its_interval_not_its_point() -> None:

@@ -183,7 +183,7 @@ class Race:
         if not configs:
             self.stop_reason = "nothing to measure"
         else:
-            self._open_rung(self._first_duration(len(configs)), list(configs))
+            self._open_rung(self._first_duration(len(configs)), spread(configs))
 
     # --- ask / tell -----------------------------------------------------------------------------
     @property
@@ -468,6 +468,25 @@ class Race:
             ties=ties,
             why_none=why_none,
         )
+
+
+def spread(configs: Sequence[Config]) -> list[Config]:
+    """The first rung's order: one configuration of each (variant, runtime, provider) in turn.
+
+    When the budget cannot give every configuration its first short trial, the ones left out
+    are then spread over every variant and runtime instead of being all of the last variant.
+    Deterministic, so a resumed race asks for the same trials in the same order.
+    """
+    groups: dict[tuple[str, str, str], list[Config]] = {}
+    for c in configs:
+        groups.setdefault((c.variant, c.runtime, c.provider), []).append(c)
+    queues = list(groups.values())
+    out: list[Config] = []
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
 
 
 def _why_none(entries: list[Entry], objective: Objective) -> str:
