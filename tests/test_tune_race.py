@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 
 from rigbench.controller.tune import synthetic as syn
 from rigbench.controller.tune.config import Config
-from rigbench.controller.tune.evidence import Trial, latency_objective, per_inference_objective
+from rigbench.controller.tune.evidence import (
+    Trial,
+    latency_objective,
+    per_inference_objective,
+    pool,
+)
 from rigbench.controller.tune.quantile import quantile_interval
 from rigbench.controller.tune.race import (
     Constraints,
@@ -301,3 +306,15 @@ def test_a_p99_from_too_few_iterations_has_no_upper_bound() -> None:
     qi = quantile_interval(np.arange(1.0, 101.0), 0.99)
     assert qi is not None and qi.high_clipped and not qi.low_clipped
     assert quantile_interval(np.arange(5.0), 0.5) is None
+
+
+def test_an_objective_interval_never_reaches_below_zero() -> None:
+    c = Config("v0", "synthetic")
+    rng = np.random.default_rng(3)
+    # A level jumping between 0.1 and 10 ms: the median's own interval already reaches 0.
+    levels = np.repeat(np.tile([1e5, 1e7], 5), 40) * np.exp(rng.normal(0.0, 0.05, 400))
+    ev = pool([Trial(c, 0, 1.0, 1.0, latencies_ns=levels)], 0.999, None)
+    assert ev is not None and ev.median is not None and ev.median.low == 0.0
+    assert ev is not None
+    iv = latency_objective().interval(ev, 0.02)
+    assert iv is not None and 0.0 <= iv.lo <= iv.point <= iv.hi

@@ -129,7 +129,7 @@ class Objective:
     uses_median: bool = False
 
     def interval(self, ev: Evidence, floor_rel: float) -> Interval | None:
-        """The figure's interval widened by ``floor_rel`` of the point on each side."""
+        """The figure's interval widened by ``floor_rel`` of its point each side (not below 0)."""
         m = ev.median
         if m is None:
             return None
@@ -141,7 +141,8 @@ class Objective:
                 return None
             point = point_or_none
             lo, hi = point * m.low / m.median, point * m.high / m.median
-        return Interval(point, lo - floor_rel * point, hi + floor_rel * point)
+        # Latency, cost and energy are never negative: the floor does not widen past zero.
+        return Interval(point, max(0.0, lo - floor_rel * point), hi + floor_rel * point)
 
 
 def latency_objective() -> Objective:
