@@ -19,6 +19,9 @@ from rigbench.agent.jobs import (
     JobFailure,
     JobResult,
     JobSpec,
+    LoadConfig,
+    LoadPoint,
+    LoadResult,
     MeasurementConfig,
     PartsEnd,
     Progress,
@@ -95,6 +98,92 @@ def job_spec_to_pb(spec: JobSpec) -> pb.JobSpec:
         lease_holder=spec.lease_holder,
         lease_ttl_s=spec.lease_ttl_s,
         companions=[pb.ArtifactFile(name=c.name, sha256=c.sha256) for c in spec.companions],
+        load=_load_config_to_pb(spec.load) if spec.load.is_load else None,
+    )
+
+
+def _load_config_to_pb(c: LoadConfig) -> pb.LoadConfig:
+    return pb.LoadConfig(
+        kind=c.kind,
+        concurrency=list(c.concurrency),
+        batch=list(c.batch),
+        threads=list(c.threads),
+        qps=c.qps,
+        latency_ms=c.latency_ms,
+        percentile=c.percentile,
+        duration_s=c.duration_s,
+    )
+
+
+def _load_config_from_pb(m: pb.LoadConfig) -> LoadConfig:
+    if not m.kind:
+        return LoadConfig()
+    return LoadConfig(
+        kind=m.kind,
+        concurrency=tuple(m.concurrency) or (1,),
+        batch=tuple(m.batch),
+        threads=tuple(m.threads),
+        qps=m.qps,
+        latency_ms=m.latency_ms,
+        percentile=m.percentile or 99.0,
+        duration_s=m.duration_s,
+    )
+
+
+def _load_result_to_pb(r: LoadResult) -> pb.LoadResult:
+    return pb.LoadResult(
+        kind=r.kind,
+        points=[
+            pb.LoadPoint(
+                concurrency=p.concurrency,
+                batch=p.batch,
+                threads=p.threads,
+                target_qps=p.target_qps,
+                latencies_ns=p.latencies_ns,
+                planned=p.planned,
+                begin_ns=p.begin_ns,
+                end_ns=p.end_ns,
+                cpu_ns=p.cpu_ns,
+                cpus=p.cpus,
+                stop_reason=p.stop_reason,
+                has_held=p.held is not None,
+                held=bool(p.held),
+            )
+            for p in r.points
+        ],
+        headline=r.headline,
+        latency_bound_ms=r.latency_bound_ms,
+        percentile=r.percentile,
+        search=r.search,
+    )
+
+
+def _load_result_from_pb(m: pb.LoadResult) -> LoadResult | None:
+    if not m.kind:
+        return None
+    return LoadResult(
+        kind=m.kind,
+        points=[
+            LoadPoint(
+                concurrency=p.concurrency,
+                batch=p.batch,
+                threads=p.threads,
+                target_qps=p.target_qps,
+                latencies_ns=list(p.latencies_ns),
+                planned=p.planned,
+                begin_ns=p.begin_ns,
+                end_ns=p.end_ns,
+                cpu_ns=p.cpu_ns,
+                cpus=p.cpus,
+                stop_reason=p.stop_reason,
+                held=p.held if p.has_held else None,
+            )
+            for p in m.points
+        ],
+        headline=m.headline,
+        latency_bound_ms=m.latency_bound_ms,
+        percentile=m.percentile,
+        search=m.search,
     )
 
 
@@ -146,6 +235,7 @@ def job_spec_from_pb(msg: pb.JobSpec) -> JobSpec:
         lease_holder=msg.lease_holder,
         lease_ttl_s=msg.lease_ttl_s,
         companions=tuple(ArtifactFile(c.name, c.sha256) for c in msg.companions),
+        load=_load_config_from_pb(msg.load),
     )
 
 
@@ -179,6 +269,7 @@ def result_to_pb(r: JobResult) -> pb.JobResult:
         warnings=r.warnings,
         soak_windows_json=json.dumps(r.soak_windows) if r.soak_windows else "",
         compile_cache_hit=r.compile_cache_hit,
+        load=_load_result_to_pb(r.load) if r.load is not None else None,
         op_profile=_profile_to_pb(r.op_profile) if r.op_profile is not None else None,
     )
 
@@ -236,6 +327,7 @@ def result_from_pb(m: pb.JobResult) -> JobResult:
         soak_windows=json.loads(m.soak_windows_json) if m.soak_windows_json else [],
         compile_cache_hit=m.compile_cache_hit,
         op_profile=_profile_from_pb(m.op_profile) if m.HasField("op_profile") else None,
+        load=_load_result_from_pb(m.load),
     )
 
 

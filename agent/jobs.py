@@ -75,6 +75,89 @@ class SoakConfig:
         return self.duration_s > 0
 
 
+OFFLINE = "offline"
+SERVER = "server"
+LOAD_KINDS = (OFFLINE, SERVER)
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """The offline and server scenarios (``agent/load``); ``kind`` "" is neither.
+
+    ``concurrency``, ``batch`` and ``threads`` are swept (offline: every combination is one
+    load point; server: one value each). ``threads`` is the intra-op threads of all executors
+    together, split evenly between them (at least one each); () takes the runtime entry's
+    ``threads``, else every CPU the worker may use. ``batch`` () sends the inputs as built.
+    """
+
+    kind: str = ""
+    concurrency: tuple[int, ...] = (1,)
+    batch: tuple[int, ...] = ()
+    threads: tuple[int, ...] = ()
+    qps: float = 0.0  # server: the target rate; 0 = search for the peak (plan: qps: auto)
+    latency_ms: float = 0.0  # server: the bound on the percentile; 0 = none
+    percentile: float = 99.0
+    duration_s: float = 0.0  # each load point; 0 = measurement.min_duration_s
+
+    @property
+    def is_load(self) -> bool:
+        return self.kind in LOAD_KINDS
+
+    def check(self, job_id: str) -> None:
+        """Refuse what no load point can run (the plan refuses it earlier, with the line)."""
+        if self.kind not in ("", *LOAD_KINDS):
+            raise JobSpecError(f"job {job_id}: unknown load kind {self.kind!r}")
+        if not self.is_load:
+            return
+        lists = (("concurrency", self.concurrency), ("batch", self.batch))
+        for name, values in (*lists, ("threads", self.threads)):
+            if len(values) > limits.SWEEP_VALUES:
+                raise JobSpecError(
+                    f"job {job_id}: load.{name} has {len(values)} values, above the limit of "
+                    f"{limits.SWEEP_VALUES}"
+                )
+        if not self.concurrency:
+            raise JobSpecError(f"job {job_id}: load.concurrency is empty")
+        for name, values, limit in (
+            ("concurrency", self.concurrency, limits.CONCURRENCY),
+            ("batch", self.batch, limits.BATCH),
+            ("threads", self.threads, limits.THREADS.at_least(1)),
+        ):
+            for v in values:
+                limit.check(f"job {job_id}: load.{name}", v, JobSpecError)
+        for name, value, bound in (
+            ("qps", self.qps, limits.QPS),
+            ("latency_ms", self.latency_ms, limits.LATENCY_BOUND_MS),
+            ("duration_s", self.duration_s, limits.DURATION_S),
+        ):
+            bound.check(f"job {job_id}: load.{name}", value, JobSpecError)
+        if not 0 < self.percentile < 100:
+            raise JobSpecError(
+                f"job {job_id}: load.percentile = {self.percentile!r} must be between 0 and 100"
+            )
+        if self.kind == SERVER:
+            if self.batch or len(self.concurrency) != 1 or len(self.threads) > 1:
+                raise JobSpecError(
+                    f"job {job_id}: a server load takes one concurrency and one threads value, "
+                    "and no batch"
+                )
+            if self.qps <= 0 and self.latency_ms <= 0:
+                raise JobSpecError(
+                    f"job {job_id}: searching for the peak QPS (qps 0 = auto) needs a latency bound"
+                )
+
+    @classmethod
+    def from_json_dict(cls, d: dict[str, Any]) -> LoadConfig:
+        return cls(
+            **{
+                **d,
+                "concurrency": tuple(d["concurrency"]),
+                "batch": tuple(d["batch"]),
+                "threads": tuple(d["threads"]),
+            }
+        )
+
+
 @dataclass(frozen=True)
 class ArtifactFile:
     """A file an artifact needs beside it, by name (OpenVINO IR's .bin next to its .xml)."""
@@ -100,6 +183,7 @@ class JobSpec:
     label: str = ""
     lease_holder: str = ""
     lease_ttl_s: float = 0.0
+    load: LoadConfig = field(default_factory=LoadConfig)
     companions: tuple[ArtifactFile, ...] = ()
 
     @property
@@ -166,6 +250,17 @@ class JobSpec:
                 )
         self._check_limits()
         self.check_companions()
+        self.load.check(self.job_id)
+        per_point = self.load.qps * (self.load.duration_s or self.measurement.min_duration_s)
+        if per_point > limits.ITERATIONS.maximum:
+            raise JobSpecError(
+                f"job {self.job_id}: load.qps x duration = {per_point:.3g} requests per point, "
+                f"above the limit of {limits.ITERATIONS.maximum:g} ({limits.ITERATIONS.why})"
+            )
+        if self.load.is_load and self.soak.is_soak:
+            raise JobSpecError(
+                f"job {self.job_id}: a job is a soak or a {self.load.kind} load, not both"
+            )
         return self
 
     def _check_limits(self) -> None:
@@ -228,6 +323,7 @@ class JobSpec:
             lease_holder=d.get("lease_holder", ""),
             lease_ttl_s=d.get("lease_ttl_s", 0.0),
             companions=tuple(ArtifactFile(**c) for c in d.get("companions", ())),
+            load=LoadConfig.from_json_dict(d["load"]) if d.get("load") else LoadConfig(),
         )
 
 
@@ -236,6 +332,69 @@ class TensorInfo:
     name: str
     dtype: str
     shape: tuple[int, ...]
+
+
+@dataclass
+class LoadPoint:
+    """One point of an offline sweep or a server load: its settings and every request.
+
+    Latencies are of served requests, in the order they were issued: server, from each
+    request's scheduled arrival (queueing included); offline, each request's own run.
+    Figures (rates, percentiles, CPU utilisation) are computed from these by whoever reads
+    them, never summarised here.
+    """
+
+    concurrency: int
+    batch: int  # samples per request
+    threads: int  # intra-op threads of each executor (0: the runtime's default)
+    target_qps: float  # server: the rate asked for; 0 for offline
+    latencies_ns: list[int]
+    planned: int  # requests scheduled (server) or taken from the queue (offline)
+    begin_ns: int  # server: the schedule's origin; offline: when every request was issued
+    end_ns: int  # the last served request's end
+    cpu_ns: int  # the worker's CPU time over the point, every thread
+    cpus: int  # CPUs the worker may use: utilisation is cpu_ns / (wall x cpus)
+    stop_reason: str
+    held: bool | None = None  # server with a bound: did the percentile meet it
+
+
+@dataclass
+class LoadResult:
+    """What an offline or server job measured, point by point.
+
+    ``headline`` is the point whose latencies and window are the job's own (the result row's
+    figures): offline, the point with the most samples per second; server, the peak (the
+    highest rate that met the bound), else the one rate asked for, else the lowest tried.
+    """
+
+    kind: str  # offline | server
+    points: list[LoadPoint]
+    headline: int
+    latency_bound_ms: float = 0.0  # server; 0 = no bound
+    percentile: float = 99.0
+    search: str = ""  # server with qps auto: why the search stopped
+
+
+def load_result_json(load: LoadResult) -> dict[str, Any]:
+    """The worker's hand-off of a load result, without latencies (``load_latencies.npy``
+    holds every point's, concatenated in point order; each point says how many are its).
+    """
+    points = []
+    for p in load.points:
+        d = dataclasses.asdict(p)
+        d["served"] = len(d.pop("latencies_ns"))
+        points.append(d)
+    return {"load": {**dataclasses.asdict(load), "points": points}}
+
+
+def load_result_from_json(d: dict[str, Any], latencies_ns: list[int]) -> LoadResult:
+    points, at = [], 0
+    for p in d["points"]:
+        p = dict(p)
+        n = p.pop("served")
+        points.append(LoadPoint(**p, latencies_ns=latencies_ns[at : at + n]))
+        at += n
+    return LoadResult(**{**d, "points": points})
 
 
 @dataclass
@@ -263,6 +422,13 @@ class JobResult:
     soak_windows: list[dict[str, Any]] = field(default_factory=list)
     compile_cache_hit: bool = False
     op_profile: OpProfile | None = None
+    load: LoadResult | None = None  # offline and server jobs
+
+    @property
+    def inferences(self) -> int:
+        """Samples the measured window served: requests times the batch of each."""
+        batch = self.load.points[self.load.headline].batch if self.load else 1
+        return len(self.latencies_ns) * batch
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from rigbench.agent.jobs import (
     TelemetryGapInfo,
     TelemetryPoint,
     TensorInfo,
+    load_result_from_json,
 )
 from rigbench.agent.profiling import OpProfile
 from rigbench.agent.runtimes.descriptor import MODEL_SUFFIXES
@@ -529,6 +530,9 @@ def _result_from_files(work: Path) -> JobResult:
         soak_windows=r["soak_windows"],
         compile_cache_hit=r["compile_cache_hit"],
         op_profile=OpProfile.from_json_dict(r["op_profile"]) if r.get("op_profile") else None,
+        load=load_result_from_json(r["load"], np.load(work / "load_latencies.npy").tolist())
+        if r.get("load")
+        else None,
     )
 
 

@@ -120,7 +120,7 @@ class Recorder:
             out.gaps,
             window=(body.measure_start_ns, body.measure_end_ns),
             idle_window=idle_window,
-            iterations=len(body.latencies_ns),
+            iterations=body.inferences,
             update_periods=self.update_periods,
         ).to_dict()
         summary["simulated"] = self.simulated

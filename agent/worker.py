@@ -31,11 +31,13 @@ from typing import Any
 import numpy as np
 
 from rigbench.agent.inputs import build_inputs
-from rigbench.agent.jobs import JobSpec
+from rigbench.agent.jobs import JobSpec, load_result_json
+from rigbench.agent.load.scenario import batch_one, run_load
 from rigbench.agent.measure import run_measurement, soak_windows
 from rigbench.agent.npzfile import read_npz
 from rigbench.agent.profiling import NOT_AVAILABLE, OpProfile, profile_iterations
 from rigbench.agent.runtimes import adapter_class
+from rigbench.agent.runtimes.base import LoadedModel, RuntimeAdapter
 from rigbench.errors import (
     DiskFullError,
     InputSpecError,
@@ -119,7 +121,8 @@ def run_job(job_dir: Path) -> dict[str, Any]:
 
     try:
         arrays = _load_npz(Path(paths["inputs_npz"])) if paths.get("inputs_npz") else None
-        feeds = build_inputs(model.inputs, spec.inputs, arrays, seed=spec.measurement.seed)
+        overrides = batch_one(model.inputs, spec.inputs) if spec.load.batch else spec.inputs
+        feeds = build_inputs(model.inputs, overrides, arrays, seed=spec.measurement.seed)
         samples = (
             reference_samples(_load_npz(Path(paths["reference_inputs"])))
             if paths.get("reference_inputs")
@@ -153,6 +156,14 @@ def run_job(job_dir: Path) -> dict[str, Any]:
     if spec.measurement.rotate_inputs and not samples:
         raise InputSpecError(
             "rotate_inputs needs prepared inputs: give the model a dataset or accuracy samples"
+        )
+    if spec.load.is_load:
+        if spec.measurement.rotate_inputs:
+            raise InputSpecError(
+                f"rotate_inputs is for single-stream and soak jobs, not {spec.load.kind} loads"
+            )
+        return _run_load_job(
+            job_dir, spec, adapter, model, paths, feeds, outputs_npz, rss_before, load_ns
         )
     with _running(adapter.name, adapter.run_errors()):
         if spec.measurement.rotate_inputs:
@@ -212,6 +223,83 @@ def run_job(job_dir: Path) -> dict[str, Any]:
         if spec.soak.is_soak
         else [],
     }
+
+
+def _run_load_job(
+    job_dir: Path,
+    spec: JobSpec,
+    adapter: RuntimeAdapter,
+    model: LoadedModel,
+    paths: dict[str, Any],
+    feeds: dict[str, np.ndarray],
+    outputs_npz: bytes,
+    rss_before: int,
+    load_ns: int,
+) -> dict[str, Any]:
+    """An offline or server job (``agent/load``): executors load their own copies."""
+    specs, outputs, info = list(model.inputs), list(model.outputs), model.info
+    model.close()  # the executors load their own; this one has given its reference outputs
+    del model
+
+    def open_model(threads: int) -> LoadedModel:
+        config = dataclasses.replace(spec.runtime, intra_op_threads=threads)
+        return adapter.load(Path(paths["artifact"]), config, Path(paths["compile_cache"]))
+
+    with _running(adapter.name, adapter.run_errors()):
+        run = run_load(
+            spec.load,
+            spec.measurement,
+            spec.runtime.intra_op_threads,
+            open_model,
+            specs,
+            feeds,
+            _progress,
+        )
+    head = run.headline
+    _write_npy(job_dir / "latencies.npy", head.latencies_ns)
+    _write_npy(
+        job_dir / "load_latencies.npy", [ns for p in run.result.points for ns in p.latencies_ns]
+    )
+    if outputs_npz:
+        (job_dir / "outputs.npz").write_bytes(outputs_npz)
+    runtime_desc = adapter.describe()
+    return {
+        **load_result_json(run.result),
+        "load_ns": load_ns,
+        "compile_ns": info.compile_ns,
+        "compile_cache_hit": info.compile_cache_hit,
+        "first_inference_ns": run.first_inference_ns,
+        "warmup_iterations": run.warmup_iterations,
+        "measure_start_ns": head.begin_ns,
+        "measure_end_ns": head.end_ns,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "rss_before_load_bytes": rss_before,
+        "runtime": adapter.name,
+        "runtime_version": runtime_desc.version if runtime_desc else "unknown",
+        "providers_used": info.providers_used,
+        "inputs": [
+            {"name": n, "dtype": a.dtype.name, "shape": list(a.shape)} for n, a in feeds.items()
+        ],
+        "outputs": [
+            {
+                "name": s.name,
+                "dtype": s.dtype,
+                "shape": [d if isinstance(d, int) else -1 for d in s.shape],
+            }
+            for s in outputs
+        ],
+        "stop_reason": head.stop_reason,
+        "warnings": info.warnings,
+        "soak_windows": [],
+    }
+
+
+def _write_npy(path: Path, values: list[int]) -> None:
+    # Through Python's own write, not numpy's: a short write from numpy's fwrite carries no
+    # errno, so a full disk would look like a bug; Python's raises ENOSPC.
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(values, dtype=np.int64))
+    path.write_bytes(buf.getvalue())
 
 
 def _input_problem(e: BaseException) -> str:

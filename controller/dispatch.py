@@ -50,6 +50,7 @@ from rigbench.controller.prepare import (
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.controller.stats import latency_stats
 from rigbench.controller.store.db import DeviceRecord, JobMark, JobRecord, ResultRecord, Store, now
+from rigbench.controller.store.load import load_record
 from rigbench.controller.store.writer import BatchWriter
 from rigbench.errors import (
     AgentCredentialsError,
@@ -195,6 +196,7 @@ def expand_jobs(
                             measurement=plan.measurement.config(),
                             telemetry=plan.telemetry.config(),
                             soak=sc.soak(),
+                            load=sc.load(),
                             reference_inputs_sha256=(
                                 pm.reference_inputs[0] if pm.reference_inputs else ""
                             ),
@@ -218,6 +220,11 @@ def result_row(
     st = latency_stats(lat, result.measure_end_ns - result.measure_start_ns)
     tel = result.telemetry_summary or {}
     batch = next((t.shape[0] for t in result.inputs if t.shape), None)
+    load = result.load
+    if load is not None:  # the headline point's: its batch, and samples (not requests) per s
+        batch = load.points[load.headline].batch
+        if st.throughput_ips is not None:
+            st = dataclasses.replace(st, throughput_ips=st.throughput_ips * batch)
     return {
         "job_id": job.job_id,
         "run_id": run_id,
@@ -258,6 +265,8 @@ def result_row(
         "simulated": simulated or bool(tel.get("simulated")),
         "emulated": emulated,
         "created_at": now(),
+        "scenario_kind": job.scenario.kind,
+        "load_point": load.headline if load is not None else None,
     }
 
 
@@ -646,6 +655,12 @@ class Dispatcher:
                 telemetry.extend((s.t_ns, s.sensor, s.metric, s.value) for s in b.samples)
                 gaps.extend((g.t_ns, g.source, g.reason) for g in b.gaps)
             elif isinstance(b, JobResult):
+                if job.spec.load.is_load and b.load is None:
+                    return FailureKind.PROVIDER, (
+                        f"the agent on {job.device.name} returned a single-stream result for a "
+                        f"{job.spec.load.kind} job: it predates offline and server scenarios; "
+                        "upgrade it (rigbench agent install)"
+                    )
                 if ev.replayed:
                     self.progress.info(
                         f"[{job.device.name}] {job.label}: result replayed from the agent's "
@@ -683,6 +698,7 @@ class Dispatcher:
                 gaps,
                 acc,
                 result.op_profile,
+                load_record(job.job_id, result.load) if result.load is not None else None,
             )
         )
         self._done.add(job.job_id)

@@ -11,14 +11,24 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from rigbench import limits
-from rigbench.agent.jobs import MeasurementConfig, RuntimeConfig, SoakConfig, TelemetryConfig
+from rigbench.agent.jobs import (
+    LoadConfig,
+    MeasurementConfig,
+    RuntimeConfig,
+    SoakConfig,
+    TelemetryConfig,
+)
 from rigbench.agent.runtimes.descriptor import RuntimeDescriptor
 from rigbench.controller.bounded import (
     STRICT,
     AccuracySamples,
+    Batch,
+    Concurrency,
     DurationS,
     InputDim,
     Iterations,
+    LatencyBoundMs,
+    Qps,
     Retries,
     Seed,
     Slowdown,
@@ -213,13 +223,100 @@ class Telemetry(_Strict):
 
 
 class Scenario(_Strict):
+    """How a job loads the device (docs/ranking.md, "Scenarios").
+
+    single-stream: one request at a time. soak: single-stream for ``duration_s``, per window.
+    offline: requests queued back to back, swept over ``concurrency`` x ``batch`` x
+    ``threads``. server: Poisson arrivals at ``qps`` (``auto``: the peak that keeps the
+    ``percentile`` within ``latency_ms``), served by ``concurrency`` executors.
+    """
+
     name: str = "single-stream"
-    kind: Literal["single-stream", "soak"] = "single-stream"
+    kind: Literal["single-stream", "soak", "offline", "server"] = "single-stream"
+    # soak: how long; offline/server: each load point (default: measurement.min_duration_s)
     duration_s: DurationS = Field(default=0.0, ge=0)
     window_s: DurationS = Field(default=10.0, gt=0)
+    concurrency: Concurrency | list[Concurrency] | None = None
+    batch: Batch | list[Batch] | None = None
+    # intra-op threads of all executors together, split evenly between them
+    threads: Threads | list[Threads] | None = None
+    qps: Literal["auto"] | Qps | None = None
+    latency_ms: LatencyBoundMs | None = Field(default=None, gt=0)
+    percentile: float = Field(default=99.0, gt=0, lt=100)
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> Scenario:
+        given = self.model_fields_set
+        own = {
+            "single-stream": set(),
+            "soak": {"duration_s", "window_s"},
+            "offline": {"duration_s", "concurrency", "batch", "threads"},
+            "server": {"duration_s", "concurrency", "threads", "qps", "latency_ms", "percentile"},
+        }[self.kind]
+        foreign = sorted(given - own - {"name", "kind"})
+        if foreign:
+            raise ValueError(
+                f"{_a(self.kind)} scenario takes no {', '.join(foreign)}"
+                + (f" (it takes: {', '.join(sorted(own))})" if own else "")
+            )
+        if self.kind == "server":
+            for name in ("concurrency", "threads"):
+                value = getattr(self, name)
+                if isinstance(value, list) and len(value) != 1:
+                    raise ValueError(
+                        f"a server scenario takes one {name} value (the peak search runs for "
+                        "each job): give one scenario per value to compare them"
+                    )
+            if self.qps is None:
+                raise ValueError("a server scenario needs qps: a rate, or auto to find the peak")
+            if self.qps == "auto" and self.latency_ms is None:
+                raise ValueError(
+                    "qps: auto searches for the peak rate that meets a bound: give latency_ms"
+                )
+            if isinstance(self.qps, float) and self.qps <= 0:
+                raise ValueError("qps must be positive (or auto)")
+        for name in ("concurrency", "batch", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                if not value:
+                    raise ValueError(f"{name}: give at least one value")
+                if len(value) > limits.SWEEP_VALUES:
+                    raise ValueError(
+                        f"{name}: {len(value)} values, above the limit of {limits.SWEEP_VALUES} "
+                        "(each value is a load point)"
+                    )
+                if len(set(value)) != len(value):
+                    raise ValueError(f"{name}: a value is given twice")
+        if self.threads is not None and 0 in _values(self.threads):
+            raise ValueError("threads: give at least 1 (leave it out for the runtime's threads)")
+        return self
 
     def soak(self) -> SoakConfig:
         return SoakConfig(self.duration_s, self.window_s) if self.kind == "soak" else SoakConfig()
+
+    def load(self) -> LoadConfig:
+        if self.kind not in ("offline", "server"):
+            return LoadConfig()
+        return LoadConfig(
+            kind=self.kind,
+            concurrency=_values(self.concurrency) or (1,),
+            batch=_values(self.batch),
+            threads=_values(self.threads),
+            qps=0.0 if self.qps in (None, "auto") else float(self.qps),  # type: ignore[arg-type]
+            latency_ms=self.latency_ms or 0.0,
+            percentile=self.percentile,
+            duration_s=self.duration_s,
+        )
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+def _values(v: int | list[int] | None) -> tuple[int, ...]:
+    if v is None:
+        return ()
+    return tuple(v) if isinstance(v, list) else (v,)
 
 
 class DeviceSelector(_Strict):

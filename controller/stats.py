@@ -36,6 +36,38 @@ def percentile_sorted(ordered: np.ndarray, q: float) -> float:
     return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
 
 
+def load_point_stats(
+    latencies_ns: np.ndarray,
+    *,
+    batch: int,
+    duration_ns: int,
+    cpu_ns: int,
+    cpus: int,
+    percentile: float,
+) -> dict[str, float | int | None]:
+    """Figures of one offline or server load point (``load_points`` columns), from every
+    served request's latency. Rates count served requests over the point's duration (from its
+    start to the last served request's end); CPU utilisation is the worker's CPU time over
+    that duration on all its CPUs (1.0: every CPU busy).
+    """
+    lat = np.sort(np.asarray(latencies_ns, dtype=np.int64))
+    seconds = duration_ns / 1e9
+    rate = lat.size / seconds if seconds > 0 and lat.size else None
+    return {
+        "requests": int(lat.size),
+        "duration_ns": int(duration_ns),
+        "achieved_qps": rate,
+        "samples_per_s": rate * batch if rate is not None else None,
+        "p50_ns": percentile_sorted(lat, 50) if lat.size else None,
+        "p90_ns": percentile_sorted(lat, 90) if lat.size else None,
+        "p99_ns": percentile_sorted(lat, 99) if lat.size else None,
+        "mean_ns": float(lat.mean()) if lat.size else None,
+        "max_ns": float(lat.max()) if lat.size else None,
+        "percentile_ns": percentile_sorted(lat, percentile) if lat.size else None,
+        "cpu_util": cpu_ns / (duration_ns * cpus) if duration_ns > 0 and cpus > 0 else None,
+    }
+
+
 def latency_stats(latencies_ns: np.ndarray, window_ns: int | None = None) -> LatencyStats:
     """Percentiles (linear interpolation), mean, spread and the median's 95% CI."""
     lat = np.asarray(latencies_ns, dtype=np.int64)

@@ -80,6 +80,16 @@ ACCURACY_SAMPLES = Limit(
     "reference inputs and every device's outputs for them are held in memory and sent "
     "over the network",
 )
+# --- load scenarios (offline and server) -------------------------------------------------------
+CONCURRENCY = Limit(
+    256, "each executor holds its own copy of the model in memory", minimum=1
+)
+BATCH = Limit(1 << 20, "a batch's inputs are made and held at once", minimum=1)
+QPS = Limit(
+    1_000_000, "the server's schedule holds one arrival per request (8 bytes each)", minimum=0
+)
+LATENCY_BOUND_MS = Limit(DAY_S * 1e3, "a bound longer than a day bounds nothing", minimum=0)
+SWEEP_VALUES = 64  # values in one swept list (concurrency, batch, threads): each is a point
 SLOWDOWN = Limit(1_000, "each step adds two convolutions to the generated model")
 TUNE_BUDGET_S = Limit(
     7 * DAY_S, "a tune holds each device for its whole budget; longer than a week is a mistake"

@@ -25,6 +25,9 @@ from rigbench.agent.jobs import (
     JobFailure,
     JobResult,
     JobSpec,
+    LoadConfig,
+    LoadPoint,
+    LoadResult,
     MeasurementConfig,
     PartsEnd,
     Progress,
@@ -36,6 +39,8 @@ from rigbench.agent.jobs import (
     TelemetryGapInfo,
     TelemetryPoint,
     TensorInfo,
+    load_result_from_json,
+    load_result_json,
 )
 from rigbench.agent.runtimes.base import RuntimeDescription
 from rigbench.failures import FailureKind
@@ -87,6 +92,18 @@ measurement_configs = st.builds(
     ci_confidence=st.floats(0.01, 0.999),
     seed=int64,
 )
+positive_int32 = st.integers(1, 2**31 - 1)
+load_configs = st.just(LoadConfig()) | st.builds(
+    LoadConfig,
+    kind=st.sampled_from(["offline", "server"]),
+    concurrency=st.lists(positive_int32, min_size=1, max_size=3).map(tuple),
+    batch=st.lists(positive_int32, max_size=3).map(tuple),
+    threads=st.lists(positive_int32, max_size=3).map(tuple),
+    qps=double,
+    latency_ms=double,
+    percentile=positive,
+    duration_s=double,
+)
 job_specs = st.builds(
     JobSpec,
     job_id=text,
@@ -104,6 +121,7 @@ job_specs = st.builds(
     label=text,
     lease_holder=text,
     lease_ttl_s=double,
+    load=load_configs,
 )
 
 tensors = st.lists(
@@ -114,6 +132,30 @@ tensors = st.lists(
         shape=st.lists(st.integers(0, 2**40), max_size=4).map(tuple),
     ),
     max_size=3,
+)
+load_points = st.builds(
+    LoadPoint,
+    concurrency=int32,
+    batch=int32,
+    threads=int32,
+    target_qps=double,
+    latencies_ns=st.lists(uint64, max_size=20),
+    planned=int64,
+    begin_ns=int64,
+    end_ns=int64,
+    cpu_ns=int64,
+    cpus=int32,
+    stop_reason=text,
+    held=st.none() | st.booleans(),
+)
+load_results = st.builds(
+    LoadResult,
+    kind=st.sampled_from(["offline", "server"]),
+    points=st.lists(load_points, max_size=4),
+    headline=int32,
+    latency_bound_ms=double,
+    percentile=double,
+    search=text,
 )
 job_results = st.builds(
     JobResult,
@@ -137,6 +179,7 @@ job_results = st.builds(
     warnings=st.lists(text, max_size=3),
     soak_windows=st.lists(st.dictionaries(text, json_value, max_size=3), max_size=3),
     compile_cache_hit=st.booleans(),
+    load=st.none() | load_results,
 )
 telemetry_batches = st.builds(
     TelemetryBatch,
@@ -214,6 +257,14 @@ def test_job_spec_round_trips_through_the_workers_json(spec: JobSpec) -> None:
 @given(job_results)
 def test_job_result_round_trips_through_protobuf(result: JobResult) -> None:
     assert result_from_pb(over_the_wire(result_to_pb(result))) == result
+
+
+@NO_DEADLINE
+@given(load_results)
+def test_a_load_result_round_trips_through_the_workers_hand_off(load: LoadResult) -> None:
+    d = json.loads(json.dumps(load_result_json(load)))["load"]
+    every = [ns for p in load.points for ns in p.latencies_ns]
+    assert load_result_from_json(d, every) == load
 
 
 @NO_DEADLINE

@@ -22,6 +22,7 @@ import duckdb
 from rigbench import __version__
 from rigbench.agent.profiling import OpProfile
 from rigbench.controller.store.handoff import Holder, holding, lock_holder, waiting_for
+from rigbench.controller.store.load import LOAD_POINT_COLUMNS, LoadRecord
 from rigbench.controller.store.migrations import MIGRATIONS
 from rigbench.errors import StoreError
 
@@ -123,6 +124,7 @@ class ResultRecord:
     gaps: Sequence[tuple[int, str, str]] = ()
     accuracy: Sequence[dict[str, Any]] = ()
     op_profile: OpProfile | None = None  # per-operator rows (store/ops.py)
+    load: LoadRecord | None = None  # offline and server jobs: every load point and request
 
 
 @dataclass(frozen=True)
@@ -377,6 +379,35 @@ def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultReco
         from rigbench.controller.store.ops import insert_profiles
 
         insert_profiles(con, profiles)
+    _insert_load(con, results)
+
+
+def _insert_load(con: duckdb.DuckDBPyConnection, results: Sequence[ResultRecord]) -> None:
+    """Every load point of offline and server jobs, and every served request of each."""
+    loads = [(r.row["job_id"], r.load) for r in results if r.load is not None]
+    points = [p for _, rec in loads for p in rec.points]
+    if not points:
+        return
+    con.register(
+        "_lp",
+        {c: np.asarray([p.get(c) for p in points], dtype=object) for c in LOAD_POINT_COLUMNS},
+    )
+    cols = ", ".join(LOAD_POINT_COLUMNS)
+    con.execute(f"INSERT INTO load_points ({cols}) SELECT {cols} FROM _lp")
+    con.unregister("_lp")
+    per = [(job, i, lat) for job, rec in loads for i, lat in enumerate(rec.samples) if lat.size]
+    if per:
+        con.register(
+            "_ls",
+            {
+                "job_id": np.concatenate([np.full(x.size, j, dtype=object) for j, _, x in per]),
+                "point": np.concatenate([np.full(x.size, i, dtype=np.int32) for _, i, x in per]),
+                "request": np.concatenate([np.arange(x.size, dtype=np.int32) for *_, x in per]),
+                "latency_ns": np.concatenate([x for *_, x in per]),
+            },
+        )
+        con.execute("INSERT INTO load_samples SELECT * FROM _ls")
+        con.unregister("_ls")
 
 
 # A bug in rigbench's SQL (or a constraint it relies on) stays what it is; anything else from

@@ -365,4 +365,57 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0008_load_scenarios",
+        """
+        -- Offline and server scenarios (agent/load, docs/ranking.md "Scenarios"). A load job's
+        -- results row and latency_samples hold its headline point (offline: most samples/s;
+        -- server: the peak rate that met the bound); load_points holds every point of the
+        -- sweep or the search, load_samples every served request of every point.
+        ALTER TABLE results ADD COLUMN scenario_kind VARCHAR;  -- single-stream | soak | offline
+                                                              -- | server (NULL: stored before)
+        ALTER TABLE results ADD COLUMN load_point INTEGER;     -- the headline's load_points.point
+        CREATE TABLE load_points (
+            job_id VARCHAR NOT NULL,
+            point INTEGER NOT NULL,             -- in the order the points ran
+            kind VARCHAR NOT NULL,              -- offline | server
+            concurrency INTEGER NOT NULL,       -- executors, each its own session/interpreter
+            batch_size INTEGER NOT NULL,        -- samples per request
+            threads INTEGER NOT NULL,           -- intra-op threads of each executor
+            target_qps DOUBLE,                  -- server: the Poisson rate asked for
+            requests INTEGER NOT NULL,          -- served
+            planned INTEGER NOT NULL,           -- scheduled (server) or taken (offline)
+            duration_ns BIGINT NOT NULL,        -- start to the last served request's end
+            achieved_qps DOUBLE,                -- served requests per second
+            samples_per_s DOUBLE,               -- achieved_qps x batch_size
+            p50_ns DOUBLE, p90_ns DOUBLE, p99_ns DOUBLE, mean_ns DOUBLE, max_ns DOUBLE,
+            percentile DOUBLE,                  -- the bound's percentile (server)
+            percentile_ns DOUBLE,               -- that percentile of these requests
+            latency_bound_ms DOUBLE,            -- server: the bound; NULL: none
+            bound_held BOOLEAN,                 -- NULL: no bound
+            cpu_util DOUBLE,                    -- worker CPU time / (duration x cpus)
+            cpus INTEGER,
+            stop_reason VARCHAR,                -- completed | min_reached | bound_lost | ...
+            headline BOOLEAN NOT NULL,          -- the point the results row describes
+            search VARCHAR,                     -- server, qps auto: why the search stopped
+            PRIMARY KEY (job_id, point)
+        );
+        CREATE TABLE load_samples (
+            job_id VARCHAR NOT NULL,
+            point INTEGER NOT NULL,
+            request INTEGER NOT NULL,           -- served requests in issue order
+            latency_ns BIGINT NOT NULL          -- server: from the scheduled arrival
+        );
+        CREATE VIEW load_points_h AS
+        SELECT p.job_id, r.run_id, r.device, r.model, r.variant, r.runtime_name, r.scenario,
+               p.point, p.kind, p.concurrency, p.batch_size, p.threads, p.target_qps,
+               p.achieved_qps, p.samples_per_s, p.requests, p.planned,
+               p.duration_ns / 1e9 AS duration_s,
+               p.p50_ns / 1e6 AS p50_ms, p.p90_ns / 1e6 AS p90_ms, p.p99_ns / 1e6 AS p99_ms,
+               p.mean_ns / 1e6 AS mean_ms, p.max_ns / 1e6 AS max_ms, p.percentile,
+               p.percentile_ns / 1e6 AS percentile_ms, p.latency_bound_ms, p.bound_held,
+               p.cpu_util, p.cpus, p.stop_reason, p.headline, p.search
+        FROM load_points p JOIN results r ON r.job_id = p.job_id;
+        """,
+    ),
 ]

@@ -221,7 +221,7 @@ class SoakConfig(_message.Message):
     def __init__(self, duration_s: _Optional[float] = ..., window_s: _Optional[float] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "artifact_sha256", "model_format", "runtime", "inputs", "inputs_npz_sha256", "measurement", "telemetry", "soak", "reference_inputs_sha256", "label", "lease_holder", "lease_ttl_s", "companions")
+    __slots__ = ("job_id", "artifact_sha256", "model_format", "runtime", "inputs", "inputs_npz_sha256", "measurement", "telemetry", "soak", "reference_inputs_sha256", "label", "lease_holder", "lease_ttl_s", "companions", "load")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_SHA256_FIELD_NUMBER: _ClassVar[int]
     MODEL_FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -236,6 +236,7 @@ class JobSpec(_message.Message):
     LEASE_HOLDER_FIELD_NUMBER: _ClassVar[int]
     LEASE_TTL_S_FIELD_NUMBER: _ClassVar[int]
     COMPANIONS_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     artifact_sha256: str
     model_format: str
@@ -250,7 +251,8 @@ class JobSpec(_message.Message):
     lease_holder: str
     lease_ttl_s: float
     companions: _containers.RepeatedCompositeFieldContainer[ArtifactFile]
-    def __init__(self, job_id: _Optional[str] = ..., artifact_sha256: _Optional[str] = ..., model_format: _Optional[str] = ..., runtime: _Optional[_Union[RuntimeConfig, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[InputOverride, _Mapping]]] = ..., inputs_npz_sha256: _Optional[str] = ..., measurement: _Optional[_Union[MeasurementConfig, _Mapping]] = ..., telemetry: _Optional[_Union[TelemetryConfig, _Mapping]] = ..., soak: _Optional[_Union[SoakConfig, _Mapping]] = ..., reference_inputs_sha256: _Optional[str] = ..., label: _Optional[str] = ..., lease_holder: _Optional[str] = ..., lease_ttl_s: _Optional[float] = ..., companions: _Optional[_Iterable[_Union[ArtifactFile, _Mapping]]] = ...) -> None: ...
+    load: LoadConfig
+    def __init__(self, job_id: _Optional[str] = ..., artifact_sha256: _Optional[str] = ..., model_format: _Optional[str] = ..., runtime: _Optional[_Union[RuntimeConfig, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[InputOverride, _Mapping]]] = ..., inputs_npz_sha256: _Optional[str] = ..., measurement: _Optional[_Union[MeasurementConfig, _Mapping]] = ..., telemetry: _Optional[_Union[TelemetryConfig, _Mapping]] = ..., soak: _Optional[_Union[SoakConfig, _Mapping]] = ..., reference_inputs_sha256: _Optional[str] = ..., label: _Optional[str] = ..., lease_holder: _Optional[str] = ..., lease_ttl_s: _Optional[float] = ..., companions: _Optional[_Iterable[_Union[ArtifactFile, _Mapping]]] = ..., load: _Optional[_Union[LoadConfig, _Mapping]] = ...) -> None: ...
 
 class ArtifactFile(_message.Message):
     __slots__ = ("name", "sha256")
@@ -259,6 +261,26 @@ class ArtifactFile(_message.Message):
     name: str
     sha256: str
     def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class LoadConfig(_message.Message):
+    __slots__ = ("kind", "concurrency", "batch", "threads", "qps", "latency_ms", "percentile", "duration_s")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    QPS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    PERCENTILE_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    concurrency: _containers.RepeatedScalarFieldContainer[int]
+    batch: _containers.RepeatedScalarFieldContainer[int]
+    threads: _containers.RepeatedScalarFieldContainer[int]
+    qps: float
+    latency_ms: float
+    percentile: float
+    duration_s: float
+    def __init__(self, kind: _Optional[str] = ..., concurrency: _Optional[_Iterable[int]] = ..., batch: _Optional[_Iterable[int]] = ..., threads: _Optional[_Iterable[int]] = ..., qps: _Optional[float] = ..., latency_ms: _Optional[float] = ..., percentile: _Optional[float] = ..., duration_s: _Optional[float] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("phase", "iterations", "elapsed_ns")
@@ -311,7 +333,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ("load_ns", "compile_ns", "first_inference_ns", "warmup_iterations", "latencies_ns", "measure_start_ns", "measure_end_ns", "peak_rss_bytes", "rss_before_load_bytes", "runtime", "runtime_version", "providers_used", "inputs", "outputs", "reference_outputs_npz", "telemetry_summary_json", "stop_reason", "warnings", "soak_windows_json", "compile_cache_hit", "from_parts", "op_profile")
+    __slots__ = ("load_ns", "compile_ns", "first_inference_ns", "warmup_iterations", "latencies_ns", "measure_start_ns", "measure_end_ns", "peak_rss_bytes", "rss_before_load_bytes", "runtime", "runtime_version", "providers_used", "inputs", "outputs", "reference_outputs_npz", "telemetry_summary_json", "stop_reason", "warnings", "soak_windows_json", "compile_cache_hit", "from_parts", "op_profile", "load")
     LOAD_NS_FIELD_NUMBER: _ClassVar[int]
     COMPILE_NS_FIELD_NUMBER: _ClassVar[int]
     FIRST_INFERENCE_NS_FIELD_NUMBER: _ClassVar[int]
@@ -334,6 +356,7 @@ class JobResult(_message.Message):
     COMPILE_CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     FROM_PARTS_FIELD_NUMBER: _ClassVar[int]
     OP_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
     load_ns: int
     compile_ns: int
     first_inference_ns: int
@@ -356,7 +379,54 @@ class JobResult(_message.Message):
     compile_cache_hit: bool
     from_parts: bool
     op_profile: OpProfile
-    def __init__(self, load_ns: _Optional[int] = ..., compile_ns: _Optional[int] = ..., first_inference_ns: _Optional[int] = ..., warmup_iterations: _Optional[int] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., measure_start_ns: _Optional[int] = ..., measure_end_ns: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., rss_before_load_bytes: _Optional[int] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., providers_used: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., reference_outputs_npz: _Optional[bytes] = ..., telemetry_summary_json: _Optional[str] = ..., stop_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., soak_windows_json: _Optional[str] = ..., compile_cache_hit: _Optional[bool] = ..., from_parts: _Optional[bool] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ...) -> None: ...
+    load: LoadResult
+    def __init__(self, load_ns: _Optional[int] = ..., compile_ns: _Optional[int] = ..., first_inference_ns: _Optional[int] = ..., warmup_iterations: _Optional[int] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., measure_start_ns: _Optional[int] = ..., measure_end_ns: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., rss_before_load_bytes: _Optional[int] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., providers_used: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., reference_outputs_npz: _Optional[bytes] = ..., telemetry_summary_json: _Optional[str] = ..., stop_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., soak_windows_json: _Optional[str] = ..., compile_cache_hit: _Optional[bool] = ..., from_parts: _Optional[bool] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ..., load: _Optional[_Union[LoadResult, _Mapping]] = ...) -> None: ...
+
+class LoadResult(_message.Message):
+    __slots__ = ("kind", "points", "headline", "latency_bound_ms", "percentile", "search")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    HEADLINE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_BOUND_MS_FIELD_NUMBER: _ClassVar[int]
+    PERCENTILE_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    points: _containers.RepeatedCompositeFieldContainer[LoadPoint]
+    headline: int
+    latency_bound_ms: float
+    percentile: float
+    search: str
+    def __init__(self, kind: _Optional[str] = ..., points: _Optional[_Iterable[_Union[LoadPoint, _Mapping]]] = ..., headline: _Optional[int] = ..., latency_bound_ms: _Optional[float] = ..., percentile: _Optional[float] = ..., search: _Optional[str] = ...) -> None: ...
+
+class LoadPoint(_message.Message):
+    __slots__ = ("concurrency", "batch", "threads", "target_qps", "latencies_ns", "planned", "begin_ns", "end_ns", "cpu_ns", "cpus", "stop_reason", "has_held", "held")
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_QPS_FIELD_NUMBER: _ClassVar[int]
+    LATENCIES_NS_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_NS_FIELD_NUMBER: _ClassVar[int]
+    END_NS_FIELD_NUMBER: _ClassVar[int]
+    CPU_NS_FIELD_NUMBER: _ClassVar[int]
+    CPUS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    HAS_HELD_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    concurrency: int
+    batch: int
+    threads: int
+    target_qps: float
+    latencies_ns: _containers.RepeatedScalarFieldContainer[int]
+    planned: int
+    begin_ns: int
+    end_ns: int
+    cpu_ns: int
+    cpus: int
+    stop_reason: str
+    has_held: bool
+    held: bool
+    def __init__(self, concurrency: _Optional[int] = ..., batch: _Optional[int] = ..., threads: _Optional[int] = ..., target_qps: _Optional[float] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., planned: _Optional[int] = ..., begin_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., cpu_ns: _Optional[int] = ..., cpus: _Optional[int] = ..., stop_reason: _Optional[str] = ..., has_held: _Optional[bool] = ..., held: _Optional[bool] = ...) -> None: ...
 
 class ResultPart(_message.Message):
     __slots__ = ("data", "total_bytes")

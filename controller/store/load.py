@@ -1,0 +1,90 @@
+"""The store's rows for offline and server jobs: one per load point, one per served request.
+
+A load job's ``results`` row holds its headline point's figures, and ``latency_samples``
+that point's requests, as for every job (so rankings, histograms and comparisons read them
+unchanged). ``load_points`` has every point of the sweep or the search, ``load_samples``
+every served request of every point, the headline's included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rigbench.agent.jobs import LoadResult
+from rigbench.controller.stats import load_point_stats
+
+LOAD_POINT_COLUMNS = (
+    "job_id",
+    "point",
+    "kind",
+    "concurrency",
+    "batch_size",
+    "threads",
+    "target_qps",
+    "requests",
+    "planned",
+    "duration_ns",
+    "achieved_qps",
+    "samples_per_s",
+    "p50_ns",
+    "p90_ns",
+    "p99_ns",
+    "mean_ns",
+    "max_ns",
+    "percentile",
+    "percentile_ns",
+    "latency_bound_ms",
+    "bound_held",
+    "cpu_util",
+    "cpus",
+    "stop_reason",
+    "headline",
+    "search",
+)
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    """A load job's ``load_points`` rows and, per point, its served requests' latencies."""
+
+    points: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[np.ndarray] = field(default_factory=list)
+
+
+def load_record(job_id: str, load: LoadResult) -> LoadRecord:
+    rows, samples = [], []
+    for i, p in enumerate(load.points):
+        lat = np.asarray(p.latencies_ns, dtype=np.int64)
+        figures = load_point_stats(
+            lat,
+            batch=p.batch,
+            duration_ns=max(0, p.end_ns - p.begin_ns),
+            cpu_ns=p.cpu_ns,
+            cpus=p.cpus,
+            percentile=load.percentile,
+        )
+        rows.append(
+            {
+                **figures,
+                "job_id": job_id,
+                "point": i,
+                "kind": load.kind,
+                "concurrency": p.concurrency,
+                "batch_size": p.batch,
+                "threads": p.threads,
+                "target_qps": p.target_qps or None,
+                "planned": p.planned,
+                "percentile": load.percentile,
+                "latency_bound_ms": load.latency_bound_ms or None,
+                "bound_held": p.held,
+                "cpus": p.cpus,
+                "stop_reason": p.stop_reason,
+                "headline": i == load.headline,
+                "search": load.search or None,
+            }
+        )
+        samples.append(lat)
+    return LoadRecord(rows, samples)
