@@ -548,3 +548,69 @@ def op_bars_chart(title: str, bars: Sequence[OpBar], width: float = 720) -> str:
     parts.append(axis_x(s, 28 + row * len(bars), "ms per inference"))
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class LoadCurve:
+    """One server scenario's points: achieved rate against the bound's latency percentile."""
+
+    job_id: str
+    label: str
+    qps: Sequence[float]
+    latency_ms: Sequence[float]
+    complete: Sequence[bool]  # False: stopped early (bound lost); the value is a lower bound
+    peak: int | None  # index of the peak (the highest rate that met the bound)
+    group: int
+
+
+def throughput_latency_chart(
+    curves: Sequence[LoadCurve], pct: float, bound_ms: float | None
+) -> str:
+    """Latency percentile (queueing included) against the rate served, one line per choice,
+    the bound drawn across; the peak ringed. Log latency axis: it explodes past the knee.
+    """
+    w, h = 760.0, 400.0
+    left, right, top, bottom = 78.0, 190.0, 16.0, 52.0
+    xs = [x for c in curves for x in c.qps]
+    ys = [y for c in curves for y in c.latency_ms] + ([bound_ms] if bound_ms else [])
+    sx = Scale.fit([0.0, *xs], left, w - right, log=False)
+    sy = Scale.fit(ys, h - bottom, top)
+    out = [svg_open(w, h, f"p{pct:g} latency against throughput")]
+    out.append(axis_y(sy, left, f"p{pct:g} latency, ms (queueing included)", w - right))
+    out.append(axis_x(sx, h - bottom, "requests served per second", top))
+    if bound_ms is not None:
+        y = sy(bound_ms)
+        out.append(
+            f'<line class="target" x1="{left:.1f}" y1="{y:.1f}" x2="{w - right:.1f}" '
+            f'y2="{y:.1f}"><title>bound p{pct:g} {fmt(bound_ms)} ms</title></line>'
+            f'<text class="tick" x="{w - right - 4:.1f}" y="{y - 5:.1f}" text-anchor="end">'
+            f"bound {fmt(bound_ms)} ms</text>"
+        )
+    for i, c in enumerate(curves):
+        col = color(c.group)
+        order = sorted(range(len(c.qps)), key=lambda k: c.qps[k])
+        pts = " ".join(f"{sx(c.qps[k]):.1f},{sy(c.latency_ms[k]):.1f}" for k in order)
+        out.append(f'<g class="curve" data-job="{_t(c.job_id)}">')
+        out.append(
+            f'<polyline class="series" points="{pts}" stroke="{col}"><title>{_t(c.label)}'
+            "</title></polyline>"
+        )
+        for k in order:
+            cx, cy = sx(c.qps[k]), sy(c.latency_ms[k])
+            note = "" if c.complete[k] else " (stopped early: bound lost; at least this)"
+            peak = k == c.peak
+            out.append(
+                f'<circle class="pt" cx="{cx:.1f}" cy="{cy:.1f}" r="{6.5 if peak else 4}" '
+                f'fill="{col if c.complete[k] else "none"}" stroke="{FRONT if peak else col}" '
+                f'stroke-width="{2 if peak else 1.2}"><title>{_t(c.label)}: {fmt(c.qps[k])} '
+                f"req/s, p{pct:g} {fmt(c.latency_ms[k])} ms{note}"
+                f"{' (peak)' if peak else ''}</title></circle>"
+            )
+        y = top + 10 + 18 * i
+        out.append(
+            f'<circle cx="{w - right + 14:.1f}" cy="{y - 4:.1f}" r="5" fill="{col}"/>'
+            f'<text class="legend" x="{w - right + 24:.1f}" y="{y:.1f}">{_t(c.label)}</text>'
+        )
+        out.append("</g>")
+    out.append("</svg>")
+    return "".join(out)

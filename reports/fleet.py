@@ -30,6 +30,7 @@ HEADER = [
     "runtime (provider)",
     "pXX ms",
     "inf/s per device",
+    "capacity",
     "devices",
     "util",
     "queue wait ms",
@@ -61,16 +62,26 @@ def _basis(o: FleetOption) -> str:
 
 def _cells(plan: FleetPlan, o: FleetOption, foot: Footnotes) -> list[str]:
     c = o.choice
-    lat = f"{num(c.latency_ms.point)} ({interval_cell(c.latency_ms)})" if c.latency_ms else "n/a"
+    if o.measured is not None:
+        lat = f"{num(o.latency_ms)} under load"
+        variant = c.variant
+        wait = f"in p{plan.ranking.percentile}"
+    else:
+        lat = "n/a"
+        if c.latency_ms:
+            lat = f"{num(c.latency_ms.point)} ({interval_cell(c.latency_ms)})"
+        variant = c.variant + ("" if c.scenario == "single-stream" else f" [{c.scenario}]")
+        wait = num(o.queue_wait_ms)
     return [
         device_cell(c),
-        c.variant + ("" if c.scenario == "single-stream" else f" [{c.scenario}]"),
+        variant,
         runtime_cell(c),
         lat,
         num(o.capacity_ips, 4),
+        "measured" if o.measured is not None else "estimate",
         str(o.devices),
         f"{o.utilization:.0%}",
-        num(o.queue_wait_ms),
+        wait,
         _monthly(o),
         _power(o),
         foot.mark(_basis(o)),
@@ -99,6 +110,7 @@ def render_text(plan: FleetPlan) -> str:
     else:
         out += ["", "no viable choice: nothing meets the constraints"]
     out += [""] + [f"assumption: {a}" for a in plan.assumptions()]
+    out += _capacity_lines(plan)
     for c, why in plan.unsized:
         out.append(f"not sized: {c.label}: {why}")
     excl = exclusion_lines(plan.ranking, limit=None if not plan.options else 3)
@@ -108,6 +120,17 @@ def render_text(plan: FleetPlan) -> str:
     if notes:
         out += [""] + [f"note: {n}" for n in notes]
     return "\n".join(out)
+
+
+def _capacity_lines(plan: FleetPlan) -> list[str]:
+    """Where each measured capacity came from; where a server scenario did not help, why."""
+    out = []
+    for o in plan.options:
+        label = f"{o.choice.device} / {o.choice.variant} / {o.choice.runtime_name}"
+        if o.measured is not None:
+            out.append(f"capacity of {label}: {o.measured.describe()}")
+        out += [f"capacity of {label}: {n}" for n in o.choice.notes if "server scenario" in n]
+    return out
 
 
 def render_markdown(plan: FleetPlan, level: int = 2) -> str:
@@ -128,6 +151,7 @@ def render_markdown(plan: FleetPlan, level: int = 2) -> str:
     else:
         out.append("**No viable choice: nothing meets the constraints.**")
     out += ["", "**Assumptions**", ""] + [f"- {a}" for a in plan.assumptions()]
+    out += [f"- {line}" for line in _capacity_lines(plan)]
     excl = exclusion_lines(r, limit=3)
     if excl:
         out += ["", "**Excluded**", ""] + [f"- {e}" for e in excl]
@@ -144,6 +168,9 @@ def option_dict(o: FleetOption) -> dict[str, Any]:
         "runtime_name": o.choice.runtime_name,
         "scenario": o.choice.scenario,
         "capacity_ips": o.capacity_ips,
+        "capacity_basis": "measured" if o.measured is not None else "estimated",
+        "measured_capacity": o.measured.to_dict() if o.measured is not None else None,
+        "latency_ms": o.latency_ms,
         "devices": o.devices,
         "utilization": o.utilization,
         "queue_wait_ms": o.queue_wait_ms,

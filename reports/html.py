@@ -14,21 +14,30 @@ from html import escape
 from rigbench.controller.ops import per_inference_ms, placement_lines
 from rigbench.controller.placement import on_unit, unit_name
 from rigbench.controller.ranking.bundle import ModelSection, ReportBundle
+from rigbench.controller.ranking.capacity import LoadPointRow
 from rigbench.controller.ranking.rank import Choice, Ranking
 from rigbench.controller.ranking.source import SoakTimeline
 from rigbench.reports.charts import (
     CHART_CSS,
     Distribution,
     Line,
+    LoadCurve,
     OpBar,
     Point,
     distributions_chart,
     op_bars_chart,
     pareto_chart,
+    throughput_latency_chart,
     timeline_chart,
 )
 from rigbench.reports.rank import columns, exclusion_lines
-from rigbench.reports.rank_format import BY_TITLE, Footnotes, cost_qualifier, method_lines
+from rigbench.reports.rank_format import (
+    BY_TITLE,
+    Footnotes,
+    cost_qualifier,
+    method_lines,
+    num,
+)
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -183,6 +192,7 @@ def _section(s: ModelSection) -> str:
     out.append(_cost_latency(r))
     out.append(_distributions(s))
     out.append(_operators(s))
+    out.append(_under_load(r))
     out.append(_timelines(s.timelines))
     return "".join(out)
 
@@ -367,6 +377,102 @@ def _operators(s: ModelSection, top: int = 10) -> str:
             + "; ".join(placement_lines(prof)[:2])
         )
         out.append(f"<figure class='chart'>{chart}<figcaption>{_e(caption)}</figcaption></figure>")
+    return "".join(out)
+
+
+def _under_load(r: Ranking) -> str:
+    """Server scenarios as throughput-latency curves (one chart per bound), offline sweeps
+    as a table with the best point marked.
+    """
+    head = "<h3>Throughput under load</h3>"
+    points = r.load_points
+    if not points:
+        return (
+            head + "<p class='empty'>No offline or server scenario in this run: add a scenario "
+            "with <code>kind: server</code> (<code>qps: auto</code>, <code>latency_ms</code>) "
+            "or <code>kind: offline</code> to the plan to measure throughput under load.</p>"
+        )
+    everyone = r.ranked + r.excluded
+    groups = _groups(everyone)
+    labels = {c.job_id: c.label for c in everyone}
+    out = [head]
+    server = [p for p in points if p.kind == "server"]
+    bounds = sorted({(p.percentile, p.latency_bound_ms or 0.0) for p in server})
+    for pct, bound in bounds:
+        jobs: dict[str, list[LoadPointRow]] = {}
+        for p in server:
+            if (p.percentile, p.latency_bound_ms or 0.0) == (pct, bound):
+                jobs.setdefault(p.job_id, []).append(p)
+        curves = []
+        for job_id, pts in jobs.items():
+            pts = [p for p in pts if p.achieved_qps and p.percentile_ms is not None]
+            held = [i for i, p in enumerate(pts) if p.bound_held]
+            curves.append(
+                LoadCurve(
+                    job_id,
+                    labels.get(job_id, job_id),
+                    [p.achieved_qps or 0.0 for p in pts],
+                    [p.percentile_ms or 0.0 for p in pts],
+                    [p.complete for p in pts],
+                    max(held, key=lambda i: pts[i].target_qps or 0.0) if held else None,
+                    groups.get(pts[0].device, 0) if pts else 0,
+                )
+            )
+        chart = throughput_latency_chart(curves, pct, bound or None)
+        caption = (
+            f"Each point is one server load point: Poisson arrivals at a target rate, served by "
+            f"the executors; x is the rate served, y the p{pct:g} latency from each request's "
+            "scheduled arrival (queueing included). Ringed: the peak (the highest rate that met "
+            "the bound). Hollow: the point stopped early once the bound was lost (its value is "
+            "a lower bound). Colour = device."
+        )
+        out.append(f"<figure class='chart'>{chart}<figcaption>{_e(caption)}</figcaption></figure>")
+    offline = [p for p in points if p.kind == "offline"]
+    if offline:
+        out.append(
+            "<div class='scroll'><table class='rank offline'><thead><tr>"
+            + "".join(
+                f"<th>{h}</th>"
+                for h in (
+                    "choice",
+                    "concurrency",
+                    "batch",
+                    "threads each",
+                    "samples/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "CPU util",
+                    "best",
+                )
+            )
+            + "</tr></thead><tbody>"
+        )
+        for p in offline:
+            cells = [
+                labels.get(p.job_id, p.job_id),
+                str(p.concurrency),
+                str(p.batch_size),
+                str(p.threads),
+                num(p.samples_per_s, 4),
+                num(p.p50_ms),
+                num(p.p99_ms),
+                f"{p.cpu_util:.0%}" if p.cpu_util is not None else "n/a",
+                "*" if p.headline else "",
+            ]
+            out.append(
+                f"<tr data-job='{_e(p.job_id)}'>"
+                + "".join(
+                    f"<td class='{_cell_class('', c)}' data-v='{_e(_cell_value(c))}'>{_e(c)}</td>"
+                    for c in cells
+                )
+                + "</tr>"
+            )
+        out.append("</tbody></table></div>")
+        out.append(
+            "<p class='legend'>Offline: requests queued back to back; latency is each request's "
+            "own run. <b>*</b>: the point with the most samples per second (the result row's "
+            "figures). CPU util: the worker's CPU time over the point on all its CPUs.</p>"
+        )
     return "".join(out)
 
 

@@ -7,6 +7,7 @@ exclusions and notes, and a one-line summary per soak run; the HTML report has t
 from __future__ import annotations
 
 from rigbench.controller.ranking.bundle import ReportBundle
+from rigbench.controller.ranking.rank import Ranking
 from rigbench.controller.ranking.source import SoakTimeline
 from rigbench.reports.rank import markdown_table, render_markdown
 from rigbench.reports.rank_format import num
@@ -30,9 +31,60 @@ def render_bundle_markdown(bundle: ReportBundle) -> str:
         out += ["", "**Not measured**", ""]
         out += [f"- {f.label}: {f.message}" for f in bundle.skipped]
     for s in bundle.sections:
-        out += ["", render_markdown(s.ranking, level=2), "", "### Soak runs", ""]
+        out += ["", render_markdown(s.ranking, level=2), "", "### Throughput under load", ""]
+        out += _under_load(s.ranking)
+        out += ["", "### Soak runs", ""]
         out += _soak(s.timelines)
     return "\n".join(out) + "\n"
+
+
+def _under_load(r: Ranking) -> list[str]:
+    """Every load point: server rates with their percentile and the bound, offline sweeps."""
+    if not r.load_points:
+        return ["No offline or server scenario in this run (`kind: offline` or `kind: server`)."]
+    labels = {c.job_id: c.label for c in r.ranked + r.excluded}
+    rows = []
+    for p in r.load_points:
+        bound = (
+            f"p{p.percentile:g} {num(p.percentile_ms)} ms "
+            + ("<= " if p.bound_held else "> ")
+            + f"{p.latency_bound_ms:g} ms"
+            if p.latency_bound_ms and p.percentile_ms is not None
+            else ""
+        )
+        mark = ("peak" if p.kind == "server" else "best") if p.headline else ""
+        rows.append(
+            [
+                labels.get(p.job_id, p.job_id),
+                p.kind,
+                f"c{p.concurrency} b{p.batch_size} t{p.threads}",
+                num(p.target_qps, 4) if p.target_qps else "",
+                num(p.achieved_qps, 4),
+                num(p.samples_per_s, 4),
+                num(p.p99_ms),
+                bound,
+                f"{p.cpu_util:.0%}" if p.cpu_util is not None else "n/a",
+                p.stop_reason + (f" ({mark})" if mark else ""),
+            ]
+        )
+    header = [
+        "choice",
+        "kind",
+        "executors, batch, threads",
+        "target req/s",
+        "served req/s",
+        "samples/s",
+        "p99 ms",
+        "bound",
+        "CPU util",
+        "stopped",
+    ]
+    return [
+        markdown_table(header, rows),
+        "",
+        "Server latency runs from each request's scheduled arrival (queueing included); "
+        "offline latency is each request's own run.",
+    ]
 
 
 def _soak(timelines: list[SoakTimeline]) -> list[str]:

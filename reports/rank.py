@@ -15,6 +15,7 @@ from rigbench.reports.rank_format import (
     BY_TITLE,
     Footnotes,
     basis_text,
+    capacity_cell,
     cost_cell,
     device_cell,
     energy_cell,
@@ -55,6 +56,10 @@ def columns(r: Ranking, notes: Footnotes) -> list[Column]:
         ("p99 ms", lambda c: num(c.p99_ms)),
         (f"p{pct} CI ms", lambda c: interval_cell(c.latency_ms)),
         ("inf/s", lambda c: num(c.throughput_ips, 4)),
+    ]
+    if any(c.capacity for c in r.ranked + r.excluded):
+        cols.append(("capacity/s", capacity_cell))
+    cols += [
         ("power W", power_cell),
         ("mJ/inf", energy_cell),
         ("$/M inf", cost_cell),

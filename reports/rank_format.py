@@ -114,7 +114,16 @@ def basis_text(c: Choice) -> str:
     text = c.cost.basis.describe()
     if c.cost.unknown_reason:
         text = f"unknown cost: {c.cost.unknown_reason}; {text}"
+    if c.capacity is not None:
+        text += f"; capacity {c.capacity.describe()}"
     return text
+
+
+def capacity_cell(c: Choice) -> str:
+    """The deployment's measured capacity, tagged with the scenario that measured it."""
+    if c.capacity is None:
+        return NOT_AVAILABLE
+    return f"{num(c.capacity.ips, 4)} {c.capacity.short}"
 
 
 class Footnotes:
@@ -172,6 +181,7 @@ def choice_dict(c: Choice, percentile: int) -> dict[str, Any]:
         f"p{percentile}_ms_ci": interval_dict(c.latency_ms),
         "mean_ms_ci": interval_dict(c.mean_ms),
         "throughput_ips": c.throughput_ips,
+        "capacity": c.capacity.to_dict() if c.capacity else None,
         "peak_rss_mb": c.peak_rss_mb,
         "power_w": p.watts,
         "power_basis": p.basis.value,
@@ -236,6 +246,7 @@ def ranking_dict(r: Ranking) -> dict[str, Any]:
             "ranked": [choice_dict(c, r.percentile) for c in r.ranked],
             "excluded": [choice_dict(c, r.percentile) for c in r.excluded],
             "pareto_front": [c.job_id for c in r.pareto],
+            "load_points": [p.to_dict() for p in r.load_points],
             "excluded_by": {k: n for k, n, _ in r.exclusion_summary()},
             "notes": r.notes,
             "method": method_lines(r),
@@ -251,7 +262,12 @@ def method_lines(r: Ranking) -> list[str]:
         "inference inherit the relative interval of the mean latency (latency noise only)",
         f"Pareto front: no other qualifying choice has both lower p{r.percentile} latency "
         "and lower cost per million inferences",
-        "one inference = one runtime call (one batch); cost per million = serving hours for "
-        "a million inferences at the measured throughput x the hourly (or amortized) price, "
-        "plus energy per inference x electricity price for owned hardware",
+        "one inference = one runtime call (one batch) for single-stream and soak; offline and "
+        "server count samples (a request of batch 4 is 4 inferences); cost per million = "
+        "serving hours for a million inferences at the measured throughput x the hourly (or "
+        "amortized) price, plus energy per inference x electricity price for owned hardware",
+        "capacity: what a deployment served under load where an offline or server scenario "
+        "measured it (server: the highest rate whose percentile, queueing included, met the "
+        "latency target; offline: the most samples/s); --min-throughput checks it, else "
+        "single-stream throughput",
     ]

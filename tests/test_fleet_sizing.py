@@ -95,7 +95,8 @@ def test_fleet_only_sizes_choices_meeting_the_latency_target(farm: Store) -> Non
 
 def test_fleet_output_states_the_queueing_assumption(farm: Store) -> None:
     out = cli(farm, "fleet", "--qps", "1000", "--latency-ms", "50").output
-    assert "assumption: capacity per device = measured single-stream throughput" in out
+    assert "assumption: estimated" in out
+    assert "capacity per device = measured single-stream throughput" in out
     assert "excludes queueing" in out and "M/G/1" in out
 
 

@@ -120,7 +120,7 @@ def test_server_search_finds_a_peak_that_met_the_bound(
     assert held, points
     peak = max(held, key=lambda p: p[1])
     assert [p[0] for p in points if p[5]] == [peak[0]]
-    for _, target, achieved, pct_ns, ok, _, search, served, planned, why, bound, pct in points:
+    for *_, pct_ns, ok, _, search, served, planned, why, bound, pct in points:
         assert (bound, pct) == (50.0, 90.0)
         assert ok == (pct_ns <= 50e6 and why == "completed")
         assert search in ("converged", "max_steps")

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rigbench.agent.jobs import InputOverride
 from rigbench.agent.load.arrivals import poisson_arrivals_ns
 from rigbench.agent.load.engine import (
     BOUND_LOST,
@@ -26,7 +27,6 @@ from rigbench.agent.load.engine import (
     serve_standing_queue,
     warm_up,
 )
-from rigbench.agent.jobs import InputOverride
 from rigbench.agent.load.scenario import batch_one, batched, check_batches, percentile_ns
 from rigbench.agent.load.search import CONVERGED, NEVER_HELD, Step, find_peak
 from rigbench.agent.runtimes.base import TensorSpec

@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from rigbench.agent.jobs import LoadPoint, LoadResult
 from rigbench.controller.stats import latency_stats
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import JobRecord, now
+from rigbench.controller.store.load import load_record
 
 PI_COST = {"purchase_usd": 80.0, "lifetime_years": 3.0, "electricity_usd_per_kwh": 0.30}
 CLOUD_COST = {"hourly_usd": 1.0}
@@ -31,6 +33,40 @@ def lognormal_ns(median_ms: float, n: int = 2000, sigma: float = 0.1, seed: int 
     """Latency-like samples: right-skewed around ``median_ms``."""
     rng = np.random.default_rng(seed)
     return (rng.lognormal(np.log(median_ms * 1e6), sigma, n)).astype(np.int64)
+
+
+def load_point(
+    qps: float,
+    p99_ms: float,
+    *,
+    n: int = 500,
+    held: bool | None = None,
+    stop_reason: str = "completed",
+    served: int | None = None,
+    concurrency: int = 1,
+    batch: int = 1,
+    target_qps: float | None = None,
+    seed: int = 0,
+) -> LoadPoint:
+    """A load point whose served requests ran at ``qps`` with a p99 near ``p99_ms``."""
+    sigma = 0.2
+    median_ms = p99_ms / float(np.exp(2.326 * sigma))
+    lat = lognormal_ns(median_ms, n=served if served is not None else n, sigma=sigma, seed=seed)
+    duration_ns = int(len(lat) / qps * 1e9)
+    return LoadPoint(
+        concurrency=concurrency,
+        batch=batch,
+        threads=1,
+        target_qps=qps if target_qps is None else target_qps,
+        latencies_ns=lat.tolist(),
+        planned=n,
+        begin_ns=1_000,
+        end_ns=1_000 + duration_ns,
+        cpu_ns=duration_ns,
+        cpus=2,
+        stop_reason=stop_reason,
+        held=held,
+    )
 
 
 class RunBuilder:
@@ -152,6 +188,54 @@ class RunBuilder:
                 }
             )
         self.store.store_result(row, latencies_ns, telemetry or [], [], accuracy)
+        return job_id
+
+    def load_result(
+        self,
+        device: str,
+        variant: str,
+        load: LoadResult,
+        *,
+        scenario: str | None = None,
+        runtime_name: str = "ort-cpu",
+        power_mw: float | None = None,
+        energy_source: str | None = None,
+    ) -> str:
+        """Store an offline or server job the way `rigbench run` does: its headline point as
+        the result row and samples, every point in load_points and load_samples.
+        """
+        job_id = self._job(device, variant, runtime_name, scenario or load.kind)
+        head = load.points[load.headline]
+        lat = np.asarray(head.latencies_ns, dtype=np.int64)
+        st = latency_stats(lat, head.end_ns - head.begin_ns)
+        ips = (st.throughput_ips or 0.0) * head.batch
+        row = {
+            "job_id": job_id,
+            "run_id": self.run_id,
+            "device": device,
+            "model": self.model,
+            "variant": variant,
+            "runtime": "onnxruntime",
+            "runtime_name": runtime_name,
+            "runtime_version": "1.20",
+            "providers_used": "CPUExecutionProvider",
+            "scenario": scenario or load.kind,
+            "batch_size": head.batch,
+            **st.columns(),
+            "throughput_ips": ips,
+            "peak_rss_bytes": 64 * 1048576,
+            "measure_start_ns": head.begin_ns,
+            "measure_end_ns": head.end_ns,
+            "avg_power_mw": power_mw,
+            "energy_per_inference_mj": power_mw / ips if power_mw and ips else None,
+            "energy_source": energy_source,
+            "energy_coverage": 1.0 if power_mw else None,
+            "simulated": False,
+            "created_at": now(),
+            "scenario_kind": load.kind,
+            "load_point": load.headline,
+        }
+        self.store.store_result(row, lat, [], [], [], load_record(job_id, load))
         return job_id
 
     def finish(self, status: str = "finished") -> RunBuilder:

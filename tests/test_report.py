@@ -158,3 +158,58 @@ def test_report_on_an_empty_store_is_a_clear_error(tmp_path: Path) -> None:
     res = cli(new_store(tmp_path), "report", "--json")
     assert res.exit_code == EXIT_ERROR
     assert "the store holds no run yet" in res.output
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> Store:
+    """A Pi with single-stream, a server search (bound p99 50 ms) and an offline sweep."""
+    from rigbench.agent.jobs import LoadResult
+    from tests.test_capacity import SEARCH
+    from tests.test_rank_builder import load_point
+
+    store = new_store(tmp_path)
+    b = RunBuilder(store).device("pi", PI_COST)
+    b.result("pi", "int8", lognormal_ns(8.0, seed=1))
+    b.load_result(
+        "pi",
+        "int8",
+        LoadResult("server", SEARCH, headline=2, latency_bound_ms=50.0, search="converged"),
+    )
+    sweep = [
+        load_point(120.0, 9.0, target_qps=0.0, stop_reason="min_reached"),
+        load_point(100.0, 30.0, batch=4, target_qps=0.0, stop_reason="min_reached"),
+    ]
+    b.load_result("pi", "int8", LoadResult("offline", sweep, headline=1))
+    b.finish()
+    return store
+
+
+def test_html_draws_a_throughput_latency_curve_with_the_bound(
+    loaded: Store, tmp_path: Path
+) -> None:
+    page = html_of(loaded, tmp_path)
+    assert "Throughput under load" in page
+    curve = page[page.index('aria-label="p99 latency against throughput"') :]
+    curve = curve[: curve.index("</svg>")]
+    assert curve.count('class="pt"') == 4  # one per server point
+    assert "<title>bound p99 50 ms</title>" in curve
+    assert curve.count("(peak)") == 1 and "375 req/s" in curve.split("(peak)")[0][-200:]
+    assert "stopped early: bound lost" in curve  # the early-stopped point, drawn hollow
+    # The offline sweep: a table with the best point marked.
+    table = page[page.index("<table class='rank offline'>") :]
+    table = table[: table.index("</table>")]
+    assert table.count("<tr data-job=") == 2 and table.count(">*</td>") == 1
+
+
+def test_html_says_so_when_nothing_ran_under_load(plain: Store, tmp_path: Path) -> None:
+    assert "No offline or server scenario in this run" in html_of(plain, tmp_path)
+
+
+def test_markdown_and_json_reports_carry_every_load_point(loaded: Store) -> None:
+    out = cli(loaded, "report", "--markdown").output
+    assert "### Throughput under load" in out
+    assert "completed (peak)" in out and "min_reached (best)" in out
+    assert "<= 50 ms" in out and "> 50 ms" in out
+    data = json.loads(cli(loaded, "report", "--json").output)
+    points = data["models"][0]["ranking"]["load_points"]
+    assert len(points) == 6 and {p["kind"] for p in points} == {"server", "offline"}

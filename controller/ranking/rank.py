@@ -18,10 +18,17 @@ import duckdb
 
 from rigbench.controller.cost import CostEstimate, Measurement, estimate_cost, parse_cost
 from rigbench.controller.inventory import Cost
+from rigbench.controller.ranking.capacity import (
+    Capacity,
+    LoadPointRow,
+    by_deployment,
+    deployment_capacity,
+)
 from rigbench.controller.ranking.constraints import Constraints, Exclusion, check
 from rigbench.controller.ranking.source import (
     RunSummary,
     SampleStats,
+    load_points,
     pick_model,
     pick_run,
     result_rows,
@@ -99,16 +106,23 @@ class Choice:
     # not on the requested provider/device; None when not profiled or the runtime cannot say.
     profiled: bool = False
     off_unit_time_share: float | None = None
+    scenario_kind: str = "single-stream"  # single-stream | soak | offline | server
     cost_input: Cost | None = None  # the inventory cost the estimate used
     range_ms: tuple[float, float] | None = None  # p0.1 and p99.9 of the samples
     cost_ci: Interval | None = None
     energy_ci: Interval | None = None
+    # What the deployment serves under load, where an offline or server scenario measured it.
+    capacity: Capacity | None = None
     exclusions: list[Exclusion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rank: int | None = None
     tied: bool = False
     pareto: bool = False
     emulated: bool = False  # the agent ran under qemu-user: figures are not a device's
+
+    @property
+    def deployment(self) -> tuple[str, str, str]:
+        return (self.device, self.variant, self.runtime_name)
 
     @property
     def label(self) -> str:
@@ -124,7 +138,9 @@ class Choice:
             "p50_ms": self.p50_ms,
             "p90_ms": self.p90_ms,
             "p99_ms": self.p99_ms,
-            "throughput_ips": self.throughput_ips,
+            # --min-throughput reads the measured capacity where there is one.
+            "throughput_ips": self.capacity.ips if self.capacity else self.throughput_ips,
+            "throughput_basis": self.capacity.kind if self.capacity else self.scenario,
             "peak_rss_mb": self.peak_rss_mb,
             "throttled": self.throttled,
             "throttle_reasons": self.throttle_reasons,
@@ -149,6 +165,7 @@ class Ranking:
     ranked: list[Choice]  # meet every constraint, in rank order (unknown figures last)
     excluded: list[Choice]
     notes: list[str] = field(default_factory=list)
+    load_points: list[LoadPointRow] = field(default_factory=list)  # offline and server jobs'
 
     @property
     def percentile(self) -> int:
@@ -200,11 +217,20 @@ def rank_model(
         rows = [r for r in rows if r["scenario"] == req.scenario]
     q = req.constraints.percentile / 100.0
     stats = sample_stats(con, run.run_id, model, q, req.confidence)
-    choices = [_choice(r, stats.get(r["job_id"]), req) for r in rows]
-    return build_ranking(run, model, choices, req, notes)
+    points = load_points(con, run.run_id, model)  # every scenario's: capacity is the deployment's
+    grouped = by_deployment(points)
+    choices = [_choice(r, stats.get(r["job_id"]), req, grouped) for r in rows]
+    ranking = build_ranking(run, model, choices, req, notes)
+    ranking.load_points = points
+    return ranking
 
 
-def _choice(row: dict[str, Any], st: SampleStats | None, req: RankRequest) -> Choice:
+def _choice(
+    row: dict[str, Any],
+    st: SampleStats | None,
+    req: RankRequest,
+    load: dict[tuple[str, str, str], list[LoadPointRow]] | None = None,
+) -> Choice:
     cost_data = row["cost"]
     if req.costs is not None and row["device"] in req.costs:
         cost_data = req.costs[row["device"]]
@@ -263,11 +289,16 @@ def _choice(row: dict[str, Any], st: SampleStats | None, req: RankRequest) -> Ch
         task_top1=row["task_top1"],
         profiled=bool(row.get("profiled")),
         off_unit_time_share=row.get("off_unit_time_share"),
+        scenario_kind=row["scenario_kind"],
         cost=cost,
         cost_input=cost_input,
         range_ms=span,
         emulated=bool(row["emulated"]),
     )
+    points = (load or {}).get(choice.deployment, [])
+    if points:
+        c = req.constraints
+        choice.capacity = deployment_capacity(points, c.latency_ms, c.percentile)
     # Cost and energy per inference scale with the time one inference takes: they inherit
     # the relative interval of the mean latency (latency noise only, not the power's).
     if mean is not None:

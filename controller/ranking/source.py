@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from rigbench.controller.ranking.capacity import LoadPointRow
 from rigbench.controller.ranking.stats import Interval, mean_ci, quantile_ci_ranks
 from rigbench.errors import ReportError
 from rigbench.failures import Blame, FailureKind
@@ -265,6 +266,8 @@ _RESULT_SQL = """
         coalesce(r.simulated, false) OR coalesce(d.simulated, false) AS simulated,
         coalesce(r.emulated, false) OR coalesce(d.emulated, false) AS emulated,
         r.soak_windows_json IS NOT NULL AS soak, d.cost_json,
+        coalesce(r.scenario_kind, CASE WHEN r.soak_windows_json IS NOT NULL THEN 'soak'
+            ELSE 'single-stream' END) AS scenario_kind,
         a.max_abs_err, a.mean_abs_err, a.cosine_similarity, a.top1_agreement,
         a.within_tolerance, a.reasons AS accuracy_reasons, a.max_rel_err, a.snr_db,
         a.unknown_reason AS accuracy_unknown, a.tolerance_json IS NOT NULL AS has_tolerance,
@@ -287,6 +290,24 @@ def result_rows(con: duckdb.DuckDBPyConnection, run_id: str, model: str) -> list
     for r in rows:
         r["cost"] = json.loads(r.pop("cost_json")) if r.get("cost_json") else None
     return rows
+
+
+def load_points(con: duckdb.DuckDBPyConnection, run_id: str, model: str) -> list[LoadPointRow]:
+    """Every load point of ``model``'s offline and server jobs in ``run_id``, in ms."""
+    rows = con.execute(
+        """
+        SELECT p.job_id, r.device, r.variant, r.runtime_name, r.scenario, p.kind, p.point,
+            p.concurrency, p.batch_size, p.threads, p.target_qps, p.achieved_qps,
+            p.samples_per_s, p.p50_ns / 1e6, p.p90_ns / 1e6, p.p99_ns / 1e6, p.percentile,
+            p.percentile_ns / 1e6, p.latency_bound_ms, p.bound_held, p.cpu_util,
+            coalesce(p.stop_reason, ''), p.headline, p.requests, p.planned
+        FROM load_points p JOIN results r ON r.job_id = p.job_id
+        WHERE r.run_id = ? AND r.model = ?
+        ORDER BY r.device, r.variant, r.runtime_name, r.scenario, p.point
+        """,
+        [run_id, model],
+    ).fetchall()
+    return [LoadPointRow(*r) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -720,11 +720,11 @@ class Store:
         telemetry: Sequence[tuple[int, str, str, float]],
         gaps: Sequence[tuple[int, str, str]],
         accuracy: Sequence[dict[str, Any]],
+        load: LoadRecord | None = None,
     ) -> bool:
         """Store one job's result and samples in one transaction; False if already stored."""
-        return (
-            self.write_batch([], [ResultRecord(row, latencies_ns, telemetry, gaps, accuracy)]) == 1
-        )
+        record = ResultRecord(row, latencies_ns, telemetry, gaps, accuracy, load)
+        return self.write_batch([], [record]) == 1
 
     def write_batch(
         self,

@@ -1,0 +1,185 @@
+"""How much load a deployment serves, from its offline and server measurements.
+
+A deployment (device x variant x runtime entry) may have been measured under load by an
+offline sweep or a server scenario (``agent/load``). Those measurements are its capacity,
+and they replace what single-stream can only suggest:
+
+* **server, under a bound**: the highest rate the device served (achieved requests per
+  second) among the server points whose latency percentile, queueing included, met the
+  bound. Only points that served every scheduled request count: a point stopped early once
+  the bound was lost, or left with requests queued, says nothing about other bounds. The
+  bound is the one asked for (``--latency-ms`` at ``--percentile``), so a search run for a
+  50 ms bound also answers for 80 ms from the same points (but is conservative there: the
+  search did not look above its own peak).
+* **server, without a bound asked**: the scenario's own peak (the highest rate that met its
+  ``latency_ms``).
+* **offline**: the most samples per second of the sweep: throughput with requests queued back
+  to back, no latency promised.
+
+Pure: the points come from ``source.load_points``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Deployment = tuple[str, str, str]  # device, variant, runtime entry
+
+
+@dataclass(frozen=True)
+class LoadPointRow:
+    """One stored load point (``load_points``) with its job's deployment, in ms."""
+
+    job_id: str
+    device: str
+    variant: str
+    runtime_name: str
+    scenario: str
+    kind: str  # offline | server
+    point: int
+    concurrency: int
+    batch_size: int
+    threads: int
+    target_qps: float | None
+    achieved_qps: float | None
+    samples_per_s: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    percentile: float
+    percentile_ms: float | None
+    latency_bound_ms: float | None
+    bound_held: bool | None
+    cpu_util: float | None
+    stop_reason: str
+    headline: bool
+    requests: int
+    planned: int
+
+    @property
+    def deployment(self) -> Deployment:
+        return (self.device, self.variant, self.runtime_name)
+
+    @property
+    def complete(self) -> bool:
+        """Every scheduled request was served: its percentiles describe the whole point."""
+        return self.stop_reason in ("completed", "min_reached") and self.requests >= self.planned
+
+    def latency_ms_at(self, percentile: float) -> float | None:
+        if float(percentile) == self.percentile and self.percentile_ms is not None:
+            return self.percentile_ms
+        return {50.0: self.p50_ms, 90.0: self.p90_ms, 99.0: self.p99_ms}.get(float(percentile))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """A deployment's measured capacity and what it was measured under."""
+
+    ips: float  # samples (inferences) per second
+    kind: str  # server | offline
+    point: LoadPointRow
+    latency_ms: float | None = None  # server: the bound it met ...
+    percentile: float | None = None  # ... at this percentile, queueing included
+
+    @property
+    def short(self) -> str:
+        return self.kind
+
+    def describe(self) -> str:
+        p = self.point
+        if self.kind == "server":
+            assert self.latency_ms is not None and self.percentile is not None
+            got = p.latency_ms_at(self.percentile)
+            return (
+                f"measured: server scenario {p.scenario!r}, {self.ips:.4g} inf/s served with "
+                f"p{self.percentile:g} {got:.3g} ms <= {self.latency_ms:g} ms (queueing "
+                f"included; concurrency {p.concurrency}, {p.threads} thread(s) each)"
+            )
+        return (
+            f"measured: offline scenario {p.scenario!r}, {self.ips:.4g} samples/s at "
+            f"concurrency {p.concurrency}, batch {p.batch_size}, {p.threads} thread(s) each "
+            "(queued back to back: no latency promised)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ips": self.ips,
+            "kind": self.kind,
+            "job_id": self.point.job_id,
+            "scenario": self.point.scenario,
+            "point": self.point.point,
+            "latency_ms": self.latency_ms,
+            "percentile": self.percentile,
+            "describe": self.describe(),
+        }
+
+
+def by_deployment(points: Iterable[LoadPointRow]) -> dict[Deployment, list[LoadPointRow]]:
+    out: dict[Deployment, list[LoadPointRow]] = {}
+    for p in points:
+        out.setdefault(p.deployment, []).append(p)
+    return out
+
+
+def server_capacity(
+    points: Sequence[LoadPointRow], latency_ms: float, percentile: float
+) -> Capacity | None:
+    """The highest rate served by a complete server point whose percentile met the bound."""
+    ok = [
+        p
+        for p in points
+        if p.kind == "server"
+        and p.complete
+        and p.achieved_qps
+        and (v := p.latency_ms_at(percentile)) is not None
+        and v <= latency_ms
+    ]
+    if not ok:
+        return None
+    best = max(ok, key=lambda p: p.achieved_qps or 0.0)
+    assert best.achieved_qps is not None
+    return Capacity(best.achieved_qps * best.batch_size, "server", best, latency_ms, percentile)
+
+
+def own_peak(points: Sequence[LoadPointRow]) -> Capacity | None:
+    """A server scenario's own peak: the highest rate that met its own bound."""
+    held = [p for p in points if p.kind == "server" and p.bound_held and p.achieved_qps]
+    if not held:
+        return None
+    best = max(held, key=lambda p: p.achieved_qps or 0.0)
+    assert best.achieved_qps is not None and best.latency_bound_ms is not None
+    return Capacity(
+        best.achieved_qps * best.batch_size,
+        "server",
+        best,
+        best.latency_bound_ms,
+        best.percentile,
+    )
+
+
+def offline_capacity(points: Sequence[LoadPointRow]) -> Capacity | None:
+    best = [p for p in points if p.kind == "offline" and p.samples_per_s]
+    if not best:
+        return None
+    top = max(best, key=lambda p: p.samples_per_s or 0.0)
+    assert top.samples_per_s is not None
+    return Capacity(top.samples_per_s, "offline", top)
+
+
+def deployment_capacity(
+    points: Sequence[LoadPointRow], latency_ms: float | None, percentile: float
+) -> Capacity | None:
+    """What a deployment is measured to serve: server (under ``latency_ms`` when given, else
+    under its own bound), else offline; None when it was never measured under load.
+    """
+    server = (
+        server_capacity(points, latency_ms, percentile)
+        if latency_ms is not None
+        else own_peak(points)
+    )
+    return server or offline_capacity(points)
