@@ -148,6 +148,7 @@ def _load_result_to_pb(r: LoadResult) -> pb.LoadResult:
                 stop_reason=p.stop_reason,
                 has_held=p.held is not None,
                 held=bool(p.held),
+                schedule_ns=p.schedule_ns,
             )
             for p in r.points
         ],
@@ -177,6 +178,7 @@ def _load_result_from_pb(m: pb.LoadResult) -> LoadResult | None:
                 cpus=p.cpus,
                 stop_reason=p.stop_reason,
                 held=p.held if p.has_held else None,
+                schedule_ns=p.schedule_ns,
             )
             for p in m.points
         ],

@@ -356,6 +356,7 @@ class LoadPoint:
     cpus: int  # CPUs the worker may use: utilisation is cpu_ns / (wall x cpus)
     stop_reason: str
     held: bool | None = None  # server with a bound: did the percentile meet it
+    schedule_ns: int = 0  # server: the last scheduled arrival, from begin_ns (offline: 0)
 
 
 @dataclass

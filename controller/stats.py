@@ -44,11 +44,15 @@ def load_point_stats(
     cpu_ns: int,
     cpus: int,
     percentile: float,
+    planned: int = 0,
+    schedule_ns: int = 0,
 ) -> dict[str, float | int | None]:
     """Figures of one offline or server load point (``load_points`` columns), from every
-    served request's latency. Rates count served requests over the point's duration (from its
-    start to the last served request's end); CPU utilisation is the worker's CPU time over
-    that duration on all its CPUs (1.0: every CPU busy).
+    served request's latency. ``achieved_qps`` counts served requests over the point's
+    duration (from its start to the last served request's end); ``offered_qps`` (server) is
+    the rate the Poisson schedule realised, ``planned`` arrivals over ``schedule_ns`` (MLPerf
+    LoadGen's "scheduled samples per second"). CPU utilisation is the worker's CPU time over
+    the duration on all its CPUs (1.0: every CPU busy).
     """
     lat = np.sort(np.asarray(latencies_ns, dtype=np.int64))
     seconds = duration_ns / 1e9
@@ -56,6 +60,7 @@ def load_point_stats(
     return {
         "requests": int(lat.size),
         "duration_ns": int(duration_ns),
+        "offered_qps": planned / (schedule_ns / 1e9) if schedule_ns > 0 and planned else None,
         "achieved_qps": rate,
         "samples_per_s": rate * batch if rate is not None else None,
         "p50_ns": percentile_sorted(lat, 50) if lat.size else None,

@@ -560,7 +560,7 @@ class LoadCurve:
     latency_ms: Sequence[float]
     complete: Sequence[bool]  # False: stopped early (bound lost); the value is a lower bound
     peak: int | None  # index of the peak (the highest rate that met the bound)
-    group: int
+    group: int  # colour index: one per curve
 
 
 def throughput_latency_chart(
@@ -569,15 +569,17 @@ def throughput_latency_chart(
     """Latency percentile (queueing included) against the rate served, one line per choice,
     the bound drawn across; the peak ringed. Log latency axis: it explodes past the knee.
     """
-    w, h = 760.0, 400.0
-    left, right, top, bottom = 78.0, 190.0, 16.0, 52.0
+    longest = max((len(c.label) for c in curves), default=10)
+    right = min(420.0, 6.2 * longest + 40.0)
+    w, h = 560.0 + right, 400.0
+    left, top, bottom = 78.0, 16.0, 52.0
     xs = [x for c in curves for x in c.qps]
     ys = [y for c in curves for y in c.latency_ms] + ([bound_ms] if bound_ms else [])
     sx = Scale.fit([0.0, *xs], left, w - right, log=False)
     sy = Scale.fit(ys, h - bottom, top)
     out = [svg_open(w, h, f"p{pct:g} latency against throughput")]
     out.append(axis_y(sy, left, f"p{pct:g} latency, ms (queueing included)", w - right))
-    out.append(axis_x(sx, h - bottom, "requests served per second", top))
+    out.append(axis_x(sx, h - bottom, "requests offered per second (Poisson)", top))
     if bound_ms is not None:
         y = sy(bound_ms)
         out.append(
@@ -592,8 +594,8 @@ def throughput_latency_chart(
         pts = " ".join(f"{sx(c.qps[k]):.1f},{sy(c.latency_ms[k]):.1f}" for k in order)
         out.append(f'<g class="curve" data-job="{_t(c.job_id)}">')
         out.append(
-            f'<polyline class="series" points="{pts}" stroke="{col}"><title>{_t(c.label)}'
-            "</title></polyline>"
+            f'<polyline class="series" points="{pts}" stroke="{col}" fill="none">'
+            f"<title>{_t(c.label)}</title></polyline>"
         )
         for k in order:
             cx, cy = sx(c.qps[k]), sy(c.latency_ms[k])
@@ -603,7 +605,7 @@ def throughput_latency_chart(
                 f'<circle class="pt" cx="{cx:.1f}" cy="{cy:.1f}" r="{6.5 if peak else 4}" '
                 f'fill="{col if c.complete[k] else "none"}" stroke="{FRONT if peak else col}" '
                 f'stroke-width="{2 if peak else 1.2}"><title>{_t(c.label)}: {fmt(c.qps[k])} '
-                f"req/s, p{pct:g} {fmt(c.latency_ms[k])} ms{note}"
+                f"req/s offered, p{pct:g} {fmt(c.latency_ms[k])} ms{note}"
                 f"{' (peak)' if peak else ''}</title></circle>"
             )
         y = top + 10 + 18 * i

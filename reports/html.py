@@ -393,7 +393,6 @@ def _under_load(r: Ranking) -> str:
             "or <code>kind: offline</code> to the plan to measure throughput under load.</p>"
         )
     everyone = r.ranked + r.excluded
-    groups = _groups(everyone)
     labels = {c.job_id: c.label for c in everyone}
     out = [head]
     server = [p for p in points if p.kind == "server"]
@@ -403,28 +402,29 @@ def _under_load(r: Ranking) -> str:
         for p in server:
             if (p.percentile, p.latency_bound_ms or 0.0) == (pct, bound):
                 jobs.setdefault(p.job_id, []).append(p)
-        curves = []
+        curves: list[LoadCurve] = []
         for job_id, pts in jobs.items():
-            pts = [p for p in pts if p.achieved_qps and p.percentile_ms is not None]
+            pts = [p for p in pts if p.offered_qps and p.percentile_ms is not None]
             held = [i for i, p in enumerate(pts) if p.bound_held]
             curves.append(
                 LoadCurve(
                     job_id,
                     labels.get(job_id, job_id),
-                    [p.achieved_qps or 0.0 for p in pts],
+                    [p.offered_qps or 0.0 for p in pts],
                     [p.percentile_ms or 0.0 for p in pts],
                     [p.complete for p in pts],
                     max(held, key=lambda i: pts[i].target_qps or 0.0) if held else None,
-                    groups.get(pts[0].device, 0) if pts else 0,
+                    len(curves),
                 )
             )
         chart = throughput_latency_chart(curves, pct, bound or None)
         caption = (
             f"Each point is one server load point: Poisson arrivals at a target rate, served by "
-            f"the executors; x is the rate served, y the p{pct:g} latency from each request's "
+            f"the executors; x is the rate the schedule offered, y the p{pct:g} latency from each "
+            "request's "
             "scheduled arrival (queueing included). Ringed: the peak (the highest rate that met "
             "the bound). Hollow: the point stopped early once the bound was lost (its value is "
-            "a lower bound). Colour = device."
+            "a lower bound). One colour per choice."
         )
         out.append(f"<figure class='chart'>{chart}<figcaption>{_e(caption)}</figcaption></figure>")
     offline = [p for p in points if p.kind == "offline"]

@@ -147,6 +147,7 @@ load_points = st.builds(
     cpus=int32,
     stop_reason=text,
     held=st.none() | st.booleans(),
+    schedule_ns=int64,
 )
 load_results = st.builds(
     LoadResult,

@@ -51,6 +51,8 @@ telemetry: {rate_hz: 20}
 scenarios:
   - {name: single-stream}
   - {name: soak, kind: soak, duration_s: 2, window_s: 0.5}
+  - {name: offline, kind: offline, concurrency: [1, 2]}
+  - {name: server, kind: server, qps: auto, latency_ms: 50, percentile: 90, duration_s: 0.3}
 """
 
 INVENTORY = """
@@ -129,6 +131,10 @@ def test_fleet_answers_for_the_model_after_a_real_run(real_run: RealRun) -> None
     res = cli(real_run, "fleet", "--qps", "200", "--latency-ms", "1000")
     assert res.exit_code == 0, res.output
     assert "fleet for 200 inferences/s" in res.output and "$/month" in res.output
+    # Every deployment ran a server search: the fleet answers from its measured points.
+    out = cli(real_run, "fleet", "--qps", "200", "--latency-ms", "1000", "-f", "json").output
+    data = json.loads(out)
+    assert {o["capacity_basis"] for o in data["options"]} == {"measured"}
 
 
 def test_report_charts_render_in_headless_chromium(real_run: RealRun) -> None:
@@ -137,7 +143,8 @@ def test_report_charts_render_in_headless_chromium(real_run: RealRun) -> None:
     assert 'data-rendered="ok"' in body, body
     assert "data-errors" not in body
     charts = int(body.split('data-charts="')[1].split('"')[0])
-    assert charts >= 4  # cost/latency, distributions, and soak timelines
+    assert charts >= 5  # cost/latency, distributions, throughput-latency, soak timelines
+    assert 'aria-label="p90 latency against throughput"' in dom
     assert "<svg" in dom and "<circle" in dom
 
 

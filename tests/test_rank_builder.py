@@ -66,6 +66,7 @@ def load_point(
         cpus=2,
         stop_reason=stop_reason,
         held=held,
+        schedule_ns=int(n / qps * 1e9) if target_qps != 0.0 else 0,
     )
 
 

@@ -62,6 +62,11 @@ class Served:
     executor_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
 
     @property
+    def schedule_ns(self) -> int:
+        """From the start to the last arrival (offline: 0, everything arrives at once)."""
+        return int(self.arrival_ns[-1] - self.begin_ns) if self.arrival_ns.size else 0
+
+    @property
     def served(self) -> np.ndarray:
         return self.end_ns >= 0
 

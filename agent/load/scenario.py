@@ -187,6 +187,7 @@ def to_point(
         cpus=cpus,
         stop_reason=served.stop_reason,
         held=held,
+        schedule_ns=served.schedule_ns,
     )
 
 
@@ -344,7 +345,8 @@ def _server(
 
         def step(qps: float) -> Step:
             p = point(qps, search=True)
-            return Step(qps, requests_per_s(p), bool(p.held))
+            offered = p.planned / (p.schedule_ns / 1e9) if p.schedule_ns > 0 else qps
+            return Step(qps, offered, bool(p.held))
 
         search = find_peak(step, 0.9 * float(capacity))
     peak = search.peak

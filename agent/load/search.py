@@ -33,7 +33,7 @@ NEVER_HELD = "bound never met"
 
 @dataclass(frozen=True)
 class Step:
-    """One load point of the search: the rate asked for, the rate served, and the verdict."""
+    """One load point of the search: the rate asked for, the rate offered, and the verdict."""
 
     target_qps: float
     achieved_qps: float

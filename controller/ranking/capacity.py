@@ -4,13 +4,14 @@ A deployment (device x variant x runtime entry) may have been measured under loa
 offline sweep or a server scenario (``agent/load``). Those measurements are its capacity,
 and they replace what single-stream can only suggest:
 
-* **server, under a bound**: the highest rate the device served (achieved requests per
-  second) among the server points whose latency percentile, queueing included, met the
-  bound. Only points that served every scheduled request count: a point stopped early once
-  the bound was lost, or left with requests queued, says nothing about other bounds. The
-  bound is the one asked for (``--latency-ms`` at ``--percentile``), so a search run for a
-  50 ms bound also answers for 80 ms from the same points (but is conservative there: the
-  search did not look above its own peak).
+* **server, under a bound**: the highest rate the device served among the server points
+  whose latency percentile, queueing included, met the bound. The rate is the one the
+  Poisson schedule realised (arrivals over the time to the last one, as MLPerf LoadGen's
+  "scheduled samples per second"). Only points that served every scheduled request count: a
+  point stopped early once the bound was lost, or left with requests queued, says nothing
+  about other bounds. The bound is the one asked for (``--latency-ms`` at
+  ``--percentile``), so a search run for a 50 ms bound also answers for 80 ms from the same
+  points (but is conservative there: the search did not look above its own peak).
 * **server, without a bound asked**: the scenario's own peak (the highest rate that met its
   ``latency_ms``).
 * **offline**: the most samples per second of the sweep: throughput with requests queued back
@@ -43,6 +44,7 @@ class LoadPointRow:
     batch_size: int
     threads: int
     target_qps: float | None
+    offered_qps: float | None
     achieved_qps: float | None
     samples_per_s: float | None
     p50_ms: float | None
@@ -135,26 +137,26 @@ def server_capacity(
         for p in points
         if p.kind == "server"
         and p.complete
-        and p.achieved_qps
+        and p.offered_qps
         and (v := p.latency_ms_at(percentile)) is not None
         and v <= latency_ms
     ]
     if not ok:
         return None
-    best = max(ok, key=lambda p: p.achieved_qps or 0.0)
-    assert best.achieved_qps is not None
-    return Capacity(best.achieved_qps * best.batch_size, "server", best, latency_ms, percentile)
+    best = max(ok, key=lambda p: p.offered_qps or 0.0)
+    assert best.offered_qps is not None
+    return Capacity(best.offered_qps * best.batch_size, "server", best, latency_ms, percentile)
 
 
 def own_peak(points: Sequence[LoadPointRow]) -> Capacity | None:
     """A server scenario's own peak: the highest rate that met its own bound."""
-    held = [p for p in points if p.kind == "server" and p.bound_held and p.achieved_qps]
+    held = [p for p in points if p.kind == "server" and p.bound_held and p.offered_qps]
     if not held:
         return None
-    best = max(held, key=lambda p: p.achieved_qps or 0.0)
-    assert best.achieved_qps is not None and best.latency_bound_ms is not None
+    best = max(held, key=lambda p: p.offered_qps or 0.0)
+    assert best.offered_qps is not None and best.latency_bound_ms is not None
     return Capacity(
-        best.achieved_qps * best.batch_size,
+        best.offered_qps * best.batch_size,
         "server",
         best,
         best.latency_bound_ms,

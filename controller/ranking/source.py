@@ -297,7 +297,7 @@ def load_points(con: duckdb.DuckDBPyConnection, run_id: str, model: str) -> list
     rows = con.execute(
         """
         SELECT p.job_id, r.device, r.variant, r.runtime_name, r.scenario, p.kind, p.point,
-            p.concurrency, p.batch_size, p.threads, p.target_qps, p.achieved_qps,
+            p.concurrency, p.batch_size, p.threads, p.target_qps, p.offered_qps, p.achieved_qps,
             p.samples_per_s, p.p50_ns / 1e6, p.p90_ns / 1e6, p.p99_ns / 1e6, p.percentile,
             p.percentile_ns / 1e6, p.latency_bound_ms, p.bound_held, p.cpu_util,
             coalesce(p.stop_reason, ''), p.headline, p.requests, p.planned

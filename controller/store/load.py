@@ -24,6 +24,7 @@ LOAD_POINT_COLUMNS = (
     "batch_size",
     "threads",
     "target_qps",
+    "offered_qps",
     "requests",
     "planned",
     "duration_ns",
@@ -65,6 +66,8 @@ def load_record(job_id: str, load: LoadResult) -> LoadRecord:
             cpu_ns=p.cpu_ns,
             cpus=p.cpus,
             percentile=load.percentile,
+            planned=p.planned,
+            schedule_ns=p.schedule_ns,
         )
         rows.append(
             {

@@ -383,6 +383,8 @@ MIGRATIONS: list[tuple[str, str]] = [
             batch_size INTEGER NOT NULL,        -- samples per request
             threads INTEGER NOT NULL,           -- intra-op threads of each executor
             target_qps DOUBLE,                  -- server: the Poisson rate asked for
+            offered_qps DOUBLE,                 -- server: the rate its schedule realised
+                                                -- (arrivals / last arrival's time)
             requests INTEGER NOT NULL,          -- served
             planned INTEGER NOT NULL,           -- scheduled (server) or taken (offline)
             duration_ns BIGINT NOT NULL,        -- start to the last served request's end
@@ -409,7 +411,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE VIEW load_points_h AS
         SELECT p.job_id, r.run_id, r.device, r.model, r.variant, r.runtime_name, r.scenario,
                p.point, p.kind, p.concurrency, p.batch_size, p.threads, p.target_qps,
-               p.achieved_qps, p.samples_per_s, p.requests, p.planned,
+               p.offered_qps, p.achieved_qps, p.samples_per_s, p.requests, p.planned,
                p.duration_ns / 1e9 AS duration_s,
                p.p50_ns / 1e6 AS p50_ms, p.p90_ns / 1e6 AS p90_ms, p.p99_ns / 1e6 AS p99_ms,
                p.mean_ns / 1e6 AS mean_ms, p.max_ns / 1e6 AS max_ms, p.percentile,

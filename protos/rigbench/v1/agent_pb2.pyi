@@ -399,7 +399,7 @@ class LoadResult(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., points: _Optional[_Iterable[_Union[LoadPoint, _Mapping]]] = ..., headline: _Optional[int] = ..., latency_bound_ms: _Optional[float] = ..., percentile: _Optional[float] = ..., search: _Optional[str] = ...) -> None: ...
 
 class LoadPoint(_message.Message):
-    __slots__ = ("concurrency", "batch", "threads", "target_qps", "latencies_ns", "planned", "begin_ns", "end_ns", "cpu_ns", "cpus", "stop_reason", "has_held", "held")
+    __slots__ = ("concurrency", "batch", "threads", "target_qps", "latencies_ns", "planned", "begin_ns", "end_ns", "cpu_ns", "cpus", "stop_reason", "has_held", "held", "schedule_ns")
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
@@ -413,6 +413,7 @@ class LoadPoint(_message.Message):
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     HAS_HELD_FIELD_NUMBER: _ClassVar[int]
     HELD_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_NS_FIELD_NUMBER: _ClassVar[int]
     concurrency: int
     batch: int
     threads: int
@@ -426,7 +427,8 @@ class LoadPoint(_message.Message):
     stop_reason: str
     has_held: bool
     held: bool
-    def __init__(self, concurrency: _Optional[int] = ..., batch: _Optional[int] = ..., threads: _Optional[int] = ..., target_qps: _Optional[float] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., planned: _Optional[int] = ..., begin_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., cpu_ns: _Optional[int] = ..., cpus: _Optional[int] = ..., stop_reason: _Optional[str] = ..., has_held: _Optional[bool] = ..., held: _Optional[bool] = ...) -> None: ...
+    schedule_ns: int
+    def __init__(self, concurrency: _Optional[int] = ..., batch: _Optional[int] = ..., threads: _Optional[int] = ..., target_qps: _Optional[float] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., planned: _Optional[int] = ..., begin_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., cpu_ns: _Optional[int] = ..., cpus: _Optional[int] = ..., stop_reason: _Optional[str] = ..., has_held: _Optional[bool] = ..., held: _Optional[bool] = ..., schedule_ns: _Optional[int] = ...) -> None: ...
 
 class ResultPart(_message.Message):
     __slots__ = ("data", "total_bytes")
