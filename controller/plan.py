@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from rigbench import limits
@@ -65,6 +65,9 @@ class Generate(_Strict):
     size: Literal["micro", "tiny", "small"] = "small"
     seed: Seed = 0
     slowdown: Slowdown = Field(default=0, ge=0)
+    # A symbolic batch dimension, so offline scenarios can sweep `batch`; single-stream then
+    # needs the input's shape (inputs: {input: {shape: [1, 3, H, W]}}).
+    dynamic_batch: bool = False
 
 
 class Tolerance(_Strict):
@@ -222,6 +225,13 @@ class Telemetry(_Strict):
         return TelemetryConfig(**self.model_dump())
 
 
+def _one_or_many(v: object) -> object:
+    return v if isinstance(v, list) or v is None else [v]
+
+
+_ONE_OR_MANY = BeforeValidator(_one_or_many)
+
+
 class Scenario(_Strict):
     """How a job loads the device (docs/ranking.md, "Scenarios").
 
@@ -236,13 +246,34 @@ class Scenario(_Strict):
     # soak: how long; offline/server: each load point (default: measurement.min_duration_s)
     duration_s: DurationS = Field(default=0.0, ge=0)
     window_s: DurationS = Field(default=10.0, gt=0)
-    concurrency: Concurrency | list[Concurrency] | None = None
-    batch: Batch | list[Batch] | None = None
+    # One value or a list (offline sweeps every combination).
+    concurrency: Annotated[list[Concurrency], _ONE_OR_MANY] | None = None
+    batch: Annotated[list[Batch], _ONE_OR_MANY] | None = None
     # intra-op threads of all executors together, split evenly between them
-    threads: Threads | list[Threads] | None = None
-    qps: Literal["auto"] | Qps | None = None
+    threads: Annotated[list[Threads], _ONE_OR_MANY] | None = None
+    qps: Qps | None = None  # the plan's ``auto`` is stored as 0: search for the peak
     latency_ms: LatencyBoundMs | None = Field(default=None, gt=0)
     percentile: float = Field(default=99.0, gt=0, lt=100)
+
+    @field_validator("qps", mode="before")
+    @classmethod
+    def _auto(cls, v: object) -> object:
+        if isinstance(v, str):
+            if v.strip().lower() == "auto":
+                return 0.0
+            try:
+                v = float(v)  # YAML 1.1 reads 2e3 as a string
+            except ValueError:
+                raise PydanticCustomError(
+                    "qps", "give a rate in requests per second, or auto to find the peak"
+                ) from None
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
+            raise PydanticCustomError("qps", "qps must be positive (or auto)")
+        return v
+
+    @property
+    def qps_auto(self) -> bool:
+        return self.qps == 0.0
 
     @model_validator(mode="after")
     def _fields_of_its_kind(self) -> Scenario:
@@ -262,22 +293,20 @@ class Scenario(_Strict):
         if self.kind == "server":
             for name in ("concurrency", "threads"):
                 value = getattr(self, name)
-                if isinstance(value, list) and len(value) != 1:
+                if value is not None and len(value) != 1:
                     raise ValueError(
                         f"a server scenario takes one {name} value (the peak search runs for "
                         "each job): give one scenario per value to compare them"
                     )
             if self.qps is None:
                 raise ValueError("a server scenario needs qps: a rate, or auto to find the peak")
-            if self.qps == "auto" and self.latency_ms is None:
+            if self.qps_auto and self.latency_ms is None:
                 raise ValueError(
                     "qps: auto searches for the peak rate that meets a bound: give latency_ms"
                 )
-            if isinstance(self.qps, float) and self.qps <= 0:
-                raise ValueError("qps must be positive (or auto)")
         for name in ("concurrency", "batch", "threads"):
             value = getattr(self, name)
-            if isinstance(value, list):
+            if value is not None:
                 if not value:
                     raise ValueError(f"{name}: give at least one value")
                 if len(value) > limits.SWEEP_VALUES:
@@ -287,7 +316,7 @@ class Scenario(_Strict):
                     )
                 if len(set(value)) != len(value):
                     raise ValueError(f"{name}: a value is given twice")
-        if self.threads is not None and 0 in _values(self.threads):
+        if self.threads is not None and 0 in self.threads:
             raise ValueError("threads: give at least 1 (leave it out for the runtime's threads)")
         return self
 
@@ -299,10 +328,10 @@ class Scenario(_Strict):
             return LoadConfig()
         return LoadConfig(
             kind=self.kind,
-            concurrency=_values(self.concurrency) or (1,),
-            batch=_values(self.batch),
-            threads=_values(self.threads),
-            qps=0.0 if self.qps in (None, "auto") else float(self.qps),  # type: ignore[arg-type]
+            concurrency=tuple(self.concurrency or (1,)),
+            batch=tuple(self.batch or ()),
+            threads=tuple(self.threads or ()),
+            qps=self.qps or 0.0,
             latency_ms=self.latency_ms or 0.0,
             percentile=self.percentile,
             duration_s=self.duration_s,
@@ -311,12 +340,6 @@ class Scenario(_Strict):
 
 def _a(word: str) -> str:
     return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-
-def _values(v: int | list[int] | None) -> tuple[int, ...]:
-    if v is None:
-        return ()
-    return tuple(v) if isinstance(v, list) else (v,)
 
 
 class DeviceSelector(_Strict):

@@ -169,7 +169,13 @@ def prepare_model(
         from rigbench.controller.modelgen import generate_cnn
 
         g = entry.generate
-        gen = generate_cnn(work / "models", size=g.size, seed=g.seed, slowdown=g.slowdown)
+        gen = generate_cnn(
+            work / "models",
+            size=g.size,
+            seed=g.seed,
+            slowdown=g.slowdown,
+            dynamic_batch=g.dynamic_batch,
+        )
         source = gen.onnx_path
         tflite = tflite or gen.tflite_path
     else:

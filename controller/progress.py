@@ -152,14 +152,20 @@ class ProgressPrinter:
             self._refresh()
             return
         key = f"{device}/{label}"
-        if phase == "measuring":
+        load = phase.startswith(("offline ", "server "))  # a load point: "server 120 qps"
+        if phase == "measuring" or (load and iterations):
             # The first measuring event always shows (a short job measures for less than
             # every_s and would otherwise never say it measured); later ones at most every_s.
+            # A load point's start (no requests served yet) always shows.
             now = time.monotonic()
             last = self._last.get(key)
             if last is not None and now - last < self.every_s:
                 return
             self._last[key] = now
+        if load:
+            served = f", {iterations} requests in {elapsed_ns / 1e9:.1f} s" if iterations else ""
+            self._print(f"[{device}] {label}: {phase}{served}")
+        elif phase == "measuring":
             if iterations:
                 self._print(
                     f"[{device}] {label}: measuring, {iterations} iterations in "
