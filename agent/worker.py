@@ -288,7 +288,7 @@ def _run_load_job(
             }
             for s in outputs
         ],
-        "stop_reason": head.stop_reason,
+        "stop_reason": run.result.search or head.stop_reason,
         "warnings": info.warnings,
         "soak_windows": [],
     }

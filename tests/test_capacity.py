@@ -153,3 +153,23 @@ def test_offline_capacity_counts_samples_of_the_best_point(tmp_path: Path) -> No
     assert pi.capacity is not None and pi.capacity.kind == "offline"
     assert pi.capacity.ips == pytest.approx(400.0, rel=1e-6)
     assert "batch 4" in pi.capacity.describe()
+
+
+def test_a_server_search_whose_bound_never_held_is_excluded_saying_so(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.duckdb")
+    b = RunBuilder(store).device("pi", PI_COST)
+    tried = [
+        load_point(100.0, 90.0, held=False, stop_reason="bound_lost", served=20, seed=1),
+        load_point(50.0, 60.0, held=False, seed=2),
+    ]
+    b.load_result(
+        "pi",
+        "int8",
+        LoadResult("server", tried, headline=1, latency_bound_ms=40.0, search="bound never met"),
+    )
+    b.finish()
+    r = rank(store, RankRequest())
+    (server,) = r.excluded
+    (why,) = server.exclusions
+    assert why.constraint == "server bound"
+    assert why.detail.startswith("no rate met p99 <= 40 ms (lowest tried 50 req/s: p99 ")

@@ -142,3 +142,25 @@ def test_a_fixed_batch_model_refuses_a_batch_list_naming_the_input(
     assert code == 1, out  # the inputs' (the model's) fault, not the farm's
     assert "batch 4: input 'input' has a fixed first dimension of 1" in out
     assert stored(tmp_path, "SELECT count(*) FROM load_points") == [(0,)]
+
+
+def test_a_bound_below_the_service_time_gives_up_and_says_so(
+    tmp_path: Path, tiny: GeneratedModel
+) -> None:
+    plan = write_plan(
+        tmp_path,
+        tiny.onnx_path,
+        "  - {name: server, kind: server, qps: auto, latency_ms: 0.001, duration_s: 0.2}\n",
+    )
+    code, out = invoke(tmp_path, "run", str(plan), "--quiet")
+    assert code == 0, out  # measured: the answer is that no rate meets the bound
+    ((stop, kind),) = stored(tmp_path, "SELECT stop_reason, scenario_kind FROM results")
+    assert (stop, kind) == ("bound never met", "server")
+    points = stored(tmp_path, "SELECT target_qps, bound_held, stop_reason FROM load_points")
+    assert not any(held for _, held, _ in points)
+    # Halving from the estimate, it gave up within a 32nd of it, each point stopped early.
+    targets = sorted(t for t, _, _ in points)
+    assert targets[-1] / targets[0] <= 33 and len(points) <= 7
+    assert {why for *_, why in points} == {"bound_lost"}
+    res = CliRunner().invoke(app, ["rank", "--store", str(tmp_path / "rb.duckdb")])
+    assert res.exit_code == 1 and "server bound excluded 1" in res.output

@@ -315,3 +315,16 @@ def test_with_a_batch_a_dynamic_first_dimension_needs_no_shape() -> None:
     assert out["image"].shape == (1, 3, 8, 8)
     assert "tokens" not in out  # still the user's to give
     assert out["scale"].shape == (1, 1) and out["scale"].value == 2.0
+
+
+def test_a_server_point_waits_for_its_minimum_requests_but_not_forever() -> None:
+    from rigbench.agent.jobs import MeasurementConfig
+    from rigbench.agent.load.scenario import server_point_window
+
+    m = MeasurementConfig(min_iterations=200, max_duration_s=30.0)
+    assert server_point_window(1000.0, 2.0, m) == (2.0, 30.0)  # 2000 requests in 2 s
+    assert server_point_window(50.0, 2.0, m) == (4.0, 30.0)  # 200 requests need 4 s
+    # 200 requests at 0.5/s would take 400 s: capped at half the job's max_duration_s.
+    assert server_point_window(0.5, 2.0, m) == (15.0, 30.0)
+    # A long point the user asked for is never cut; its drain cap follows it.
+    assert server_point_window(0.5, 40.0, m) == (40.0, 80.0)

@@ -292,9 +292,6 @@ def _server(
     c = cfg.concurrency[0]
     t = executor_threads(total_threads, c)
     duration_s = cfg.duration_s or measurement.min_duration_s
-    # A point stops taking requests this long after its start: an overloaded fixed rate
-    # would otherwise drain its backlog for as long again as it ran.
-    max_s = max(measurement.max_duration_s, 2 * duration_s)
     bound_ns = cfg.latency_ms * 1e6 if cfg.latency_ms > 0 else None
     batch = batch_of(specs, feeds)
     points: list[LoadPoint] = []
@@ -306,9 +303,8 @@ def _server(
         def point(qps: float, search: bool) -> LoadPoint:
             phase = f"server {qps:.4g} qps"
             progress(phase, 0, 0)
-            offsets = poisson_arrivals_ns(
-                qps, duration_s, measurement.min_iterations, measurement.seed + len(points)
-            )
+            horizon_s, max_s = server_point_window(qps, duration_s, measurement)
+            offsets = poisson_arrivals_ns(qps, horizon_s, 1, measurement.seed + len(points))
             served = serve_schedule(
                 calls,
                 offsets,
@@ -357,6 +353,22 @@ def _server(
     else:
         headline = min(range(len(points)), key=lambda i: points[i].target_qps)
     return LoadRun(_server_result(cfg, points, headline, search.reason), first.ns, warm)
+
+
+def server_point_window(
+    qps: float, duration_s: float, measurement: MeasurementConfig
+) -> tuple[float, float]:
+    """How long a server point schedules arrivals, and when it stops taking requests.
+
+    Arrivals span ``duration_s``, longer when that many seconds at ``qps`` would not bring
+    ``min_iterations`` requests, but at most half of ``max_duration_s``: a low rate must not
+    hold the device for min_iterations / qps seconds. Requests still queued ``max(
+    max_duration_s, 2 x horizon)`` after the start are left unserved: an overloaded rate would
+    otherwise drain its backlog for as long again as it ran.
+    """
+    horizon = max(duration_s, measurement.min_iterations / qps)
+    horizon = min(horizon, max(duration_s, measurement.max_duration_s / 2))
+    return horizon, max(measurement.max_duration_s, 2 * horizon)
 
 
 def _server_result(

@@ -8,7 +8,8 @@ one that failed reopens the bracket upwards, and the reverse downwards.
 
 1. Start at ``start_qps`` (the worker's estimate: the executors' throughput with requests
    queued back to back, which no open-loop rate can exceed for long).
-2. Until a rate held, halve it; until a rate failed, multiply by ``GROW``.
+2. Until a rate held, halve it (giving up at ``FLOOR_FRACTION`` of the start: the bound is
+   beneath the service time); until a rate failed, multiply by ``GROW``.
 3. Bisect between the highest rate that held and the lowest that failed, until they are
    within ``rel_tol`` of each other (or ``max_steps`` points have run).
 
@@ -24,7 +25,9 @@ from dataclasses import dataclass, field
 REL_TOL = 0.03
 MAX_STEPS = 16
 GROW = 1.5
-FLOOR_FRACTION = 1 / 256  # give up below start_qps / 256: the bound is beneath the service time
+# Give up once a rate this far below the estimate failed: at a few percent of what the
+# executors can do nobody queues, so the bound is beneath the service time itself.
+FLOOR_FRACTION = 1 / 32
 
 CONVERGED = "converged"
 MAX_STEPS_REACHED = "max_steps"

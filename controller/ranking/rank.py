@@ -307,6 +307,17 @@ def _choice(
         if cost.power.energy_per_inference_mj is not None:
             choice.energy_ci = mean.relative_to(cost.power.energy_per_inference_mj)
     choice.exclusions = check(choice.figures(), req.constraints)
+    head = next((p for p in points if p.job_id == choice.job_id and p.headline), None)
+    if head is not None and head.kind == "server" and head.bound_held is False:
+        # No rate met the scenario's own bound: its figures are of the lowest rate tried.
+        choice.exclusions.append(
+            Exclusion(
+                "server bound",
+                f"no rate met p{head.percentile:g} <= {head.latency_bound_ms or 0:g} ms "
+                f"(lowest tried {head.target_qps or 0:.4g} req/s: p{head.percentile:g} "
+                f"{head.percentile_ms or 0:.3g} ms)",
+            )
+        )
     if req.constraints.latency_ms is not None and latency is not None:
         limit = req.constraints.latency_ms
         if latency.lo <= limit < latency.hi:
