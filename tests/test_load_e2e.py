@@ -32,6 +32,12 @@ def stored(tmp_path: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+def results_of(tmp_path: Path) -> str:
+    res = CliRunner().invoke(app, ["results", "--store", str(tmp_path / "rb.duckdb")])
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
 def write_plan(
     tmp_path: Path, model: Path, scenarios: str, runtime: str = "onnxruntime", inputs: str = ""
 ) -> Path:
@@ -91,6 +97,7 @@ def test_offline_sweep_stores_every_point_and_every_request(
         "SELECT count(*) FROM latency_samples s JOIN results r USING (job_id)"
         " WHERE r.scenario = 'offline'",
     ) == [(best[4],)]
+    assert "offline local cnn/fp32 on rt: offline best" in results_of(tmp_path)
     # The single-stream job is what it always was.
     assert stored(
         tmp_path, "SELECT scenario_kind, load_point FROM results WHERE scenario = 'single-stream'"
@@ -130,6 +137,8 @@ def test_server_search_finds_a_peak_that_met_the_bound(
         tmp_path, "SELECT p90_ns / 1e6, scenario_kind FROM results WHERE scenario = 'server'"
     )
     assert kind == "server" and p90_ms <= 50.0
+    out = results_of(tmp_path)
+    assert "server local cnn/tflite-fp32 on rt: peak " in out and "<= 50 ms (queueing" in out
 
 
 def test_a_fixed_batch_model_refuses_a_batch_list_naming_the_input(

@@ -13,6 +13,7 @@ from rigbench.controller.store import Store, queries
 from rigbench.errors import StoreError, UsageError
 from rigbench.failures import FailureKind
 from rigbench.reports.emulated import EMULATED_NOTE, device_label
+from rigbench.reports.load import load_line
 from rigbench.reports.soak import soak_summary
 from rigbench.reports.tables import render, to_text
 
@@ -197,6 +198,8 @@ def _results_text(store: Store, run_id: str | None, fmt: Format, wide: bool) -> 
             f"{_fmt(sm['peak_temp_c'], '.1f', ' C')}"
             + (" [simulated telemetry]" if sm["simulated"] else "")
         )
+    for h in queries.load_headlines(store, run_id):
+        text += "\n" + load_line(h)
     for sk in queries.skipped_jobs(store, run_id):
         text += f"\nnot measured: {sk['model']}/{sk['variant']}: {sk['error_message']}"
     failed = queries.failed_jobs(store, run_id)

@@ -78,6 +78,23 @@ def skipped_jobs(store: Store, run_id: str) -> list[dict[str, Any]]:
     )
 
 
+def load_headlines(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The headline point of every offline and server job of a run, with how many points ran."""
+    return store.query(
+        """
+        SELECT r.device, r.model, r.variant, r.runtime_name, r.scenario, p.kind,
+            p.concurrency, p.batch_size, p.threads, p.target_qps, p.offered_qps,
+            p.samples_per_s, p.percentile, p.percentile_ns / 1e6 AS percentile_ms,
+            p.latency_bound_ms, p.bound_held, p.cpu_util, p.search,
+            (SELECT count(*) FROM load_points q WHERE q.job_id = p.job_id) AS points
+        FROM load_points p JOIN results r ON r.job_id = p.job_id
+        WHERE r.run_id = ? AND p.headline
+        ORDER BY r.device, r.model, r.variant, r.runtime_name, r.scenario
+        """,
+        [run_id],
+    )
+
+
 def runs(
     store: Store, limit: int = 20, bad_device_states: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
