@@ -11,8 +11,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from rigbench.agent.telemetry.recorded import build_recorded_root
 from rigbench.controller.cli import app
 from rigbench.controller.modelgen import GeneratedModel
+from tests.paths import TELEMETRY_FIXTURES
 
 pytestmark = pytest.mark.e2e
 
@@ -173,3 +175,41 @@ def test_a_bound_below_the_service_time_gives_up_and_says_so(
     assert {why for *_, why in points} == {"bound_lost"}
     res = CliRunner().invoke(app, ["rank", "--store", str(tmp_path / "rb.duckdb")])
     assert res.exit_code == 1 and "server bound excluded 1" in res.output
+
+
+def test_load_jobs_carry_telemetry_energy_and_throttling(
+    tmp_path: Path, tiny_dynamic: GeneratedModel
+) -> None:
+    """Offline and server jobs are jobs like any other: the device's sampler runs through them,
+    and energy per inference is the headline point's energy over the samples it served (a
+    request of batch 2 is two inferences). Each point lasts its duration_s (1.5 s) however
+    fast the machine is, so the replayed Pi 5 sensors at 20 Hz cover it.
+    """
+    root = build_recorded_root("rpi5", TELEMETRY_FIXTURES, tmp_path / "rpi5-root")
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "devices:\n"
+        f"  - {{name: pi5-sim, class: local, local: {{telemetry_root: {root}, simulated: true}}}}\n"
+    )
+    plan = write_plan(
+        tmp_path,
+        tiny_dynamic.onnx_path,
+        "  - {name: offline, kind: offline, batch: [2], duration_s: 1.5}\n"
+        "  - {name: server, kind: server, qps: 40, duration_s: 1.5}\n",
+        inputs="input: {shape: [1, 3, 16, 16]}",
+    )
+    code, out = invoke(tmp_path, "run", str(plan), "-i", str(inventory), "--quiet")
+    assert code == 0, out
+    rows = stored(
+        tmp_path,
+        "SELECT r.scenario, r.energy_per_inference_mj, r.avg_power_mw, r.throttled, r.simulated,"
+        " (r.measure_end_ns - r.measure_start_ns) / 1e9, p.requests * p.batch_size,"
+        " (SELECT count(*) FROM telemetry_samples t WHERE t.job_id = r.job_id)"
+        " FROM results r JOIN load_points p ON p.job_id = r.job_id AND p.headline"
+        " ORDER BY r.scenario",
+    )
+    assert [r[0] for r in rows] == ["offline", "server"]
+    for _, mj, mw, throttled, simulated, window_s, inferences, samples in rows:
+        assert samples > 0 and simulated and throttled is not None
+        assert mj is not None and mw is not None
+        assert mj == pytest.approx(mw * window_s / inferences, rel=1e-6)
