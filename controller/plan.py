@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from rigbench import limits
@@ -271,13 +278,23 @@ class Scenario(_Strict):
             raise PydanticCustomError("qps", "qps must be positive (or auto)")
         return v
 
+    @field_serializer("qps", when_used="json")
+    def _auto_out(self, v: float | None) -> float | str | None:
+        return "auto" if v == 0.0 else v  # as written, so a stored plan reads back
+
     @property
     def qps_auto(self) -> bool:
         return self.qps == 0.0
 
     @model_validator(mode="after")
     def _fields_of_its_kind(self) -> Scenario:
-        given = self.model_fields_set
+        # A field at its default changes nothing: a plan the store kept (``run --resume``)
+        # holds every field written out, defaults included, and must read back.
+        given = {
+            f
+            for f in self.model_fields_set
+            if getattr(self, f) != type(self).model_fields[f].get_default(call_default_factory=True)
+        }
         own = {
             "single-stream": set(),
             "soak": {"duration_s", "window_s"},

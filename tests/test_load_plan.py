@@ -11,7 +11,7 @@ import pytest
 
 from rigbench import limits
 from rigbench.agent.jobs import JobSpec, LoadConfig
-from rigbench.controller.plan import load_plan
+from rigbench.controller.plan import Plan, load_plan
 from rigbench.errors import JobSpecError, PlanError
 from tests.paths import REPO
 
@@ -80,6 +80,25 @@ def test_a_scenario_takes_only_the_fields_of_its_kind(
     p = plan_with(tmp_path, scenario)
     with pytest.raises(PlanError, match=rf"plan\.yaml:8: scenarios\[0\].*{message}"):
         load_plan(p)
+
+
+def test_a_stored_plan_resumes_with_every_field_written_out(tmp_path: Path) -> None:
+    """The store keeps a run's plan with every field, defaults included: run --resume reads it
+    back (a field at its default is not foreign to a kind; one set otherwise still is).
+    """
+    plan = load_plan(
+        plan_with(
+            tmp_path,
+            "{name: single-stream}",
+            "{name: soak, kind: soak, duration_s: 2}",
+            "{name: offline, kind: offline, concurrency: [1, 2]}",
+            "{name: server, kind: server, qps: auto, latency_ms: 50}",
+        )
+    )
+    stored = plan.model_dump_json()
+    again = Plan.model_validate_json(stored)
+    assert again == plan and again.digest() == plan.digest()
+    assert again.scenarios[3].qps_auto
 
 
 @pytest.mark.parametrize(
