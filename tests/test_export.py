@@ -255,3 +255,13 @@ def test_cli_json_says_what_was_written(store: Store, tmp_path: Path):
     out = json.loads(result.output)
     assert out["rows"]["results"] == 6 and out["out_dir"] == str(tmp_path / "lake")
     assert out["replaced_runs"] == []
+
+
+def test_every_table_of_the_store_is_exported(tmp_path: Path):
+    """A new table (the load scenarios' points and samples) is in the lake too."""
+    store = Store(tmp_path / "store.duckdb")
+    tables = store.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+        "AND table_name <> 'schema_migrations'"
+    )
+    assert {r["table_name"] for r in tables} == set(TABLES)

@@ -20,7 +20,7 @@ from rigbench.controller.cli import app
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import ArtifactRecord, JobMark, JobRecord
 from rigbench.controller.store.ops import insert_profiles
-from rigbench.controller.store.prune import plan_prune, prune
+from rigbench.controller.store.prune import _BY_JOB, _BY_RUN, plan_prune, prune
 from rigbench.controller.store.writer import BatchWriter
 from rigbench.reports.regression import evaluate_night, record_checks
 from tests.test_nightly_history import History, Series
@@ -172,3 +172,16 @@ def test_operator_profiles_go_with_their_runs_and_an_ir_keeps_its_weights(mixed)
         assert count(h.store, table) == len(jobs) - 4
     kept = {r["sha256"][:7] for r in h.store.query("SELECT sha256 FROM artifacts")}
     assert {"new-xml", "new-bin"} <= kept and not {"old-xml", "old-bin"} & kept
+
+
+def test_every_table_of_a_run_is_pruned(tmp_path: Path):
+    """A table keyed by job or run (load points and samples too) goes with its run: nothing is
+    left behind pointing at a run that is gone.
+    """
+    store = Store(tmp_path / "store.duckdb")
+    keyed = store.query(
+        "SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name IN "
+        "('job_id', 'run_id') AND table_name IN (SELECT table_name FROM "
+        "information_schema.tables WHERE table_type = 'BASE TABLE')"
+    )
+    assert {r["table_name"] for r in keyed} == {*_BY_JOB, *_BY_RUN, "runs"}

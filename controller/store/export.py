@@ -78,6 +78,20 @@ TABLES: tuple[Table, ...] = (
         "g.job_id",
     ),
     Table(
+        "load_points",
+        "FROM load_points p JOIN results r ON r.job_id = p.job_id "
+        "JOIN runs ru ON ru.run_id = r.run_id",
+        f"{_DAY}, r.device, r.run_id, p.*",
+        "p.job_id",
+    ),
+    Table(
+        "load_samples",
+        "FROM load_samples s JOIN results r ON r.job_id = s.job_id "
+        "JOIN runs ru ON ru.run_id = r.run_id",
+        f"{_DAY}, r.device, r.run_id, s.*",
+        "s.job_id",
+    ),
+    Table(
         "accuracy",
         "FROM accuracy a JOIN jobs j ON j.job_id = a.job_id JOIN runs ru ON ru.run_id = j.run_id",
         f"{_DAY}, j.device, j.run_id, a.*",

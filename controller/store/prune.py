@@ -41,6 +41,8 @@ _BY_JOB = (
     "accuracy",
     "op_rows",
     "op_profiles",
+    "load_samples",
+    "load_points",
     "results",
 )
 _BY_RUN = ("jobs", "devices", "nightly_checks")
