@@ -384,6 +384,8 @@ def _insert_results(con: duckdb.DuckDBPyConnection, results: Sequence[ResultReco
 
 def _insert_load(con: duckdb.DuckDBPyConnection, results: Sequence[ResultRecord]) -> None:
     """Every load point of offline and server jobs, and every served request of each."""
+    import numpy as np  # only writers need it: readers start faster
+
     loads = [(r.row["job_id"], r.load) for r in results if r.load is not None]
     points = [p for _, rec in loads for p in rec.points]
     if not points:

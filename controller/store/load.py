@@ -9,12 +9,12 @@ every served request of every point, the headline's included.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # only writers need numpy: readers of the store start faster
+    import numpy as np
 
-from rigbench.agent.jobs import LoadResult
-from rigbench.controller.stats import load_point_stats
+    from rigbench.agent.jobs import LoadResult
 
 LOAD_POINT_COLUMNS = (
     "job_id",
@@ -56,6 +56,10 @@ class LoadRecord:
 
 
 def load_record(job_id: str, load: LoadResult) -> LoadRecord:
+    import numpy as np
+
+    from rigbench.controller.stats import load_point_stats
+
     rows, samples = [], []
     for i, p in enumerate(load.points):
         lat = np.asarray(p.latencies_ns, dtype=np.int64)
