@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -146,6 +147,32 @@ def test_report_charts_render_in_headless_chromium(real_run: RealRun) -> None:
     assert charts >= 5  # cost/latency, distributions, throughput-latency, soak timelines
     assert 'aria-label="p90 latency against throughput"' in dom
     assert "<svg" in dom and "<circle" in dom
+
+
+def test_throughput_latency_curves_draw_one_line_per_server_choice(real_run: RealRun) -> None:
+    """The rendered chart holds a curve for every server job of the run, the bound drawn
+    across, and a ringed peak on each curve whose search found a rate within the bound.
+    """
+    dom = chromium(real_run, "--dump-dom").stdout
+    start = dom.index('aria-label="p90 latency against throughput"')
+    svg = dom[start : dom.index("</svg>", start)]
+    res = cli(
+        real_run,
+        "sql",
+        "SELECT r.job_id, bool_or(p.bound_held) AS held FROM results r "
+        "JOIN load_points p USING (job_id) WHERE r.scenario = 'server' "
+        "AND r.run_id = (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1) GROUP BY 1",
+        "--format",
+        "json",
+    )
+    assert res.exit_code == 0, res.output
+    jobs = json.loads(res.output)
+    assert len(jobs) == 4  # two devices x two variants
+    assert sorted(re.findall(r'<g class="curve" data-job="([^"]+)"', svg)) == sorted(
+        j["job_id"] for j in jobs
+    )
+    assert "<title>bound p90 50 ms</title>" in svg
+    assert svg.count(" (peak)</title>") == sum(1 for j in jobs if j["held"])
 
 
 def test_report_console_is_clean_in_headless_chromium(real_run: RealRun) -> None:

@@ -182,7 +182,7 @@ def test_load_jobs_carry_telemetry_energy_and_throttling(
 ) -> None:
     """Offline and server jobs are jobs like any other: the device's sampler runs through them,
     and energy per inference is the headline point's energy over the samples it served (a
-    request of batch 2 is two inferences). Each point lasts its duration_s (1.5 s) however
+    request of batch 2 is two inferences). Each point lasts its duration_s (4 s) however
     fast the machine is, so the replayed Pi 5 sensors at 20 Hz cover it.
     """
     root = build_recorded_root("rpi5", TELEMETRY_FIXTURES, tmp_path / "rpi5-root")
@@ -194,8 +194,8 @@ def test_load_jobs_carry_telemetry_energy_and_throttling(
     plan = write_plan(
         tmp_path,
         tiny_dynamic.onnx_path,
-        "  - {name: offline, kind: offline, batch: [2], duration_s: 1.5}\n"
-        "  - {name: server, kind: server, qps: 40, duration_s: 1.5}\n",
+        "  - {name: offline, kind: offline, batch: [2], duration_s: 4}\n"
+        "  - {name: server, kind: server, qps: 40, duration_s: 4}\n",
         inputs="input: {shape: [1, 3, 16, 16]}",
     )
     code, out = invoke(tmp_path, "run", str(plan), "-i", str(inventory), "--quiet")
