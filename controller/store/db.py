@@ -725,7 +725,7 @@ class Store:
         load: LoadRecord | None = None,
     ) -> bool:
         """Store one job's result and samples in one transaction; False if already stored."""
-        record = ResultRecord(row, latencies_ns, telemetry, gaps, accuracy, load)
+        record = ResultRecord(row, latencies_ns, telemetry, gaps, accuracy, load=load)
         return self.write_batch([], [record]) == 1
 
     def write_batch(
