@@ -11,7 +11,6 @@ import asyncio
 import logging
 import math
 import os
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import NoReturn
 from rigbench import limits
 from rigbench.agent.runner import DEFAULT_MAX_LEASE_S
 from rigbench.agent.server import AgentConfig, serve
+from rigbench.agent.telemetry.base import SensorSettings
+from rigbench.agent.telemetry.settings import OPTION, from_options
 from rigbench.errors import AgentError, RigbenchError
 
 _STORAGE_MB = limits.Limit(limits.AGENT_STORAGE_BYTES / limits.MIB, "more than any disk holds")
@@ -106,7 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the telemetry root is a recording: mark every reading as simulated",
     )
-    p.add_argument("--external-meter", help="command that prints the device's power in watts")
+    p.add_argument(
+        "--sensor",
+        action="append",
+        default=[],
+        metavar="SOURCE.KEY=VALUE",
+        help="a sensor setting, repeatable: external.command='meter --watts' (a command that "
+        "prints the device's power in watts); the inventory's sensors: gives these",
+    )
+    p.add_argument(
+        "--external-meter",
+        metavar="COMMAND",
+        help="the same as --sensor external.command=COMMAND",
+    )
     p.add_argument(
         "--max-lease-s",
         type=float,
@@ -122,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # the home's lock, handed over by the controller that starts this agent
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def sensor_settings(a: argparse.Namespace) -> SensorSettings:
+    words = list(a.sensor) + ([f"external.command={a.external_meter}"] if a.external_meter else [])
+    try:
+        return from_options(words)
+    except ValueError as e:
+        raise AgentError(str(e) if str(e).startswith(OPTION) else f"{OPTION}: {e}") from None
 
 
 def config_from_args(a: argparse.Namespace) -> AgentConfig:
@@ -147,7 +168,7 @@ def config_from_args(a: argparse.Namespace) -> AgentConfig:
         spool_max_bytes=int(a.spool_max_mb * (1 << 20)),
         telemetry_root=a.telemetry_root,
         telemetry_simulated=a.simulated,
-        external_meter=shlex.split(a.external_meter) if a.external_meter else None,
+        sensor_settings=sensor_settings(a),
         max_lease_s=a.max_lease_s,
         parent_pid=a.parent_pid,
         home_lock_fd=a.home_lock_fd,

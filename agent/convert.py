@@ -475,6 +475,10 @@ def description_to_pb(d: DeviceDescription) -> pb.DeviceDescription:
         busy_job_id=d.busy_job_id,
         emulation=pb.Emulation(**d.emulation.__dict__) if d.emulation else None,
         absent_runtimes=d.absent_runtimes,
+        sensor_settings={
+            source: pb.SensorSettings(values=values)
+            for source, values in d.sensor_settings.items()
+        },
     )
 
 
@@ -510,6 +514,9 @@ def description_from_pb(m: pb.DeviceDescription) -> DeviceDescription:
         busy_job_id=m.busy_job_id,
         emulation=_emulation_from_pb(m.emulation) if m.HasField("emulation") else None,
         absent_runtimes=list(m.absent_runtimes),
+        sensor_settings={
+            source: dict(s.values) for source, s in sorted(m.sensor_settings.items())
+        },
     )
 
 

@@ -49,6 +49,7 @@ class DeviceDescription:
     busy_job_id: str = ""
     emulation: Emulation | None = None  # set when qemu-user (or the like) runs this agent
     absent_runtimes: list[str] = field(default_factory=list)  # registered, not installed
+    sensor_settings: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def emulated(self) -> bool:
@@ -61,6 +62,7 @@ class DeviceDescription:
         d["runtimes"] = [dict(r.__dict__, providers=list(r.providers)) for r in self.runtimes]
         d["sensors"] = [dict(s.__dict__) for s in self.sensors]
         d["fingerprint"] = dict(self.fingerprint)
+        d["sensor_settings"] = {k: dict(v) for k, v in self.sensor_settings.items()}
         return d
 
 
@@ -132,7 +134,10 @@ def fingerprint(root: Path, runtimes: list[RuntimeDescription]) -> dict[str, str
 
 
 def describe_device(
-    root: Path = Path("/"), sensors: list[SensorSummary] | None = None, simulated: bool = False
+    root: Path = Path("/"),
+    sensors: list[SensorSummary] | None = None,
+    simulated: bool = False,
+    sensor_settings: dict[str, dict[str, str]] | None = None,
 ) -> DeviceDescription:
     runtimes = describe_runtimes()
     return DeviceDescription(
@@ -153,4 +158,5 @@ def describe_device(
         fingerprint=fingerprint(root, runtimes),
         emulation=detect_emulation(),
         absent_runtimes=absent_runtimes(runtimes),
+        sensor_settings=dict(sensor_settings or {}),
     )

@@ -30,6 +30,7 @@ from rigbench.agent.lifetime import hold_home, watch_process
 from rigbench.agent.runner import DEFAULT_MAX_LEASE_S, JobRunner
 from rigbench.agent.servicer import AgentServicer
 from rigbench.agent.spool import Spool
+from rigbench.agent.telemetry.base import SensorSettings
 from rigbench.agent.telemetry_session import TelemetrySession
 from rigbench.errors import AgentError
 from rigbench.v1 import agent_pb2_grpc as pb_grpc
@@ -56,7 +57,7 @@ class AgentConfig:
     spool_max_bytes: int = 2 << 30
     telemetry_root: Path = Path("/")
     telemetry_simulated: bool = False
-    external_meter: list[str] | None = None
+    sensor_settings: SensorSettings = field(default_factory=dict)  # checked (check_settings)
     max_lease_s: float = DEFAULT_MAX_LEASE_S  # the longest lease a controller may hold
     parent_pid: int | None = None  # stop when this process (the controller) exits
     home_lock_fd: int | None = None  # the home's lock, taken by the controller that started us
@@ -135,7 +136,7 @@ async def create_server(cfg: AgentConfig) -> RunningAgent:
     cache = ArtifactCache(home / "artifacts", cfg.max_cache_bytes, cfg.max_upload_bytes)
     spool = Spool(home / "spool", cfg.spool_retention_days, cfg.spool_max_bytes)
     telemetry = TelemetrySession.create(
-        cfg.telemetry_root, cfg.telemetry_simulated, cfg.external_meter
+        cfg.telemetry_root, cfg.telemetry_simulated, cfg.sensor_settings
     )
     runner = JobRunner(cache, spool, home / "compiled", telemetry, cfg.max_lease_s)
     description: list[DeviceDescription] = []
@@ -146,7 +147,10 @@ async def create_server(cfg: AgentConfig) -> RunningAgent:
             if not description:
                 description.append(
                     describe_device(
-                        cfg.telemetry_root, telemetry.sensor_summaries(), cfg.telemetry_simulated
+                        cfg.telemetry_root,
+                        telemetry.sensor_summaries(),
+                        cfg.telemetry_simulated,
+                        cfg.sensor_settings,
                     )
                 )
         return DeviceDescription(**{**description[0].__dict__})

@@ -24,7 +24,13 @@ from rigbench.agent.jobs import (
     TelemetryPoint,
 )
 from rigbench.agent.telemetry import discover, open_available
-from rigbench.agent.telemetry.base import SensorEnv, SensorInfo, SourceStatus
+from rigbench.agent.telemetry.base import (
+    SensorEnv,
+    SensorInfo,
+    SensorSettings,
+    SourceStatus,
+    TelemetrySource,
+)
 from rigbench.agent.telemetry.sampler import Gap, Sample, Sampler
 from rigbench.agent.telemetry.summary import summarize
 
@@ -43,10 +49,9 @@ class TelemetrySession:
         return self._infos
 
     @classmethod
-    def create(
-        cls, root: Path, simulated: bool, external_meter: list[str] | None
-    ) -> TelemetrySession:
-        env = SensorEnv(root=root, simulated=simulated, external_meter=external_meter)
+    def create(cls, root: Path, simulated: bool, settings: SensorSettings) -> TelemetrySession:
+        """Sensors read under ``root`` with the (already checked) per-source ``settings``."""
+        env = SensorEnv(root=root, simulated=simulated, settings=settings)
         if simulated:
             from rigbench.agent.telemetry.recorded import RecordedCommandRunner
 
@@ -98,7 +103,7 @@ class TelemetrySession:
 @dataclass
 class Recorder:
     sampler: Sampler
-    sources: list[Any]
+    sources: list[TelemetrySource]
     update_periods: dict[str, float | None]
     simulated: bool
     flush: Callable[[], None]
@@ -122,6 +127,7 @@ class Recorder:
             idle_window=idle_window,
             iterations=body.inferences,
             update_periods=self.update_periods,
+            sources=[type(s) for s in self.sources],
         ).to_dict()
         summary["simulated"] = self.simulated
         return summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from rigbench import limits
 from rigbench.agent.address import is_loopback
+from rigbench.agent.describe import DeviceDescription
+from rigbench.agent.telemetry.settings import to_options
 from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.inventory import Device
 from rigbench.controller.local_agent import LocalAgent, prestart, start_local_agent
-from rigbench.errors import AgentUnreachableError, InventoryError
+from rigbench.errors import AgentSettingsError, AgentUnreachableError, InventoryError
 
 if TYPE_CHECKING:
     from rigbench.controller.ssh.tunnel import SshTunnel
@@ -66,6 +69,31 @@ def _read_token(device: str, path: Path) -> str:
         ) from e
 
 
+def check_agent_settings(device: Device, desc: DeviceDescription) -> None:
+    """Refuse an agent whose sensor settings are not the inventory's ``sensors:``.
+
+    A local agent is started with them and an SSH-installed one gets them in its unit, so a
+    difference there means the inventory changed since; a gRPC device's agent is started by
+    someone else, who is told the options to give it. Measuring on regardless would leave an
+    external meter silently out of the energy figure.
+    """
+    if desc.sensor_settings == device.sensors:
+        return
+    want = shlex.join(to_options(device.sensors)) or "(no --sensor options)"
+    if device.ssh is not None:
+        fix = f"apply the inventory's with: rigbench agent install {device.name}"
+    elif device.grpc is not None:
+        fix = f"restart its agent (rigbench agent serve ...) with: {want}"
+    else:
+        fix = f"the local agent should have been started with: {want}"
+    have = ", ".join(sorted(desc.sensor_settings)) or "none"
+    wanted = ", ".join(sorted(device.sensors)) or "none"
+    raise AgentSettingsError(
+        f"device {device.name}: its agent runs with sensor settings for {have}, the inventory's "
+        f"sensors: give {wanted} (or other values); {fix}"
+    )
+
+
 def grpc_channel_config(device: Device) -> ChannelConfig:
     g = device.grpc
     assert g is not None
@@ -105,7 +133,7 @@ def _local_agent(device: Device, work: Path) -> tuple[Path, dict[str, Any]]:
     return (lt.home or work / "agents" / device.name).expanduser(), {
         "telemetry_root": lt.telemetry_root,
         "simulated": lt.simulated or lt.telemetry_root is not None,
-        "external_meter": lt.external_meter,
+        "sensors": device.sensors,
         "timeout_s": device.connect_timeout_s * 2,
     }
 

@@ -38,7 +38,7 @@ from rigbench.agent.jobs import (
     Progress,
     TelemetryBatch,
 )
-from rigbench.controller.connect import Connection, connect
+from rigbench.controller.connect import Connection, check_agent_settings, connect
 from rigbench.controller.inventory import Device, Inventory
 from rigbench.controller.plan import Plan, RuntimeEntry, Scenario
 from rigbench.controller.prepare import (
@@ -54,6 +54,7 @@ from rigbench.controller.store.load import load_record
 from rigbench.controller.store.writer import BatchWriter
 from rigbench.errors import (
     AgentCredentialsError,
+    AgentSettingsError,
     AgentUnreachableError,
     ArtifactMissingError,
     DeviceBusyError,
@@ -439,7 +440,12 @@ class Dispatcher:
                     await self._jobs(conn, pending)
                 finally:
                     await self._release(conn)
-        except (AgentUnreachableError, ProtocolMismatchError, DeviceBusyError) as e:
+        except (
+            AgentUnreachableError,
+            ProtocolMismatchError,
+            AgentSettingsError,
+            DeviceBusyError,
+        ) as e:
             kind = FailureKind.BUSY if isinstance(e, DeviceBusyError) else FailureKind.UNREACHABLE
             self.outcome.unreachable.append((device.name, str(e)))
             self.progress.info(f"[{device.name}] unreachable: {e}")
@@ -522,6 +528,7 @@ class Dispatcher:
                     ) from e
                 await asyncio.sleep(REFUSED_BACKOFF_S * 2 ** min(refused, 3) if refused else 0.5)
         d = conn.device
+        check_agent_settings(d, desc)
         self.writer.device(
             DeviceRecord(
                 self.run_id,

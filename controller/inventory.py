@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rigbench.agent.telemetry.settings import check_settings
 from rigbench.controller.bounded import STRICT, TimeoutS
 from rigbench.controller.yamlfile import load_model
 from rigbench.errors import InventoryError
@@ -24,7 +25,16 @@ class LocalTransport(_Strict):
     home: Path | None = None  # agent home (cache, spool); default .rigbench/agents/<device>
     telemetry_root: Path | None = None  # a recorded device root: telemetry is simulated
     simulated: bool = False
-    external_meter: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "external_meter" in data:
+            raise ValueError(
+                "external_meter moved to the device's sensors: mapping, which reaches the agent "
+                "on every transport: sensors: {external: {command: ...}}"
+            )
+        return data
 
 
 class TlsConfig(_Strict):
@@ -91,6 +101,9 @@ class Device(_Strict):
     grpc: GrpcTransport | None = None
     ssh: SshTransport | None = None
     cost: Cost | None = None
+    # Per-source sensor settings, {source: {key: value}} (docs/telemetry.md): the agent gets
+    # them as --sensor options and reports them back, on every transport.
+    sensors: dict[str, dict[str, str]] = {}
     connect_timeout_s: TimeoutS = Field(default=30.0, gt=0)  # reach the agent, health, describe
     wait_timeout_s: TimeoutS = Field(default=600.0, ge=0)  # while another controller holds it
     job_timeout_s: TimeoutS = Field(default=3600.0, gt=0)  # one job, start to result
@@ -104,6 +117,11 @@ class Device(_Strict):
         if not v or not all(c.isalnum() or c in "-_." for c in v):
             raise ValueError("device names use letters, digits, '-', '_' and '.'")
         return v
+
+    @field_validator("sensors")
+    @classmethod
+    def _sensors_ok(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        return check_settings(v)
 
     @model_validator(mode="after")
     def _one_transport(self) -> Device:

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from rigbench.agent.lifetime import holder, open_lock, try_lock
+from rigbench.agent.telemetry.base import SensorSettings
+from rigbench.agent.telemetry.settings import to_options
 from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.errors import AgentUnreachableError, DeviceBusyError
 
@@ -124,7 +126,7 @@ def prestart(
     *,
     telemetry_root: Path | None = None,
     simulated: bool = False,
-    external_meter: str | None = None,
+    sensors: SensorSettings | None = None,
     timeout_s: float = 60.0,
 ) -> None:
     """Spawn the local agent of ``home`` now, without waiting for it to serve.
@@ -132,7 +134,7 @@ def prestart(
     Best effort: when the home is held by another run, or anything else is in the way, nothing
     is spawned and ``start_local_agent`` does the usual (waiting, reporting) later.
     """
-    args = _restart_args(telemetry_root, simulated, external_meter, None, timeout_s, ChannelConfig)
+    args = _restart_args(telemetry_root, simulated, sensors, None, timeout_s, ChannelConfig)
     key = home.resolve()
     if key in _early:
         return
@@ -188,7 +190,7 @@ def _adopt(home: Path, restart_args: dict[str, Any]) -> _Spawned | None:
 def _restart_args(
     telemetry_root: Path | None,
     simulated: bool,
-    external_meter: str | None,
+    sensors: SensorSettings | None,
     extra_args: list[str] | None,
     timeout_s: float,
     channel_for: Callable[[str], ChannelConfig],
@@ -196,7 +198,7 @@ def _restart_args(
     return {
         "telemetry_root": telemetry_root,
         "simulated": simulated,
-        "external_meter": external_meter,
+        "sensors": sensors or {},
         "extra_args": extra_args,
         "timeout_s": timeout_s,
         "channel_for": channel_for,
@@ -208,7 +210,7 @@ async def start_local_agent(
     *,
     telemetry_root: Path | None = None,
     simulated: bool = False,
-    external_meter: str | None = None,
+    sensors: SensorSettings | None = None,
     extra_args: list[str] | None = None,
     timeout_s: float = 60.0,
     channel_for: Callable[[str], ChannelConfig] = ChannelConfig,
@@ -223,7 +225,7 @@ async def start_local_agent(
     ``lock_fd`` already holds it; the agent stops when this process exits.
     """
     restart_args = _restart_args(
-        telemetry_root, simulated, external_meter, extra_args, timeout_s, channel_for
+        telemetry_root, simulated, sensors, extra_args, timeout_s, channel_for
     )
     if lock_fd is None and (spawned := _adopt(home, restart_args)) is not None:
         try:
@@ -253,7 +255,7 @@ def _spawn(
     """Start ``rigbench agent serve`` for ``home`` (holding ``lock_fd``); do not wait for it."""
     telemetry_root = restart_args["telemetry_root"]
     simulated = restart_args["simulated"]
-    external_meter = restart_args["external_meter"]
+    sensors = restart_args["sensors"]
     extra_args = restart_args["extra_args"]
     fd, name = tempfile.mkstemp(prefix="port-", dir=home)
     os.close(fd)
@@ -283,8 +285,7 @@ def _spawn(
         cmd += ["--telemetry-root", str(telemetry_root)]
     if simulated:
         cmd.append("--simulated")
-    if external_meter:
-        cmd += ["--external-meter", external_meter]
+    cmd += to_options(sensors)
     cmd += extra_args or []
     log = open(log_path, "ab")
     proc = subprocess.Popen(

@@ -152,6 +152,10 @@ class ProtocolMismatchError(ControllerError):
     """The agent speaks a protocol version this controller does not."""
 
 
+class AgentSettingsError(ControllerError):
+    """The agent runs with other settings (its sensors) than the device's inventory entry."""
+
+
 class StoreError(ControllerError):
     """The DuckDB store could not be opened, migrated, read or written."""
 

@@ -83,13 +83,16 @@ class Farm:
         return json.loads((self.install_dir / "state.json").read_text())
 
 
-def write_inventory(path: Path, sshd: Sshd, known_hosts: Path, install_dir: Path, port: int):
+def write_inventory(
+    path: Path, sshd: Sshd, known_hosts: Path, install_dir: Path, port: int, sensors: str = ""
+):
     path.write_text(
         "devices:\n"
         "  - name: box\n"
         "    class: x86\n"
         "    connect_timeout_s: 10\n"
-        "    ssh:\n"
+        + (f"    sensors: {sensors}\n" if sensors else "")
+        + "    ssh:\n"
         f"      host: 127.0.0.1\n      port: {sshd.port}\n      user: {sshd.user}\n"
         f"      key_file: {sshd.user_key}\n      known_hosts: {known_hosts}\n"
         f"      install_dir: {install_dir}\n      agent_port: {port}\n"
@@ -293,6 +296,37 @@ def test_the_controller_runs_a_plan_through_the_ssh_tunnel(farm, installed, tmp_
     assert "finished): 1 result(s) on box, cnn, single-stream" in r.output
     assert re.search(r"^\S+\s+fp32\s+ort-cpu\s+\d", r.output, re.M), r.output
     assert (farm.install_dir / "home").exists() and any((farm.install_dir / "home").iterdir())
+
+
+def test_the_inventorys_sensors_reach_the_installed_agent(farm, installed, tmp_path):
+    _, _, wheel = installed
+    metered = tmp_path / "metered.yaml"
+    write_inventory(
+        metered, farm.sshd, farm.folder / "known_hosts", farm.install_dir, farm.agent_port,
+        sensors="{external: {command: 'echo 23.4'}}",
+    )
+    r = farm.cli("agent", "install", "box", "--wheel", str(wheel), "--work", str(WORK),
+                 inventory=metered)
+    assert r.exit_code == 0, r.output
+    lines = step_lines(r.output)
+    assert "service: supervisor script" in r.output and "written" in r.output
+    assert "sensors: external available: `echo 23.4` reads 23.4 W" in lines
+    cmdline = Path(f"/proc/{farm.pid('agent')}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[cmdline.index(b"--sensor") + 1] == b"external.command=echo 23.4"
+
+    # The inventory without the meter: a run is refused until the agent is installed again.
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN)
+    r = farm.cli("run", str(plan), "--store", str(tmp_path / "s.duckdb"), "--work",
+                 str(tmp_path / "work"), "--quiet")
+    assert r.exit_code == 2, r.output
+    assert "its agent runs with sensor settings for external" in r.output
+    assert "rigbench agent install box" in r.output
+    assert farm.cli("agent", "status", "box").exit_code != 0
+    r = farm.cli("agent", "install", "box", "--wheel", str(wheel), "--work", str(WORK))
+    assert r.exit_code == 0, r.output
+    assert b"--sensor" not in Path(f"/proc/{farm.pid('agent')}/cmdline").read_bytes()
+    assert farm.cli("agent", "status", "box").exit_code == 0
 
 
 def test_the_supervisor_restarts_a_killed_agent(farm, installed):

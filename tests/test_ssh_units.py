@@ -6,6 +6,7 @@ known_hosts recording, wheel identity, CLI help. Fast; real tools only where the
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import stat
 import subprocess
@@ -15,6 +16,7 @@ import paramiko
 import pytest
 from typer.testing import CliRunner
 
+from rigbench.agent.telemetry.settings import to_options
 from rigbench.controller.cli import app
 from rigbench.controller.cli.agent_admin import select_ssh_devices
 from rigbench.controller.ssh.errors import HostKeyError, SshError
@@ -171,6 +173,18 @@ def test_system_unit_runs_the_agent_on_loopback_as_the_user_and_restarts_forever
 def test_unit_quotes_paths_with_spaces_and_percent():
     text = systemd_unit(RemoteLayout("/srv/my agents/100%"), 50151, user_unit=True, run_as=None)
     assert 'ExecStart="/srv/my agents/100%%/venv/bin/rigbench"' in text
+
+
+def test_unit_and_supervisor_carry_the_devices_sensor_settings_word_for_word():
+    lay = RemoteLayout("/a")
+    extra = to_options({"external": {"command": "meter --host \"$PLUG\" 100%"}})
+    unit = systemd_unit(lay, 50151, user_unit=True, run_as=None, extra=extra)
+    # systemd: $ would expand a variable and % a specifier; both are doubled to stay literal.
+    assert ' --sensor "external.command=meter --host \\"$$PLUG\\" 100%%"\n' in unit
+    script = supervisor_script(lay, 50151, extra)
+    cmd = next(ln for ln in script.splitlines() if "agent serve" in ln).strip()
+    words = shlex.split(cmd.split(" >>")[0])
+    assert words[-2:] == ["--sensor", 'external.command=meter --host "$PLUG" 100%']
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")

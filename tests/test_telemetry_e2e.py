@@ -123,3 +123,54 @@ def test_simulated_throttling_pi3_marks_the_result_throttled(tmp_path):
     ]
     assert throttled is True
     assert any("soft-temp-limit" in r for r in json.loads(reasons))
+
+
+# --- the inventory's sensors: reach the agent ------------------------------------------------
+
+METER_PLAN = TINY_PLAN.replace("min_duration_s: 1.0", "min_duration_s: 2.0")
+
+
+def test_an_external_meter_in_the_inventory_is_a_local_devices_energy(tmp_path):
+    inventory = (
+        "devices:\n  - name: pc\n    class: local\n"
+        "    sensors: {external: {command: 'echo 12.5'}}\n"
+    )
+    run_plan(tmp_path, METER_PLAN, inventory)
+    (power, source) = query(tmp_path, "SELECT avg_power_mw, energy_source FROM results")[0]
+    assert source == "integrated:external:total"
+    assert power == pytest.approx(12_500)
+    (desc,) = query(tmp_path, "SELECT description_json FROM devices")[0]
+    assert json.loads(desc)["sensor_settings"] == {"external": {"command": "echo 12.5"}}
+
+
+def grpc_inventory(address: str, sensors: str) -> str:
+    return (
+        f"devices:\n  - name: board\n    class: x86\n    grpc: {{address: '{address}'}}\n"
+        f"    connect_timeout_s: 10\n    sensors: {sensors}\n"
+    )
+
+
+def test_a_grpc_agent_without_the_inventorys_sensors_is_refused_with_the_options_to_give_it(
+    tmp_path, start_agent
+):
+    plain = start_agent()
+    (tmp_path / "plan.yaml").write_text(METER_PLAN)
+    (tmp_path / "inv.yaml").write_text(
+        grpc_inventory(plain.address, "{external: {command: 'echo 7'}}")
+    )
+    args = ["run", str(tmp_path / "plan.yaml"), "--quiet", "-i", str(tmp_path / "inv.yaml"),
+            "--store", str(tmp_path / "rb.duckdb"), "--work", str(tmp_path / "work")]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "its agent runs with sensor settings for none" in r.output
+    assert "with: --sensor 'external.command=echo 7'" in r.output
+    assert query(tmp_path, "SELECT count(*) FROM results") == [(0,)]
+
+    metered = start_agent("--sensor", "external.command=echo 7")
+    (tmp_path / "inv.yaml").write_text(
+        grpc_inventory(metered.address, "{external: {command: 'echo 7'}}")
+    )
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    (source,) = query(tmp_path, "SELECT energy_source FROM results")[0]
+    assert source == "integrated:external:total"

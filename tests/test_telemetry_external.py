@@ -32,7 +32,7 @@ def test_any_printed_non_negative_watt_value_reads_back(watts: float):
 
 
 def test_a_configured_meter_is_read_in_milliwatts_as_the_external_total():
-    env = SensorEnv(external_meter=["echo", "23.4"])
+    env = SensorEnv(settings={"external": {"command": "echo 23.4"}})
     info = ExternalMeterSource.probe(env)
     assert info.status is SourceStatus.AVAILABLE and "23.4 W" in info.detail
     readings = ExternalMeterSource.open(env).read()
@@ -45,5 +45,5 @@ def test_no_meter_configured_is_not_available():
 
 
 def test_a_meter_command_that_fails_is_not_available_with_the_reason():
-    info = ExternalMeterSource.probe(SensorEnv(external_meter=["false"]))
+    info = ExternalMeterSource.probe(SensorEnv(settings={"external": {"command": "false"}}))
     assert info.status is SourceStatus.NOT_AVAILABLE and "status 1" in info.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def thermal_root(root: Path) -> Path:
 
 def meter(argv: list[str], timeout_s: float = 2.0) -> ExternalMeterSource:
     return ExternalMeterSource.open(
-        SensorEnv(external_meter=argv, command_timeout_s=timeout_s))
+        SensorEnv(settings={"external": {"command": shlex.join(argv)}},
+                  command_timeout_s=timeout_s))
 
 
 # --- one tick, deterministic -------------------------------------------------------------------

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rigbench.agent.telemetry import SOURCES
+from rigbench.agent.telemetry.base import (
+    EnergyRole,
+    Reading,
+    SensorEnv,
+    SensorInfo,
+    TelemetrySource,
+)
 from rigbench.agent.telemetry.sampler import Gap, Sample
 from rigbench.agent.telemetry.summary import TelemetrySummary, summarize
 
@@ -213,3 +223,69 @@ def test_summary_round_trips_through_json():
 def test_from_dict_ignores_fields_of_a_newer_agent():
     data = TelemetrySummary(avg_power_mw=5.0).to_dict() | {"future_field": 1}
     assert TelemetrySummary.from_dict(data).avg_power_mw == 5.0
+
+
+# --- a source says how it counts: a new meter needs no table elsewhere -----------------------
+
+
+class WallPlug(TelemetrySource):
+    """A power meter nobody else knows about: it describes itself, and that is enough."""
+
+    name = "wallplug"
+    energy_role = EnergyRole.WHOLE_DEVICE
+    energy_rank = 99
+    covers = "the wall socket of the whole rack"
+
+    @classmethod
+    def probe(cls, env: SensorEnv) -> SensorInfo:
+        raise NotImplementedError
+
+    @classmethod
+    def open(cls, env: SensorEnv) -> TelemetrySource:
+        raise NotImplementedError
+
+    def read(self) -> list[Reading]:
+        raise NotImplementedError
+
+
+class NpuRail(WallPlug):
+    name = "npu"
+    energy_role = EnergyRole.PART
+    covers = "the NPU rail only"
+
+
+def test_a_new_whole_device_meter_is_the_energy_figure_by_its_own_description():
+    samples = series("wallplug:total", "power_mw", 0, 100 * MS, [40_000.0] * 31)
+    samples += series("external:total", "power_mw", 0, 100 * MS, [30_000.0] * 31)
+    out = summarize(samples, [], window=(0, 3 * S), iterations=1, sources=[*SOURCES, WallPlug])
+    assert out.energy_source == "integrated:wallplug:total"
+    assert out.avg_power_mw == pytest.approx(40_000)
+    assert "wallplug:total covers the wall socket of the whole rack" in out.notes
+
+
+def test_a_new_part_source_is_added_to_the_other_parts():
+    samples = counter("rapl:total", 10.0, 0, 100 * MS, 31)
+    samples += series("npu:total", "power_mw", 0, 100 * MS, [5_000.0] * 31)
+    out = summarize(samples, [], window=(0, 3 * S), iterations=1,
+                    update_periods={"rapl": 0.001}, sources=[*SOURCES, NpuRail])
+    assert out.energy_source == "counter:rapl:total+integrated:npu:total"
+    assert out.avg_power_mw == pytest.approx(15_000)
+
+
+def test_a_source_that_does_not_count_toward_energy_is_left_out():
+    samples = series("thermal:total", "power_mw", 0, 100 * MS, [9_000.0] * 31)
+    out = summarize(samples, [], window=(0, 3 * S), iterations=1)
+    assert out.avg_power_mw is None and out.energy_source is None
+
+
+def test_every_registered_source_that_reports_a_total_says_how_it_counts():
+    """A source module that emits `<name>:total` declares its energy role and coverage; a new
+    power meter that forgot would otherwise be silently left out of the energy figure.
+    """
+    def module_text(s: type[TelemetrySource]) -> str:
+        return inspect.getsource(sys.modules[s.__module__])
+
+    emitting = [s for s in SOURCES if "total_sensor(" in module_text(s)]
+    assert {s.name for s in emitting} >= {"rapl", "nvml", "jetson", "rpi", "external"}
+    for source in emitting:
+        assert source.energy_role is not None and source.covers, source.name

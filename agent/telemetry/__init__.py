@@ -1,7 +1,8 @@
 """Telemetry backends: what each device can measure, and reading it on the sampler thread.
 
 Adding a sensor is one new module with a `TelemetrySource` subclass plus one line in
-`SOURCES`. The order matters only for display; the summary picks its energy source itself.
+`SOURCES`; the class says how it counts toward energy and which settings it takes, so nothing
+else lists it. The order matters only for display; the summary picks its energy source itself.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -43,14 +43,10 @@ METRICS = frozenset(
 TOTAL = "total"
 """Suffix of the one sensor per source that is its best non-overlapping total (`rapl:total`)."""
 
-TOTAL_COVERAGE = {
-    "external": "the external meter's reading",
-    "jetson": "the Jetson module's INA3221 rails (input rail, or the sum of rails)",
-    "rapl": "CPU packages and DRAM only (RAPL), not the whole machine",
-    "nvml": "NVIDIA GPU boards only",
-    "rpi": "Raspberry Pi PMIC rails only, not total board power (5 V input not measured)",
-}
-"""What each source's total covers, so an energy figure never claims more than it measured."""
+SensorSettings = dict[str, dict[str, str]]
+"""Per-source settings, ``{source: {key: value}}``: the inventory's ``sensors:`` mapping, the
+agent's ``--sensor SOURCE.KEY=VALUE`` options, and what ``Describe`` reports back.
+"""
 
 
 def total_sensor(source: str) -> str:
@@ -65,6 +61,33 @@ class Reading:
     sensor: str  # stable id, e.g. "rapl:package-0", "thermal:x86_pkg_temp", "jetson:VDD_IN"
     metric: str  # one of METRICS; the unit is in the name
     value: float
+
+
+class EnergyRole(enum.Enum):
+    """How a source's ``<name>:total`` counts toward one device's energy figure."""
+
+    WHOLE_DEVICE = "whole device"
+    """Alone, it is the device's figure; of those present, the highest `energy_rank` wins."""
+    PART = "part"
+    """A disjoint part of the device (CPU, GPU): the parts present are added together."""
+
+
+@dataclass(frozen=True)
+class ClockFamily:
+    """A source's clocks that tell the device's speed (the summary's min/max clock)."""
+
+    label: str  # said in the summary's notes: "clocks from <label>"
+    rank: int  # of the families present, the highest rank is the most telling
+    match: Callable[[str], bool]  # which of the source's sensor ids are in the family
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key a source takes (its schema: the key, what it means, an example)."""
+
+    key: str
+    meaning: str
+    example: str
 
 
 class SourceStatus(enum.Enum):
@@ -94,7 +117,7 @@ class SensorEnv:
     root: Path = Path("/")  # sysfs/procfs root
     run: CommandRunner = run_command
     simulated: bool = False  # set when root/runner replay recorded data
-    external_meter: list[str] | None = None  # argv of a command that prints watts
+    settings: SensorSettings = field(default_factory=dict)  # checked by `check_settings`
     command_timeout_s: float = 2.0
     spawn: StreamSpawner | None = None  # long-running commands (tegrastats); see `stream`
 
@@ -105,13 +128,37 @@ class SensorEnv:
         spawner = self.spawn or getattr(self.run, "spawn", None) or spawn_lines
         return spawner(argv)
 
+    def setting(self, source: str, key: str) -> str | None:
+        """A source's configured value for ``key``, or None when not configured."""
+        return self.settings.get(source, {}).get(key)
+
 
 class TelemetrySource(ABC):
-    """One backend. Subclasses set `name` and implement probe/open/read."""
+    """One backend. Subclasses set `name` and implement probe/open/read.
+
+    A source describes itself here, so nothing outside its module lists it: whether and how
+    its total counts toward energy (`energy_role`, `energy_rank`, `covers`), which of its
+    clocks tell the device's speed (`clocks`), and the settings it takes (`settings`, read
+    with `SensorEnv.setting`).
+    """
 
     name: ClassVar[str]
     min_interval_s: float = 0.0
     """The sampler polls this source no faster than this (forking a command is not free)."""
+    energy_role: ClassVar[EnergyRole | None] = None
+    """How its `<name>:total` power/energy counts toward the device's energy (None: not)."""
+    energy_rank: ClassVar[int] = 0
+    """Among whole-device sources present, the highest rank is the device's figure."""
+    covers: ClassVar[str] = ""
+    """What its total covers, said beside every energy figure taken from it."""
+    clocks: ClassVar[ClockFamily | None] = None
+    settings: ClassVar[tuple[Setting, ...]] = ()
+
+    @classmethod
+    def check_setting(cls, key: str, value: str) -> None:
+        """Raise ValueError when ``value`` is not usable for ``key`` (the key is known)."""
+        if not value.strip():
+            raise ValueError(f"{cls.name}.{key} is empty")
 
     def __init__(self) -> None:
         self._problems: list[str] = []

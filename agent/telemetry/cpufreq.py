@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rigbench.agent.telemetry.base import (
+    ClockFamily,
     Reading,
     SensorEnv,
     SensorInfo,
@@ -47,6 +48,9 @@ class CpufreqSource(TelemetrySource):
     """`cpufreq:cpuN` clock_khz, and `cpufreq:cpuN:max-lowered` throttled."""
 
     name = "cpufreq"
+    clocks = ClockFamily(
+        "cpufreq", 1, lambda s: s.startswith("cpufreq:cpu") and s.count(":") == 1
+    )
 
     def __init__(self, cores: list[CoreFreq]) -> None:
         super().__init__()

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rigbench.agent.telemetry.base import (
+    ClockFamily,
+    EnergyRole,
     Reading,
     SensorEnv,
     SensorInfo,
@@ -383,6 +385,10 @@ class JetsonSource(TelemetrySource):
     """`jetson:<rail>` power_mw, `jetson:total`, and in tegrastats mode temps/CPU/GPU/EMC/RAM."""
 
     name = "jetson"
+    energy_role = EnergyRole.WHOLE_DEVICE
+    energy_rank = 2
+    covers = "the Jetson module's INA3221 rails (input rail, or the sum of rails)"
+    clocks = ClockFamily("Jetson CPU clocks", 2, lambda s: s.startswith("jetson:cpu"))
 
     def __init__(
         self,

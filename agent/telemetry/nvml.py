@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import Any
 
 from rigbench.agent.telemetry.base import (
+    ClockFamily,
+    EnergyRole,
     Reading,
     SensorEnv,
     SensorInfo,
@@ -448,6 +450,11 @@ class NvmlSource(TelemetrySource):
     """NVIDIA GPUs via pynvml or nvidia-smi; `nvml:total` sums the GPUs."""
 
     name = "nvml"
+    energy_role = EnergyRole.PART
+    covers = "NVIDIA GPU boards only"
+    clocks = ClockFamily(
+        "nvml SM clocks", 3, lambda s: s.startswith("nvml:") and s.endswith(":sm")
+    )
 
     def __init__(self, env: SensorEnv, lib: _Pynvml | None) -> None:
         super().__init__()

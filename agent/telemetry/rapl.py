@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rigbench.agent.telemetry.base import (
+    EnergyRole,
     Reading,
     SensorEnv,
     SensorInfo,
@@ -175,6 +176,8 @@ class RaplSource(TelemetrySource):
     """`rapl:<zone>` energy_uj (since open) per zone, plus `rapl:total`."""
 
     name = "rapl"
+    energy_role = EnergyRole.PART
+    covers = "CPU packages and DRAM only (RAPL), not the whole machine"
 
     def __init__(self, zones: list[Zone]) -> None:
         super().__init__()

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 
 from rigbench.agent.telemetry.base import (
+    ClockFamily,
+    EnergyRole,
     Reading,
     SensorEnv,
     SensorInfo,
@@ -205,6 +207,10 @@ class RpiSource(TelemetrySource):
 
     name = "rpi"
     min_interval_s = 0.5
+    energy_role = EnergyRole.WHOLE_DEVICE
+    energy_rank = 1
+    covers = "Raspberry Pi PMIC rails only, not total board power (5 V input not measured)"
+    clocks = ClockFamily("rpi:arm", 4, lambda s: s == "rpi:arm")
 
     def __init__(self, env: SensorEnv, working: list[tuple[str, ...]]) -> None:
         super().__init__()

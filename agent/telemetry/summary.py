@@ -6,10 +6,11 @@ Rules, each for a reason:
   integrates between polls, polled power aliases with bursty inference.
 * Energy is reported only when the window spans at least `MIN_UPDATES` sensor updates; a
   window shorter than the sensor's refresh period would report one stale reading as energy.
-* One device, one energy figure without double counting: an external meter covers the whole
-  device, so it wins; else a Jetson's module input or a Pi's PMIC; else the disjoint CPU (RAPL)
-  and GPU (NVML) totals are added. `energy_source` names every part and `notes` say what the
-  figure covers.
+* One device, one energy figure without double counting: each source says how its total
+  counts (`TelemetrySource.energy_role`). Of the whole-device sources present the highest
+  `energy_rank` wins alone (an external meter, else a Jetson's module input, else a Pi's PMIC);
+  else the disjoint parts (RAPL's CPU, NVML's GPU) are added. `energy_source` names every part
+  and `notes` say what the figure covers (`TelemetrySource.covers`).
 * Every figure is None when it was not measured; `notes` say why.
 """
 
@@ -17,25 +18,19 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from rigbench.agent.telemetry.base import TOTAL_COVERAGE, total_sensor
+from rigbench.agent.telemetry import SOURCES
+from rigbench.agent.telemetry.base import EnergyRole, TelemetrySource, total_sensor
 from rigbench.agent.telemetry.sampler import Gap, Sample
 
 MIN_UPDATES = 3
 MIN_COVERAGE = 0.5  # below this share of the window, energy is not extrapolated
-WHOLE_DEVICE_SOURCES = ("external", "jetson", "rpi")  # first present wins, alone
-ADDITIVE_SOURCES = ("rapl", "nvml")  # disjoint parts of a PC, added together
-CLOCK_FAMILIES: tuple[tuple[str, Callable[[str], bool]], ...] = (
-    ("rpi:arm", lambda s: s == "rpi:arm"),
-    ("nvml SM clocks", lambda s: s.startswith("nvml:") and s.endswith(":sm")),
-    ("Jetson CPU clocks", lambda s: s.startswith("jetson:cpu")),
-    ("cpufreq", lambda s: s.startswith("cpufreq:cpu") and s.count(":") == 1),
-)
 
 Window = tuple[int, int]
+Sources = Sequence[type[TelemetrySource]]
 
 
 @dataclass
@@ -178,19 +173,23 @@ def _present_sources(samples: Sequence[Sample]) -> set[str]:
 
 
 def device_power(
-    samples: Sequence[Sample], window: Window, periods: dict[str, float | None]
+    samples: Sequence[Sample],
+    window: Window,
+    periods: dict[str, float | None],
+    sources: Sources = SOURCES,
 ) -> tuple[list[Part], list[str]]:
     """The parts that make up device power over `window`, and notes on what is missing."""
-    present = _present_sources(samples)
+    present = [s for s in sources if s.name in _present_sources(samples)]
     notes: list[str] = []
-    for source in WHOLE_DEVICE_SOURCES:
-        if source in present:
-            part, note = _part(samples, source, window, periods.get(source))
-            return ([part] if part else []), ([note] if note else [])
+    whole = [s for s in present if s.energy_role is EnergyRole.WHOLE_DEVICE]
+    if whole:
+        source = max(whole, key=lambda s: s.energy_rank).name
+        part, note = _part(samples, source, window, periods.get(source))
+        return ([part] if part else []), ([note] if note else [])
     parts = []
-    for source in ADDITIVE_SOURCES:
-        if source in present:
-            part, note = _part(samples, source, window, periods.get(source))
+    for s in present:
+        if s.energy_role is EnergyRole.PART:
+            part, note = _part(samples, s.name, window, periods.get(s.name))
             if part:
                 parts.append(part)
             if note:
@@ -198,17 +197,20 @@ def device_power(
     return parts, notes
 
 
-def _clock_range(samples: Sequence[Sample]) -> tuple[float | None, float | None, str | None]:
+def _clock_range(
+    samples: Sequence[Sample], sources: Sources
+) -> tuple[float | None, float | None, str | None]:
     """min/max over time of the fastest core's clock, from the most telling clock family."""
     clocks = [s for s in samples if s.metric == "clock_khz"]
-    for family, match in CLOCK_FAMILIES:
-        chosen = [s for s in clocks if match(s.sensor)]
+    families = sorted((s.clocks for s in sources if s.clocks), key=lambda f: -f.rank)
+    for family in families:
+        chosen = [s for s in clocks if family.match(s.sensor)]
         if chosen:
             per_tick: dict[int, float] = defaultdict(float)
             for s in chosen:
                 per_tick[s.t_ns] = max(per_tick[s.t_ns], s.value)
             values = list(per_tick.values())
-            return min(values), max(values), family
+            return min(values), max(values), family.label
     return None, None, None
 
 
@@ -251,8 +253,12 @@ def summarize(
     idle_window: Window | None = None,
     iterations: int,
     update_periods: dict[str, float | None] | None = None,
+    sources: Sources = SOURCES,
 ) -> TelemetrySummary:
-    """Summarise the measured `window` (and the optional idle baseline) of a run."""
+    """Summarise the measured `window` (and the optional idle baseline) of a run.
+
+    ``sources`` are the classes the samples came from: they say how each counts.
+    """
     t0, t1 = window
     if t1 <= t0:
         raise ValueError("window must end after it starts")
@@ -260,7 +266,8 @@ def summarize(
     out = TelemetrySummary()
     window_s = (t1 - t0) / 1e9
 
-    parts, notes = device_power(samples, window, periods)
+    parts, notes = device_power(samples, window, periods, sources)
+    by_name = {s.name: s for s in sources}
     out.notes += notes
     if parts:
         coverage = min(p.covered_ns for p in parts) / (t1 - t0)
@@ -269,7 +276,8 @@ def summarize(
         out.energy_source = "+".join(f"{p.kind}:{p.sensor}" for p in parts)
         for p in parts:
             source = p.sensor.split(":", 1)[0]
-            out.notes.append(f"{p.sensor} covers {TOTAL_COVERAGE.get(source, source)}")
+            covers = by_name[source].covers if source in by_name else ""
+            out.notes.append(f"{p.sensor} covers {covers or source}")
         if coverage >= MIN_COVERAGE:
             out.energy_mj = out.avg_power_mw * window_s
         else:
@@ -282,7 +290,7 @@ def summarize(
         out.notes.append("energy is partial: some parts of the device were not measured")
 
     if idle_window is not None:
-        idle_parts, idle_notes = device_power(samples, idle_window, periods)
+        idle_parts, idle_notes = device_power(samples, idle_window, periods, sources)
         idle_sensors = {p.sensor for p in idle_parts}
         if idle_parts and idle_sensors == {p.sensor for p in parts}:
             out.idle_power_mw = sum(p.avg_power_mw for p in idle_parts)
@@ -304,7 +312,7 @@ def summarize(
     in_window = [s for s in samples if t0 <= s.t_ns <= t1]
     temps = [s.value for s in in_window if s.metric == "temp_mc"]
     out.peak_temp_mc = max(temps) if temps else None
-    out.min_clock_khz, out.max_clock_khz, family = _clock_range(in_window)
+    out.min_clock_khz, out.max_clock_khz, family = _clock_range(in_window, sources)
     if family is not None:
         out.notes.append(f"clocks from {family}")
 

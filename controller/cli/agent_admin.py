@@ -240,6 +240,8 @@ STATUS_COLUMNS = [
     ("build", "build"),
     ("service", "service"),
     ("health", "health"),
+    ("sensors", "sensors"),
+    ("sensor mismatch", "sensor_mismatch"),
 ]
 
 
@@ -251,8 +253,9 @@ def status_cmd(
 ) -> None:
     """Installed build, service state and health of agents on SSH hosts (all by default).
 
-    Exits 2 if any agent is not serving. --format json or csv prints one record
-    per host on stdout (the steps go to stderr).
+    Exits 2 if any agent is not serving, or runs with other sensor settings than the
+    inventory gives it (`agent install` applies them). --format json or csv prints one
+    record per host on stdout (the steps go to stderr).
 
     Example: rigbench agent status pi5-01
     """

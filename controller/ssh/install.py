@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rigbench.agent.describe import DeviceDescription
+from rigbench.agent.telemetry.settings import to_options
 from rigbench.controller.client import AgentClient, ChannelConfig
+from rigbench.controller.connect import check_agent_settings
 from rigbench.controller.inventory import Device, SshTransport
 from rigbench.controller.ssh.errors import SshError
 from rigbench.controller.ssh.probe import HostFacts, probe_host
@@ -45,7 +47,7 @@ from rigbench.controller.ssh.units import (
     service_name,
 )
 from rigbench.controller.ssh.wheels import LocalWheel, Wheelhouse, build_wheelhouse
-from rigbench.errors import AgentUnreachableError, RigbenchError
+from rigbench.errors import AgentSettingsError, AgentUnreachableError, RigbenchError
 
 Say = Callable[[str], None]
 
@@ -390,7 +392,9 @@ def install_service(host: Host, opts: InstallOptions, changed: bool) -> ServiceK
     def say(msg: str) -> None:
         host.say(f"service: {msg}")
 
+    # The inventory's recorded root (ssh block) and sensor settings reach the agent here.
     extra = serve_options(host.ssh.telemetry_root, host.ssh.simulated)
+    extra += to_options(host.device.sensors)
     if choice.kind == "supervisor":
         install_supervisor(host.session, host.facts, host.layout, port, changed, say, extra)
     else:
@@ -469,6 +473,14 @@ def _not_healthy(host: Host, timeout_s: float, why: str) -> AgentUnreachableErro
     )
 
 
+def describe_sensors(desc: DeviceDescription) -> str | None:
+    """The configured sources as the agent found them; None when none is configured."""
+    configured = [s for s in desc.sensors if s.source in desc.sensor_settings]
+    if not configured:
+        return None
+    return "; ".join(f"{s.source} {s.status}: {s.detail}" for s in configured)
+
+
 def describe_runtimes(desc: DeviceDescription) -> str:
     return (
         ", ".join(f"{r.name} {r.version} [{', '.join(r.providers)}]" for r in desc.runtimes)
@@ -515,6 +527,9 @@ async def install(device: Device, opts: InstallOptions, say: Say) -> None:
             f"health: serving after {secs:.1f}s: agent {desc.agent_version}, protocol "
             f"{desc.protocol_version}, runtimes {describe_runtimes(desc)}"
         )
+        check_agent_settings(device, desc)
+        if sensors := describe_sensors(desc):
+            say(f"sensors: {sensors}")
         say(f"done in {time.monotonic() - t0:.1f}s")
     finally:
         await asyncio.to_thread(host.session.close)
@@ -522,7 +537,7 @@ async def install(device: Device, opts: InstallOptions, say: Say) -> None:
 
 @dataclass
 class AgentStatus:
-    """What ``agent status`` found on one host; true when the agent serves."""
+    """What ``agent status`` found on one host; true when the agent serves as configured."""
 
     device: str
     installed: dict[str, Any] | None = None  # the install's state file, None when none
@@ -531,9 +546,11 @@ class AgentStatus:
     health: str = ""
     agent_version: str | None = None
     busy_job_id: str | None = None
+    sensors: str | None = None  # the configured sources as the agent found them
+    sensor_mismatch: str | None = None  # it runs with other sensor settings than the inventory's
 
     def __bool__(self) -> bool:
-        return self.serving
+        return self.serving and self.sensor_mismatch is None
 
 
 async def status(device: Device, say: Say) -> AgentStatus:
@@ -573,6 +590,14 @@ async def status(device: Device, say: Say) -> AgentStatus:
             + (f", busy with job {desc.busy_job_id}" if desc.busy_job_id else "")
         )
         say(f"health: {out.health}")
+        if sensors := describe_sensors(desc):
+            out.sensors = sensors
+            say(f"sensors: {sensors}")
+        try:
+            check_agent_settings(device, desc)
+        except AgentSettingsError as e:
+            out.sensor_mismatch = str(e)
+            say(f"sensors: {e}")
         return out
     finally:
         await asyncio.to_thread(host.session.close)

@@ -106,7 +106,9 @@ def serve_options(telemetry_root: str | None, simulated: bool) -> list[str]:
 
 
 def agent_argv(layout: RemoteLayout, agent_port: int, extra: Sequence[str] = ()) -> list[str]:
-    """The agent command: loopback only, since the controller comes through SSH."""
+    """The agent command: loopback only, since the controller comes through SSH; ``extra``
+    are further ``agent serve`` options (a recorded root, the device's ``--sensor`` settings).
+    """
     return [
         layout.rigbench,
         "agent",
@@ -122,8 +124,10 @@ def agent_argv(layout: RemoteLayout, agent_port: int, extra: Sequence[str] = ())
 
 
 def _systemd_quote(arg: str) -> str:
-    """Quote one ExecStart word: systemd's own rules (``%`` is a specifier, quotes C-like)."""
-    arg = arg.replace("%", "%%")
+    """Quote one ExecStart word: systemd's own rules (``%`` is a specifier, ``$`` expands a
+    variable, quotes C-like).
+    """
+    arg = arg.replace("%", "%%").replace("$", "$$")
     if arg and not any(c in arg for c in " \t\"'\\;$"):
         return arg
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'

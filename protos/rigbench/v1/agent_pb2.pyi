@@ -39,7 +39,7 @@ class SensorInfo(_message.Message):
     def __init__(self, source: _Optional[str] = ..., status: _Optional[str] = ..., detail: _Optional[str] = ..., sensors: _Optional[_Iterable[str]] = ..., update_period_s: _Optional[float] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class DeviceDescription(_message.Message):
-    __slots__ = ("agent_version", "protocol_version", "hostname", "cpu_model", "cpu_cores_logical", "cpu_cores_physical", "memory_bytes", "os", "kernel", "arch", "python_version", "runtimes", "sensors", "simulated", "fingerprint", "busy_job_id", "emulation", "absent_runtimes")
+    __slots__ = ("agent_version", "protocol_version", "hostname", "cpu_model", "cpu_cores_logical", "cpu_cores_physical", "memory_bytes", "os", "kernel", "arch", "python_version", "runtimes", "sensors", "simulated", "fingerprint", "busy_job_id", "emulation", "absent_runtimes", "sensor_settings")
     class FingerprintEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,13 @@ class DeviceDescription(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class SensorSettingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: SensorSettings
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[SensorSettings, _Mapping]] = ...) -> None: ...
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +72,7 @@ class DeviceDescription(_message.Message):
     BUSY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EMULATION_FIELD_NUMBER: _ClassVar[int]
     ABSENT_RUNTIMES_FIELD_NUMBER: _ClassVar[int]
+    SENSOR_SETTINGS_FIELD_NUMBER: _ClassVar[int]
     agent_version: str
     protocol_version: str
     hostname: str
@@ -83,7 +91,8 @@ class DeviceDescription(_message.Message):
     busy_job_id: str
     emulation: Emulation
     absent_runtimes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, agent_version: _Optional[str] = ..., protocol_version: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu_model: _Optional[str] = ..., cpu_cores_logical: _Optional[int] = ..., cpu_cores_physical: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., os: _Optional[str] = ..., kernel: _Optional[str] = ..., arch: _Optional[str] = ..., python_version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[RuntimeInfo, _Mapping]]] = ..., sensors: _Optional[_Iterable[_Union[SensorInfo, _Mapping]]] = ..., simulated: _Optional[bool] = ..., fingerprint: _Optional[_Mapping[str, str]] = ..., busy_job_id: _Optional[str] = ..., emulation: _Optional[_Union[Emulation, _Mapping]] = ..., absent_runtimes: _Optional[_Iterable[str]] = ...) -> None: ...
+    sensor_settings: _containers.MessageMap[str, SensorSettings]
+    def __init__(self, agent_version: _Optional[str] = ..., protocol_version: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu_model: _Optional[str] = ..., cpu_cores_logical: _Optional[int] = ..., cpu_cores_physical: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., os: _Optional[str] = ..., kernel: _Optional[str] = ..., arch: _Optional[str] = ..., python_version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[RuntimeInfo, _Mapping]]] = ..., sensors: _Optional[_Iterable[_Union[SensorInfo, _Mapping]]] = ..., simulated: _Optional[bool] = ..., fingerprint: _Optional[_Mapping[str, str]] = ..., busy_job_id: _Optional[str] = ..., emulation: _Optional[_Union[Emulation, _Mapping]] = ..., absent_runtimes: _Optional[_Iterable[str]] = ..., sensor_settings: _Optional[_Mapping[str, SensorSettings]] = ...) -> None: ...
 
 class Emulation(_message.Message):
     __slots__ = ("emulator", "host_arch", "interpreter", "cpu_model", "evidence")
@@ -98,6 +107,19 @@ class Emulation(_message.Message):
     cpu_model: str
     evidence: str
     def __init__(self, emulator: _Optional[str] = ..., host_arch: _Optional[str] = ..., interpreter: _Optional[str] = ..., cpu_model: _Optional[str] = ..., evidence: _Optional[str] = ...) -> None: ...
+
+class SensorSettings(_message.Message):
+    __slots__ = ("values",)
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.ScalarMap[str, str]
+    def __init__(self, values: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class MissingArtifactsRequest(_message.Message):
     __slots__ = ("sha256",)
