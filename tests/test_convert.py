@@ -229,6 +229,7 @@ descriptions = st.builds(
     simulated=st.booleans(),
     fingerprint=small_dict,
     busy_job_id=text,
+    sensor_settings=st.dictionaries(text, small_dict, max_size=3),
 )
 
 NO_DEADLINE = settings(deadline=None)  # no wall-clock limits: the machine is shared
