@@ -23,7 +23,6 @@ import grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from rigbench.agent.address import is_loopback
 from rigbench.agent.cache import ArtifactCache
 from rigbench.agent.describe import DeviceDescription, describe_device
 from rigbench.agent.lifetime import hold_home, watch_process
@@ -33,6 +32,7 @@ from rigbench.agent.spool import Spool
 from rigbench.agent.telemetry.base import SensorSettings
 from rigbench.agent.telemetry_session import TelemetrySession
 from rigbench.errors import AgentError
+from rigbench.net import is_loopback
 from rigbench.v1 import agent_pb2_grpc as pb_grpc
 
 log = logging.getLogger("rigbench.agent")

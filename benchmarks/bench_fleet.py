@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from rigbench.agent.server import AgentConfig, create_server
-from rigbench.controller.client import AgentClient, ChannelConfig, sha256_file
+from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.dispatch import Dispatcher, expand_jobs, new_run_id
 from rigbench.controller.inventory import Inventory
 from rigbench.controller.modelgen import SIZES
@@ -36,6 +36,7 @@ from rigbench.controller.plan import Plan
 from rigbench.controller.prepare import prepare_model
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.controller.store import Store
+from rigbench.digest import sha256_file
 
 
 async def serve_farm(n: int, home: Path, ports_file: Path) -> None:

@@ -3,7 +3,7 @@
 Builds one run in a fresh DuckDB store: many devices (cloud, owned with a power sensor, owned
 with only a nameplate, simulated, no cost) x compiled variants, 10 million per-iteration
 samples in all (lognormal with a slow tail, like real latency), accuracy rows, and soak jobs
-with telemetry. Samples go in through DuckDB numpy registration, as `Store.store_result` does.
+with telemetry. Samples go in through DuckDB numpy registration, as `Store.write_batch` does.
 Then it times, as medians of a few runs:
 
 * ``rank`` in this process (store open, queries, ranking, rendering the table),
@@ -34,7 +34,7 @@ from rigbench.controller.ranking import Constraints, RankRequest, rank
 from rigbench.controller.ranking.bundle import build_bundle
 from rigbench.controller.stats import latency_stats
 from rigbench.controller.store import Store
-from rigbench.controller.store.db import now
+from rigbench.controller.store.db import ResultRecord, now
 from rigbench.reports.html import render_html
 from rigbench.reports.rank import render_text
 
@@ -180,7 +180,7 @@ def _store_job(
                 scenario,
             ],
         )
-    store.store_result(row, lat, telemetry, [], accuracy)
+    store.write_batch([], [ResultRecord(row, lat, telemetry, [], accuracy)])
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> tuple[float, list[float]]:

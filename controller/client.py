@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from rigbench.agent.convert import (
 from rigbench.agent.describe import DeviceDescription
 from rigbench.agent.jobs import JobEvent, JobSpec
 from rigbench.agent.status import ERROR_TRAILER, error_from_status
+from rigbench.digest import sha256_file
 from rigbench.errors import ProtocolMismatchError, RigbenchError
 from rigbench.v1 import agent_pb2 as pb
 from rigbench.v1 import agent_pb2_grpc as pb_grpc
@@ -46,14 +46,6 @@ class ChannelConfig:
     tls_key: bytes | None = None
     server_name: str | None = None
     token: str | None = None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _map_error(e: grpc.aio.AioRpcError, address: str, what: str) -> RigbenchError:

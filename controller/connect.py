@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rigbench import limits
-from rigbench.agent.address import is_loopback
 from rigbench.agent.describe import DeviceDescription
 from rigbench.agent.telemetry.settings import to_options
 from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.inventory import Device
 from rigbench.controller.local_agent import LocalAgent, prestart, start_local_agent
 from rigbench.errors import AgentSettingsError, AgentUnreachableError, InventoryError
+from rigbench.net import is_loopback
 
 if TYPE_CHECKING:
     from rigbench.controller.ssh.tunnel import SshTunnel

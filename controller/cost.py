@@ -58,15 +58,6 @@ class Power:
     basis: PowerBasis
     source: str | None = None
 
-    @property
-    def label(self) -> str:
-        """Short text for a table cell's qualifier, e.g. ``estimated (nameplate)``."""
-        if self.basis is PowerBasis.nameplate:
-            return "estimated (nameplate)"
-        if self.basis is PowerBasis.simulated:
-            return "simulated"
-        return self.basis.value
-
 
 @dataclass(frozen=True)
 class Basis:
@@ -123,13 +114,6 @@ class CostEstimate:
     @property
     def simulated(self) -> bool:
         return bool(self.basis.simulated)
-
-    @property
-    def qualifier(self) -> str:
-        """``estimated``/``simulated``/``""``: what a reader must know before trusting it."""
-        return ", ".join(
-            q for q, on in (("estimated", self.estimated), ("simulated", self.simulated)) if on
-        )
 
 
 def parse_cost(data: Any) -> Cost | None:

@@ -20,9 +20,9 @@ from rigbench.agent.jobs import ArtifactFile, RuntimeConfig
 from rigbench.agent.npzfile import array_headers
 from rigbench.controller.accuracy.metrics import OutputKind, Tolerances
 from rigbench.controller.accuracy.task import TaskScore
-from rigbench.controller.client import sha256_file
 from rigbench.controller.plan import ModelEntry
 from rigbench.controller.store.db import ArtifactRecord, Store
+from rigbench.digest import sha256_file
 from rigbench.errors import (
     AccuracyError,
     DatasetError,

@@ -11,55 +11,23 @@ import pytest
 
 from rigbench.agent.jobs import (
     InputOverride,
-    JobEvent,
     JobFailure,
     JobResult,
     JobSpec,
     MeasurementConfig,
     Progress,
     RuntimeConfig,
-    TelemetryConfig,
 )
-from rigbench.controller.client import AgentClient, ChannelConfig, sha256_file
+from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.modelgen import GeneratedModel
+from rigbench.digest import sha256_file
 from rigbench.errors import AgentUnreachableError, ArtifactError, DeviceBusyError
 from rigbench.v1 import agent_pb2 as pb
 from rigbench.v1 import agent_pb2_grpc as pb_grpc
+from tests.builders.jobs import run_job, spec, terminal
 from tests.conftest import client_for, run
 
 pytestmark = pytest.mark.e2e
-
-QUICK = MeasurementConfig(warmup_iterations=2, min_iterations=20, min_duration_s=0.0)
-
-
-def spec(
-    path: Path,
-    job_id: str,
-    fmt: str = "onnx",
-    runtime: str = "onnxruntime",
-    measurement: MeasurementConfig = QUICK,
-    **kw: object,
-) -> JobSpec:
-    return JobSpec(
-        job_id=job_id,
-        artifact_sha256=sha256_file(path),
-        model_format=fmt,
-        runtime=RuntimeConfig(runtime=runtime, intra_op_threads=1),
-        measurement=measurement,
-        telemetry=TelemetryConfig(enabled=False),
-        **kw,
-    )  # type: ignore[arg-type]
-
-
-async def run_job(c: AgentClient, s: JobSpec, files: dict[str, Path]) -> list[JobEvent]:
-    await c.ensure_artifacts(files)
-    return [e async for e in c.run(s, timeout_s=120)]
-
-
-def terminal(events: list[JobEvent]) -> JobResult | JobFailure:
-    body = events[-1].body
-    assert isinstance(body, (JobResult, JobFailure))
-    return body
 
 
 def test_describe_reports_hardware_runtimes_and_protocol(agent):

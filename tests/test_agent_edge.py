@@ -32,8 +32,8 @@ from rigbench.agent.jobs import (
 )
 from rigbench.agent.runner import JobRunner, RunningJob
 from rigbench.agent.spool import Spool
-from rigbench.controller.client import sha256_file
 from rigbench.controller.modelgen import GeneratedModel
+from rigbench.digest import sha256_file
 from rigbench.errors import ArtifactError, DeviceBusyError, JobSpecError, NotHolderError
 from rigbench.failures import FailureKind
 from rigbench.v1 import agent_pb2 as pb

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rigbench.controller.cli import app
-from rigbench.controller.client import sha256_file
 from rigbench.controller.modelgen import GeneratedModel
+from rigbench.digest import sha256_file
 from tests.thirdparty import thirdparty_model
 
 pytestmark = pytest.mark.e2e

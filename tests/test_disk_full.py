@@ -23,10 +23,10 @@ from rigbench.agent.jobs import (
     RuntimeConfig,
     TelemetryConfig,
 )
-from rigbench.controller.client import sha256_file
+from rigbench.digest import sha256_file
 from rigbench.failures import Blame, FailureKind
+from tests.builders.processes import controller, query, write_inventory
 from tests.conftest import client_for, run
-from tests.test_fleet import controller, query, write_inventory
 
 pytestmark = pytest.mark.e2e
 

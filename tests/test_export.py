@@ -15,7 +15,7 @@ from rigbench.controller.store import Store
 from rigbench.controller.store.export import TABLES as EXPORTED
 from rigbench.controller.store.export import Mode, export_parquet
 from rigbench.errors import StoreError
-from tests.test_nightly_history import History, Series
+from tests.builders.nightly import History, Series
 
 PI, ORIN = Series(device="pi5-01", iterations=200), Series(device="orin-01", iterations=300)
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from rigbench.controller.cli import app
 from rigbench.controller.modelgen import GeneratedModel
-from tests.test_fleet import controller, wait_for_line, write_plan
+from tests.builders.processes import controller, wait_for_line, write_plan
 from tests.thirdparty import thirdparty_model
 
 pytestmark = pytest.mark.e2e

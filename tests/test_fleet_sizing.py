@@ -16,7 +16,7 @@ from rigbench.controller.cost import HOURS_PER_MONTH
 from rigbench.controller.ranking import Constraints, RankRequest
 from rigbench.controller.ranking.fleet import devices_needed, mg1_mean_wait_s, size_fleet
 from rigbench.controller.store import Store
-from tests.test_rank_builder import CLOUD_COST, PI_COST, RunBuilder, lognormal_ns, new_store
+from tests.builders.ranking import CLOUD_COST, PI_COST, RunBuilder, lognormal_ns, new_store
 
 
 def cli(store: Store, *args: str) -> Result:

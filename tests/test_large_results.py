@@ -22,7 +22,8 @@ from rigbench.agent.jobs import (
     RuntimeConfig,
     TelemetryConfig,
 )
-from rigbench.controller.client import MAX_MESSAGE_BYTES, sha256_file
+from rigbench.controller.client import MAX_MESSAGE_BYTES
+from rigbench.digest import sha256_file
 from tests.conftest import client_for, run
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_fleet import controller, query, wait_for_line, write_plan
+from tests.builders.processes import controller, query, wait_for_line, write_plan
 
 pytestmark = pytest.mark.e2e
 

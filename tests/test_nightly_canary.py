@@ -13,6 +13,7 @@ from rigbench.controller.nightly.canary import CANARY_MODEL, canary_health, cana
 from rigbench.controller.plan import Plan, load_plan
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import JobRecord
+from tests.builders.store import store_result
 from tests.paths import REPO
 
 RUN = "canary-run"
@@ -36,7 +37,8 @@ def canary_store(tmp_path: Path, results: dict[str, dict[str, Any] | str]) -> St
             "variant": "fp32", "runtime": "onnxruntime", "runtime_name": "ort",
             "scenario": "s", "iterations": 30, "created_at": datetime(2026, 1, 1),
         }  # fmt: skip
-        store.store_result(row, np.full(30, 1000, dtype=np.int64), [], [], [{"output": "*", **acc}])
+        lat = np.full(30, 1000, dtype=np.int64)
+        store_result(store, row, lat, [], [], [{"output": "*", **acc}])
     store.finish_run(RUN, "finished")
     return store
 

@@ -10,7 +10,7 @@ from rigbench.controller.store import Store
 from rigbench.reports.nightly_markdown import render_markdown
 from rigbench.reports.regression import NightlyReport, evaluate_night, record_checks
 from rigbench.reports.trends import render_trends
-from tests.test_nightly_history import FP, History, Series
+from tests.builders.nightly import FP, History, Series
 
 PI = Series(device="pi5-01")
 

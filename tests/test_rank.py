@@ -14,7 +14,7 @@ from rigbench.controller.cli.common import EXIT_ERROR
 from rigbench.controller.ranking import Constraints, RankBy, RankRequest, rank
 from rigbench.controller.ranking.stats import quantile_ci_ranks
 from rigbench.controller.store import Store
-from tests.test_rank_builder import (
+from tests.builders.ranking import (
     CLOUD_COST,
     NAMEPLATE_COST,
     PI_COST,

@@ -23,7 +23,7 @@ from rigbench.reports.regression import (
     record_checks,
 )
 from rigbench.reports.regression_stats import Outcome
-from tests.test_nightly_history import FP, History, Series
+from tests.builders.nightly import FP, History, Series
 
 PI, ORIN = Series(device="pi5-01"), Series(device="orin-01", median_ns=800_000.0)
 

@@ -27,7 +27,7 @@ from rigbench.reports.regression_stats import (
     t_ppf,
     t_sf,
 )
-from tests.test_nightly_history import latencies
+from tests.builders.nightly import latencies
 
 # Student t quantiles from printed tables (two-sided 95 %/98 %/99 % columns).
 T_TABLE = [

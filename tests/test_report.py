@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import EXIT_ERROR
 from rigbench.controller.store import Store
-from tests.test_rank_builder import CLOUD_COST, PI_COST, RunBuilder, lognormal_ns, new_store
+from tests.builders.ranking import CLOUD_COST, PI_COST, RunBuilder, lognormal_ns, new_store
 
 SOAK_WINDOWS = [
     {

@@ -15,7 +15,7 @@ from rigbench.agent.jobs import JobEvent, JobFailure, Progress, TelemetryBatch, 
 from rigbench.agent.spool import DONE_MARK, Spool, check_job_id
 from rigbench.errors import AgentError
 from rigbench.failures import FailureKind
-from tests.test_convert import event_bodies
+from tests.builders.wire import event_bodies
 
 
 def progress(seq: int, job: str = "job-1") -> JobEvent:

@@ -26,7 +26,7 @@ from rigbench.controller.store.db import JobMark, JobRecord
 from rigbench.controller.store.handoff import holding, lock_holder
 from rigbench.controller.store.writer import BatchWriter
 from rigbench.errors import StoreError
-from tests.test_store import job, store_one
+from tests.builders.store import job, store_one
 
 NOTEBOOK = """
 import sys, duckdb

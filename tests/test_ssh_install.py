@@ -35,10 +35,10 @@ from rigbench.controller.cli import app
 from rigbench.controller.connect import connect
 from rigbench.controller.inventory import load_inventory
 from rigbench.errors import AgentUnreachableError
+from tests.builders.jobs import spec
 from tests.conftest import run
 from tests.paths import REPO
 from tests.sshd import Sshd, keygen, sshd_available, start_sshd
-from tests.test_agent_e2e import spec
 
 pytestmark = [
     pytest.mark.e2e,

@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from rigbench.agent.jobs import JobResult
-from rigbench.controller.client import AgentClient, ChannelConfig, sha256_file
+from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.connect import connect
 from rigbench.controller.inventory import Device
 from rigbench.controller.local_agent import LocalAgent, start_local_agent
 from rigbench.controller.ssh.session import SshSession
 from rigbench.controller.ssh.tunnel import SshTunnel, open_agent_tunnel
+from rigbench.digest import sha256_file
 from rigbench.errors import AgentUnreachableError
+from tests.builders.jobs import run_job, spec, terminal
 from tests.conftest import run
 from tests.sshd import Sshd, free_port, sshd_available, start_sshd
-from tests.test_agent_e2e import run_job, spec, terminal
 
 pytestmark = [
     pytest.mark.e2e,

@@ -3,59 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
 import pytest
 
 from rigbench.controller.store import Store
-from rigbench.controller.store.db import ArtifactRecord, JobRecord, now
+from rigbench.controller.store.db import ArtifactRecord, now
 from rigbench.controller.store.migrations import MIGRATIONS
 from rigbench.errors import StoreError
+from tests.builders.store import LATENCIES, job, record_device, result_row, store_one
 
 SAMPLE_TABLES = ("results", "latency_samples", "telemetry_samples", "telemetry_gaps", "accuracy")
 
 
 def count(store: Store, table: str) -> int:
     return int(store.query(f"SELECT count(*) AS n FROM {table}")[0]["n"])
-
-
-def job(job_id: str = "job-1", run_id: str = "run-1") -> JobRecord:
-    return JobRecord(
-        job_id, run_id, "local/m/fp32/ort/ss", "local", "m", "fp32", "a" * 64, "ort",
-        "onnxruntime", "single-stream", "{}",
-    )  # fmt: skip
-
-
-def result_row(job_id: str = "job-1", run_id: str = "run-1") -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "run_id": run_id,
-        "device": "local",
-        "model": "m",
-        "variant": "fp32",
-        "runtime": "onnxruntime",
-        "runtime_name": "ort",
-        "scenario": "single-stream",
-        "iterations": 4,
-        "p50_ns": 150.0,
-        "created_at": now(),
-    }
-
-
-LATENCIES = np.array([100, 200, 150, 175], dtype=np.int64)
-TELEMETRY = [(1, "cpu", "temp_mc", 45000.0), (2, "cpu", "temp_mc", 46000.0)]
-GAPS = [(3, "rapl", "permission denied")]
-ACCURACY = [{"output": "*", "max_abs_err": 0.01, "n_samples": 8, "within_tolerance": True}]
-
-
-def store_one(store: Store, **kw: Any) -> bool:
-    args: dict[str, Any] = dict(
-        row=result_row(), latencies_ns=LATENCIES, telemetry=TELEMETRY, gaps=GAPS, accuracy=ACCURACY
-    )
-    args.update(kw)
-    return store.store_result(**args)
 
 
 @pytest.fixture
@@ -194,8 +157,8 @@ def test_failed_job_keeps_its_error(run_store: Store) -> None:
 
 def test_device_snapshot_is_replaced_per_run(store: Store) -> None:
     for cores in (4, 8):
-        store.record_device(
-            "run-1", "local", "local", ["ci"], "local", {"cpu_cores_logical": cores}, None
+        record_device(
+            store, "run-1", "local", "local", ["ci"], "local", {"cpu_cores_logical": cores}, None
         )
     rows = store.query("SELECT description_json FROM devices")
     assert len(rows) == 1 and '"cpu_cores_logical": 8' in rows[0]["description_json"]

@@ -13,7 +13,7 @@ from rigbench.controller.store import Store
 from rigbench.controller.store.db import JobMark, JobRecord
 from rigbench.controller.store.handoff import STALE_S, someone_waits, waiting_for
 from rigbench.controller.store.writer import BatchWriter
-from tests.test_store_writer import result
+from tests.builders.store import result
 
 READER = """
 import sys

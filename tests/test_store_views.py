@@ -11,7 +11,7 @@ import pytest
 
 from rigbench.controller.store import Store
 from rigbench.controller.store.migrations import MIGRATIONS
-from tests.test_store import job, result_row
+from tests.builders.store import job, record_device, result_row, store_result
 
 TELEMETRY = [
     (1_000_000_000, "thermal:cpu", "temp_mc", 51500.0),
@@ -32,8 +32,8 @@ def store(tmp_path: Path) -> Store:
     s = Store(tmp_path / "store.duckdb")
     s.begin_run("run-1", "run", "p", "{}", "d")
     s.record_jobs([job()])
-    s.record_device(
-        "run-1",
+    record_device(
+        s, "run-1",
         "local",
         "x86",
         ["ci"],
@@ -55,7 +55,7 @@ def store(tmp_path: Path) -> Store:
         "throttle_reasons_json": json.dumps(["soft temp limit"]),
     }
     accuracy = [{"output": "*", "max_abs_err": 0.02, "within_tolerance": True}]
-    s.store_result(row, np.array([2_000_000, 3_000_000], dtype=np.int64), TELEMETRY, [], accuracy)
+    store_result(s, row, np.array([2_000_000, 3_000_000], dtype=np.int64), TELEMETRY, [], accuracy)
     return s
 
 

@@ -7,11 +7,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
 from rigbench.controller.store import Store
-from rigbench.controller.store.db import JobMark, JobRecord, ResultRecord
+from rigbench.controller.store.db import JobMark, JobRecord
 from rigbench.controller.store.writer import BatchWriter
+from tests.builders.store import result
 
 
 class SlowStore(Store):
@@ -20,22 +19,6 @@ class SlowStore(Store):
     def write_batch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(0.3)
         return super().write_batch(*args, **kwargs)
-
-
-def result(job_id: str) -> ResultRecord:
-    row = {
-        "job_id": job_id,
-        "run_id": "r",
-        "device": "d",
-        "model": "m",
-        "variant": "v",
-        "runtime": "onnxruntime",
-        "runtime_name": "ort",
-        "scenario": "s",
-        "iterations": 3,
-        "created_at": datetime(2026, 1, 1),
-    }
-    return ResultRecord(row, np.array([1, 2, 3], dtype=np.int64))
 
 
 def test_results_added_while_a_batch_is_being_written_are_all_stored(tmp_path: Path):

@@ -16,9 +16,9 @@ import pytest
 
 from rigbench.controller.accuracy import compare, make_reference_inputs, reference_outputs
 from rigbench.controller.variants import VariantSpec, compile_variant
-from rigbench.controller.variants.lineage import sha256_file
 from rigbench.controller.variants.onnx_common import ops_of
 from rigbench.controller.variants.signature import read_signature
+from rigbench.digest import sha256_file
 from rigbench.errors import InputSpecError, VariantError
 from tests.thirdparty import (
     CACHE_ENV,

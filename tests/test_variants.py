@@ -16,7 +16,8 @@ from rigbench.controller.variants import (
     compile_variant,
 )
 from rigbench.controller.variants.cache import CompileCache
-from rigbench.controller.variants.lineage import LINEAGE_FILE, Lineage, sha256_file
+from rigbench.controller.variants.lineage import LINEAGE_FILE, Lineage
+from rigbench.digest import sha256_file
 from rigbench.errors import ModelLoadError, VariantError
 
 

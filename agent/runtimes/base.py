@@ -10,12 +10,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 
 from rigbench.agent.jobs import RuntimeConfig
 from rigbench.agent.profiling import NOT_AVAILABLE, OpProfile
+from rigbench.quantization import quantize
 
 Dim = int | str | None  # a fixed size, a symbolic name, or unknown
 
@@ -138,28 +139,3 @@ class RuntimeAdapter(ABC):
         Anything else escaping a running model is rigbench's bug.
         """
         return (RuntimeError, ValueError)
-
-
-class QuantizedTensor(Protocol):
-    """Anything that names an integer dtype with a per-tensor (scale, zero point)."""
-
-    @property
-    def dtype(self) -> str: ...
-
-    @property
-    def quantization(self) -> tuple[float, int] | None: ...
-
-
-def quantize(x: np.ndarray, spec: QuantizedTensor) -> np.ndarray:
-    """Float array to the tensor's quantized dtype with its scale and zero point."""
-    assert spec.quantization is not None
-    scale, zero = spec.quantization
-    info = np.iinfo(np.dtype(spec.dtype))
-    q = np.round(x.astype(np.float64) / scale) + zero
-    return np.clip(q, info.min, info.max).astype(spec.dtype)
-
-
-def dequantize(x: np.ndarray, spec: QuantizedTensor) -> np.ndarray:
-    assert spec.quantization is not None
-    scale, zero = spec.quantization
-    return ((x.astype(np.float64) - zero) * scale).astype(np.float32)

@@ -20,11 +20,10 @@ from rigbench.agent.runtimes.base import (
     RuntimeAdapter,
     RuntimeDescription,
     TensorSpec,
-    dequantize,
-    quantize,
 )
 from rigbench.agent.runtimes.descriptor import RuntimeDescriptor
 from rigbench.errors import ModelLoadError, ProviderUnavailableError, RuntimeUnavailableError
+from rigbench.quantization import dequantize, quantize
 
 DELEGATES = ("xnnpack", "none")
 DEFAULT_DELEGATE = "xnnpack"

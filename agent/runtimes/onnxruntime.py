@@ -34,6 +34,7 @@ from rigbench.agent.runtimes.base import (
     TensorSpec,
 )
 from rigbench.agent.runtimes.descriptor import RuntimeDescriptor, TuneKnob
+from rigbench.digest import sha256_file
 from rigbench.errors import (
     ModelLoadError,
     ProviderUnavailableError,
@@ -336,7 +337,7 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
         """Optimize the graph for this device once; later loads reuse the cached result."""
         key_src = json.dumps(
             {
-                "model": _file_digest(path),
+                "model": sha256_file(path),
                 "providers": providers,
                 "options": provider_options,
                 "level": level,
@@ -382,11 +383,3 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
             return path, 0, False
         tmp.replace(out)
         return out, compile_ns, False
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from rigbench.agent.jobs import RuntimeConfig
-from rigbench.agent.runtimes.base import dequantize, quantize
 from rigbench.controller.variants.formats import ONNX, TFLITE, check_model
 from rigbench.controller.variants.signature import (
     Sample,
@@ -41,6 +40,7 @@ from rigbench.controller.variants.signature import (
     synthesize,
 )
 from rigbench.errors import InputSpecError, ModelLoadError
+from rigbench.quantization import dequantize, quantize
 
 ORT_CPU = "onnxruntime-cpu"
 LITERT_XNNPACK = "litert-xnnpack"

@@ -47,6 +47,7 @@ from rigbench.controller.ssh.units import (
     service_name,
 )
 from rigbench.controller.ssh.wheels import LocalWheel, Wheelhouse, build_wheelhouse
+from rigbench.digest import sha256_file
 from rigbench.errors import AgentSettingsError, AgentUnreachableError, RigbenchError
 
 Say = Callable[[str], None]
@@ -223,9 +224,8 @@ def ship_wheel(host: Host, wheel: LocalWheel) -> str:
     folder = posixpath.join(host.layout.wheels, wheel.build_id)
     remote = posixpath.join(folder, wheel.path.name)
     s = host.session
-    if s.remote_size(remote) == wheel.path.stat().st_size and s.remote_sha256(remote) == _sha256(
-        wheel.path
-    ):
+    same_size = s.remote_size(remote) == wheel.path.stat().st_size
+    if same_size and s.remote_sha256(remote) == sha256_file(wheel.path):
         host.say(f"wheel: build {wheel.build_id} already on the host, skipped")
     else:
         s.run(f"mkdir -p {_q(folder)}", what="wheel folder")
@@ -239,12 +239,6 @@ def ship_wheel(host: Host, wheel: LocalWheel) -> str:
     if old := r.stdout.split():
         host.say(f"wheel: removed {len(old)} older build(s)")
     return remote
-
-
-def _sha256(path: Path) -> str:
-    from rigbench.controller.ssh.session import sha256_path
-
-    return sha256_path(path)
 
 
 def ship_wheelhouse(host: Host, opts: InstallOptions, extras: list[str]) -> Wheelhouse:

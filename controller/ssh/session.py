@@ -8,7 +8,6 @@ nothing here prints or stores them.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import socket
 import threading
@@ -282,9 +281,3 @@ def _drain_stderr(chan: paramiko.Channel, sink: list[bytes]) -> None:
         pass
 
 
-def sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

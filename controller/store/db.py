@@ -140,84 +140,64 @@ class DeviceRecord:
     cost: dict[str, Any] | None
 
 
-DEVICE_COLUMNS = (
-    "run_id",
-    "device",
-    "device_class",
-    "tags_json",
-    "transport",
-    "description_json",
-    "fingerprint_json",
-    "simulated",
-    "cost_json",
-    "emulated",
-)
-
-
 def _emulated(description: dict[str, Any] | None) -> bool:
     """Whether the agent said it runs under user-mode emulation (Describe's ``emulation``)."""
     return bool((description or {}).get("emulation"))
 
 
-def _record_device(con: duckdb.DuckDBPyConnection, d: DeviceRecord) -> None:
-    fp = (d.description or {}).get("fingerprint")
-    con.execute(
-        f"INSERT OR REPLACE INTO devices ({', '.join(DEVICE_COLUMNS)}) "
-        f"VALUES ({', '.join('?' for _ in DEVICE_COLUMNS)})",
-        [
-            d.run_id,
-            d.device,
-            d.device_class,
-            json.dumps(list(d.tags)),
-            d.transport,
-            json.dumps(d.description) if d.description is not None else None,
-            json.dumps(fp) if fp is not None else None,
-            bool((d.description or {}).get("simulated", False)),
-            json.dumps(d.cost) if d.cost is not None else None,
-            _emulated(d.description),
-        ],
-    )
-
-
-def _record_devices(con: duckdb.DuckDBPyConnection, devices: Sequence[DeviceRecord]) -> None:
-    """Many devices in two statements (one row at a time costs ~1.6 ms each)."""
-    import numpy as np  # only writers need it: readers start faster
-
-    if len(devices) == 1:
-        _record_device(con, devices[0])
-        return
-    if not devices:
-        return
-    latest = {(d.run_id, d.device): d for d in devices}  # the last description wins
-    ds = list(latest.values())
+def _device_row(d: DeviceRecord) -> dict[str, Any]:
+    """A ``devices`` row: the one place its columns are written."""
 
     def js(v: Any) -> str | None:
         return json.dumps(v) if v is not None else None
 
+    description = d.description or {}
+    return {
+        "run_id": d.run_id,
+        "device": d.device,
+        "device_class": d.device_class,
+        "tags_json": json.dumps(list(d.tags)),
+        "transport": d.transport,
+        "description_json": js(d.description),
+        "fingerprint_json": js(description.get("fingerprint")),
+        "simulated": bool(description.get("simulated", False)),
+        "cost_json": js(d.cost),
+        "emulated": _emulated(d.description),
+    }
+
+
+_BOOL_COLUMNS = ("simulated", "emulated")
+
+
+def _record_devices(con: duckdb.DuckDBPyConnection, devices: Sequence[DeviceRecord]) -> None:
+    """Record (or replace) each run's device rows; the last description of a device wins.
+
+    One row is one statement; many are two (one row at a time costs ~1.6 ms each).
+    """
+    import numpy as np  # only writers need it: readers start faster
+
+    latest = {(d.run_id, d.device): d for d in devices}
+    rows = [_device_row(d) for d in latest.values()]
+    if not rows:
+        return
+    cols = ", ".join(rows[0])
+    if len(rows) == 1:
+        marks = ", ".join("?" for _ in rows[0])
+        con.execute(
+            f"INSERT OR REPLACE INTO devices ({cols}) VALUES ({marks})", list(rows[0].values())
+        )
+        return
     con.register(
         "_dev",
         {
-            "run_id": np.asarray([d.run_id for d in ds], dtype=object),
-            "device": np.asarray([d.device for d in ds], dtype=object),
-            "device_class": np.asarray([d.device_class for d in ds], dtype=object),
-            "tags_json": np.asarray([json.dumps(list(d.tags)) for d in ds], dtype=object),
-            "transport": np.asarray([d.transport for d in ds], dtype=object),
-            "description_json": np.asarray([js(d.description) for d in ds], dtype=object),
-            "fingerprint_json": np.asarray(
-                [js((d.description or {}).get("fingerprint")) for d in ds], dtype=object
-            ),
-            "simulated": np.asarray(
-                [bool((d.description or {}).get("simulated", False)) for d in ds], dtype=bool
-            ),
-            "cost_json": np.asarray([js(d.cost) for d in ds], dtype=object),
-            "emulated": np.asarray([_emulated(d.description) for d in ds], dtype=bool),
+            c: np.asarray([r[c] for r in rows], dtype=bool if c in _BOOL_COLUMNS else object)
+            for c in rows[0]
         },
     )
     con.execute(
         "DELETE FROM devices USING _dev "
         "WHERE devices.run_id = _dev.run_id AND devices.device = _dev.device"
     )
-    cols = ", ".join(DEVICE_COLUMNS)
     con.execute(f"INSERT INTO devices ({cols}) SELECT {cols} FROM _dev")
     con.unregister("_dev")
 
@@ -426,7 +406,7 @@ class Store:
         """Open (and migrate) the store; ``create=False`` refuses to make a missing one."""
         self.path = path
         self.lock_wait_s = lock_wait_s  # how long to wait while another process has the file
-        self._held: duckdb.DuckDBPyConnection | None = None
+        self._held: duckdb.DuckDBPyConnection | None = None  # while ``reading``
         try:
             if path.is_dir():
                 raise StoreError(f"the store {path} is a folder, not a DuckDB file")
@@ -440,24 +420,6 @@ class Store:
         except OSError as e:
             raise StoreError(f"cannot use {path} as the store: {e.strerror or e}") from e
         self.migrate()
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[Store]:
-        """Keep one connection open for a block of many writes (a run).
-
-        Opening the file costs ~10 ms; a run storing hundreds of results holds it instead. While
-        held, other processes wait for the file (up to ``lock_wait_s``) as they do for any writer.
-        """
-        if self._held is not None:
-            yield self
-            return
-        # Small write transactions: one thread avoids waking DuckDB's pool for each of them.
-        with self._open(read_only=False, config=WRITER_CONFIG) as con:
-            self._held = con
-            try:
-                yield self
-            finally:
-                self._held = None
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Store]:
@@ -480,7 +442,7 @@ class Store:
     def connect(
         self, read_only: bool = False, config: dict[str, Any] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection, or the held one; waits while another process writes."""
+        """A short-lived connection (or the one ``reading`` holds); waits for a writer."""
         if self._held is not None:
             yield self._held
             return
@@ -644,20 +606,6 @@ class Store:
                 [status, now(), note, run_id],
             )
 
-    def record_device(
-        self,
-        run_id: str,
-        device: str,
-        device_class: str,
-        tags: Sequence[str],
-        transport: str,
-        description: dict[str, Any] | None,
-        cost: dict[str, Any] | None,
-    ) -> None:
-        rec = DeviceRecord(run_id, device, device_class, tuple(tags), transport, description, cost)
-        with self.transaction() as con:
-            _record_device(con, rec)
-
     def record_artifact(self, a: ArtifactRecord) -> None:
         with self.transaction() as con:
             if con.execute("SELECT 1 FROM artifacts WHERE sha256 = ?", [a.sha256]).fetchone():
@@ -714,19 +662,6 @@ class Store:
     ) -> None:
         with self.transaction() as con:
             _mark_job(con, JobMark(job_id, status, attempts, error_kind, error_message))
-
-    def store_result(
-        self,
-        row: dict[str, Any],
-        latencies_ns: np.ndarray,
-        telemetry: Sequence[tuple[int, str, str, float]],
-        gaps: Sequence[tuple[int, str, str]],
-        accuracy: Sequence[dict[str, Any]],
-        load: LoadRecord | None = None,
-    ) -> bool:
-        """Store one job's result and samples in one transaction; False if already stored."""
-        record = ResultRecord(row, latencies_ns, telemetry, gaps, accuracy, load=load)
-        return self.write_batch([], [record]) == 1
 
     def write_batch(
         self,

@@ -51,11 +51,11 @@ from rigbench.controller.variants.lineage import (
     LINEAGE_FILE,
     Lineage,
     now_utc,
-    sha256_file,
     tool_versions,
 )
 from rigbench.controller.variants.onnx_common import check_no_external_data
 from rigbench.controller.variants.sameness import same_compute
+from rigbench.digest import sha256_file
 from rigbench.errors import InputSpecError, ModelLoadError, VariantError
 
 __all__ = [

@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rigbench.controller.variants.lineage import LINEAGE_FILE, Lineage, canonical_json, sha256_file
+from rigbench.controller.variants.lineage import LINEAGE_FILE, Lineage, canonical_json
+from rigbench.digest import sha256_file
 from rigbench.errors import VariantError
 
 log = logging.getLogger(__name__)

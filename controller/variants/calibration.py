@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from rigbench.controller.variants.base import CompileJob, Param
-from rigbench.controller.variants.lineage import sha256_file
 from rigbench.controller.variants.signature import (
     Sample,
     Signature,
@@ -24,6 +23,7 @@ from rigbench.controller.variants.signature import (
     split_samples,
     synthesize,
 )
+from rigbench.digest import sha256_file
 from rigbench.errors import VariantError
 
 SYNTHETIC_WARNING = (

@@ -14,7 +14,7 @@ from typing import Any
 
 from rigbench.controller.variants.base import ANY, CompileJob, Param, Transform
 from rigbench.controller.variants.formats import ONNX, TFLITE, check_model
-from rigbench.controller.variants.lineage import sha256_file
+from rigbench.digest import sha256_file
 from rigbench.errors import ModelLoadError, VariantError
 
 

@@ -8,26 +8,15 @@ settings, which tool versions, how big, how long it took".
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 LINEAGE_FILE = "lineage.json"
 LINEAGE_SCHEMA = 1
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks so large models do not sit in memory twice."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tool_versions(distributions: Iterable[str]) -> dict[str, str]:
