@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rigbench import limits
-from rigbench.agent.runner import DEFAULT_MAX_LEASE_S
+from rigbench.agent.lease import DEFAULT_MAX_LEASE_S
 from rigbench.agent.server import AgentConfig, serve
 from rigbench.agent.telemetry.base import SensorSettings
 from rigbench.agent.telemetry.settings import OPTION, from_options

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from rigbench.agent.cache import ArtifactCache
+from rigbench.agent.clock import SYSTEM_CLOCK, Clock
 from rigbench.agent.convert import result_parts
 from rigbench.agent.jobs import (
     EventBody,
@@ -44,6 +45,7 @@ from rigbench.agent.jobs import (
     TensorInfo,
     load_result_from_json,
 )
+from rigbench.agent.lease import DEFAULT_MAX_LEASE_S, Lease
 from rigbench.agent.profiling import OpProfile
 from rigbench.agent.runtimes.descriptor import MODEL_SUFFIXES
 from rigbench.agent.spool import JobSpool, Spool
@@ -61,7 +63,6 @@ from rigbench.failures import FailureKind, internal_message, trim_message
 log = logging.getLogger("rigbench.agent")
 
 _STDERR_TAIL = 2000
-DEFAULT_MAX_LEASE_S = 600.0  # longest lease a controller may ask for (agent --max-lease-s)
 _KEEP_UNSPOOLED = 100  # ends kept in memory because the disk could not take them
 # A worker killed by one of these crashed in native code: the runtime, running the model.
 _CRASH_SIGNALS = frozenset(
@@ -138,15 +139,14 @@ class JobRunner:
         compile_cache: Path,
         telemetry: TelemetrySession | None = None,
         max_lease_s: float = DEFAULT_MAX_LEASE_S,
+        clock: Clock = SYSTEM_CLOCK,
     ):
         self.cache = cache
         self.spool = spool
         self.compile_cache = compile_cache
         self.telemetry = telemetry
-        self.max_lease_s = max_lease_s
+        self.lease = Lease(max_lease_s, clock)
         self.current: RunningJob | None = None
-        self.lease_holder = ""
-        self.lease_until = 0.0  # time.monotonic(); the holder keeps the device until then
         # Ends the disk could not take, by job id, so AttachJob still ends those jobs.
         self.unspooled: dict[str, JobEvent] = {}
         compile_cache.mkdir(parents=True, exist_ok=True)
@@ -187,7 +187,7 @@ class JobRunner:
         spec.check()
         if self.spool.exists(spec.job_id) or spec.job_id in self.unspooled:
             return None  # it ran: follow() replays it
-        self._check_lease(spec)
+        self.lease.claim(spec.lease_holder, spec.lease_ttl_s)
         for digest in spec.artifact_digests:
             if not self.cache.has(digest):
                 raise ArtifactMissingError(
@@ -203,27 +203,9 @@ class JobRunner:
         job.task = asyncio.get_running_loop().create_task(self._execute(job))
         return job
 
-    def _check_lease(self, spec: JobSpec) -> None:
-        now = time.monotonic()
-        holder = self.lease_holder
-        if holder and spec.lease_holder != holder and now < self.lease_until:
-            raise DeviceBusyError(
-                f"device leased by {holder} for another {self.lease_until - now:.0f} s "
-                "(the lease lapses if its holder stops sending jobs)"
-            )
-        self.lease_holder = spec.lease_holder
-        self.lease_until = now + self.lease_ttl(spec) if spec.lease_holder else 0.0
-
-    def lease_ttl(self, spec: JobSpec) -> float:
-        """The lease a job asked for, capped: no client may lock the device for long."""
-        return min(spec.lease_ttl_s, self.max_lease_s)
-
     def release(self, holder: str) -> bool:
         """End ``holder``'s lease now (its run is over); False when it holds none."""
-        if not holder or holder != self.lease_holder:
-            return False
-        self.lease_holder, self.lease_until = "", 0.0
-        return True
+        return self.lease.release(holder)
 
     async def follow(self, job_id: str, from_seq: int = 0) -> AsyncIterator[JobEvent]:
         """The job's events from ``from_seq``: live while it runs, else from the spool.
@@ -327,8 +309,7 @@ class JobRunner:
             for d in pins:
                 self.cache.unpin(d)
         self._end(job, body)
-        if spec.lease_holder and spec.lease_holder == self.lease_holder:
-            self.lease_until = time.monotonic() + self.lease_ttl(spec)
+        self.lease.renew(spec.lease_holder, spec.lease_ttl_s)
         with contextlib.suppress(OSError):
             self.spool.prune(keep={spec.job_id})
 

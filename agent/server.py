@@ -25,8 +25,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rigbench.agent.cache import ArtifactCache
 from rigbench.agent.describe import DeviceDescription, describe_device
+from rigbench.agent.lease import DEFAULT_MAX_LEASE_S
 from rigbench.agent.lifetime import hold_home, watch_process
-from rigbench.agent.runner import DEFAULT_MAX_LEASE_S, JobRunner
+from rigbench.agent.runner import JobRunner
 from rigbench.agent.servicer import AgentServicer
 from rigbench.agent.spool import Spool
 from rigbench.agent.telemetry.base import SensorSettings

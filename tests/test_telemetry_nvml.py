@@ -18,19 +18,21 @@ from rigbench.agent.telemetry.nvml import (
     NvmlSource,
     decode_reasons,
     number,
-    parse_exporter_raw_values,
-    parse_help_query_gpu,
-    parse_q_text,
     parse_q_xml,
     parse_query_csv,
     parse_reason_mask,
     parse_smi_timestamp,
     snapshot_from_csv_row,
-    snapshot_from_q_text,
     snapshot_from_q_xml,
     snapshot_readings,
 )
 from rigbench.errors import TelemetryError
+from tests.captures import (
+    parse_exporter_raw_values,
+    parse_help_query_gpu,
+    parse_q_text,
+    snapshot_from_q_text,
+)
 from tests.paths import TELEMETRY_FIXTURES
 
 NVML = TELEMETRY_FIXTURES / "nvml"

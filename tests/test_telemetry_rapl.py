@@ -19,8 +19,6 @@ from rigbench.agent.telemetry.counters import EnergyCounter
 from rigbench.agent.telemetry.rapl import (
     RaplSource,
     find_zones,
-    parse_turbostat_rapl,
-    rapl_units_from_msr,
     total_members,
     wrap_period_s,
 )
@@ -32,6 +30,7 @@ from rigbench.agent.telemetry.recorded import (
     parse_powercap_info,
 )
 from rigbench.errors import TelemetryError
+from tests.captures import parse_turbostat_rapl, rapl_units_from_msr
 from tests.paths import TELEMETRY_FIXTURES
 
 X86 = TELEMETRY_FIXTURES / "x86"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from rigbench.agent.telemetry.recorded import (
 from rigbench.agent.telemetry.sampler import Sampler
 from rigbench.agent.telemetry.summary import summarize
 from rigbench.errors import TelemetryError
+from tests.builders.clock import ManualClock
 from tests.paths import TELEMETRY_FIXTURES
 
 EXPECTED_SOURCES = {
@@ -156,12 +156,13 @@ def test_unknown_kinds_are_refused():
 def test_a_run_on_the_recorded_pi_3_is_summarised_as_throttled_at_1_2_ghz(tmp_path: Path):
     env = build("rpi3", tmp_path)
     sources = open_available(env)
-    sampler = Sampler(sources, rate_hz=10)
-    t0 = time.perf_counter_ns()
+    clock = ManualClock(until_s=1.2)
+    sampler = Sampler(sources, rate_hz=10, clock=clock)
+    t0 = clock.now_ns()
     sampler.start()
-    time.sleep(1.2)
+    clock.run_until_reached()
     out = sampler.stop()
-    t1 = time.perf_counter_ns()
+    t1 = clock.now_ns()
     summary = summarize(out.samples, out.gaps, window=(t0, t1), iterations=100)
     assert summary.throttled is True
     assert "rpi:soft-temp-limit" in summary.throttle_reasons
@@ -174,12 +175,13 @@ def test_a_run_on_the_recorded_pi_3_is_summarised_as_throttled_at_1_2_ghz(tmp_pa
 def test_a_run_on_the_recorded_agx_orin_integrates_board_power(tmp_path: Path):
     env = build("jetson-orin", tmp_path)
     sources = open_available(env)
-    sampler = Sampler(sources, rate_hz=20)
-    t0 = time.perf_counter_ns()
+    clock = ManualClock(until_s=0.5)
+    sampler = Sampler(sources, rate_hz=20, clock=clock)
+    t0 = clock.now_ns()
     sampler.start()
-    time.sleep(0.5)
+    clock.run_until_reached()
     out = sampler.stop()
-    t1 = time.perf_counter_ns()
+    t1 = clock.now_ns()
     summary = summarize(out.samples, out.gaps, window=(t0, t1), iterations=50)
     assert summary.energy_source == "integrated:jetson:total"
     assert summary.avg_power_mw == pytest.approx(8515)

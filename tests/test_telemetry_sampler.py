@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from rigbench.agent.telemetry.base import SensorEnv
+from rigbench.agent.telemetry.base import Reading, SensorEnv
 from rigbench.agent.telemetry.external import ExternalMeterSource
 from rigbench.agent.telemetry.procfs import ProcfsSource
 from rigbench.agent.telemetry.sampler import Gap, Sample, Sampler
 from rigbench.agent.telemetry.thermal import ThermalSource
+from tests.builders.clock import ManualClock
 
 
 def thermal_root(root: Path) -> Path:
@@ -103,9 +104,10 @@ def test_rate_must_be_positive():
 
 
 def test_the_thread_samples_at_the_rate_in_time_order():
-    sampler = Sampler([ProcfsSource.open(SensorEnv())], rate_hz=20)
+    clock = ManualClock(until_s=0.5)
+    sampler = Sampler([ProcfsSource.open(SensorEnv())], rate_hz=20, clock=clock)
     sampler.start()
-    time.sleep(0.5)
+    clock.run_until_reached()
     out = sampler.stop()
     ticks = sorted({s.t_ns for s in out.samples if s.sensor == "procfs:mem"})
     assert 6 <= len(ticks) <= 12
@@ -113,12 +115,40 @@ def test_the_thread_samples_at_the_rate_in_time_order():
     assert min(steps) > 30_000_000  # ~50 ms apart, never a burst
 
 
+class OnceSlowSource(ProcfsSource):
+    """A source whose first read takes half a second of the clock's time (a stalled sensor)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(SensorEnv())
+        self._clock = clock
+        self._reads = 0
+
+    def read(self) -> list[Reading]:
+        self._reads += 1
+        if self._reads == 1:
+            self._clock.advance(0.5)
+        return super().read()
+
+
+def test_a_slow_read_skips_the_missed_ticks_instead_of_bursting():
+    clock = ManualClock(until_s=1.0)
+    sampler = Sampler([OnceSlowSource(clock)], rate_hz=20, clock=clock)
+    sampler.start()
+    clock.run_until_reached()
+    out = sampler.stop()
+    ticks = [s.t_ns for s in out.samples if s.sensor == "procfs:mem"]
+    steps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert len(ticks) >= 5 and min(steps) >= 50_000_000  # the rate again, not a burst
+
+
 def test_batches_stream_every_sample_and_gap_exactly_once():
     batches: list[tuple[list[Sample], list[Gap]]] = []
+    clock = ManualClock(until_s=0.4)
     sampler = Sampler([ProcfsSource.open(SensorEnv()), meter(["false"])], rate_hz=50,
-                      on_batch=lambda s, g: batches.append((s, g)), batch_interval_s=0.05)
+                      on_batch=lambda s, g: batches.append((s, g)), batch_interval_s=0.05,
+                      clock=clock)
     sampler.start()
-    time.sleep(0.4)
+    clock.run_until_reached()
     out = sampler.stop()
     assert len(batches) >= 3
     assert [s for b, _ in batches for s in b] == out.samples
@@ -130,10 +160,11 @@ def test_a_failing_batch_consumer_does_not_stop_sampling():
     def broken(samples: list[Sample], gaps: list[Gap]) -> None:
         raise OSError("spool disk full")
 
+    clock = ManualClock(until_s=0.3)
     sampler = Sampler([ProcfsSource.open(SensorEnv())], rate_hz=50, on_batch=broken,
-                      batch_interval_s=0.05)
+                      batch_interval_s=0.05, clock=clock)
     sampler.start()
-    time.sleep(0.3)
+    clock.run_until_reached()
     out = sampler.stop()
     assert any(g.source == "sampler" and "spool disk full" in g.reason for g in out.gaps)
     assert len({s.t_ns for s in out.samples}) >= 8

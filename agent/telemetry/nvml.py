@@ -3,7 +3,8 @@
 pynvml (nvidia-ml-py) is used when importable and the driver answers; it is imported inside
 the functions below only, so the agent does not need it. Otherwise `nvidia-smi` is run and
 its CSV output parsed, with `nvidia-smi -q -x` as the fallback when a query field is unknown
-to the driver. The `-q` text and XML parsers also read the captured fixtures.
+to the driver. (The `-q` text format, which the agent never asks for, is read only by the
+tests: tests/captures.py.)
 
 Pitfalls (fixtures/telemetry/nvml, README section D, nvml_constants.md):
 
@@ -56,18 +57,6 @@ REASON_BITS: dict[int, str] = {
 }
 NOT_THROTTLING = frozenset({"gpu_idle"})  # an idle GPU lowers its clocks; that is not a limit
 
-# nvidia-smi -q text labels and XML tag suffixes -> the names above
-_TEXT_REASONS = {
-    "idle": "gpu_idle",
-    "applications clocks setting": "applications_clocks_setting",
-    "sw power cap": "sw_power_cap",
-    "hw slowdown": "hw_slowdown",
-    "hw thermal slowdown": "hw_thermal_slowdown",
-    "hw power brake slowdown": "hw_power_brake_slowdown",
-    "sync boost": "sync_boost",
-    "sw thermal slowdown": "sw_thermal_slowdown",
-    "display clock setting": "display_clock_setting",
-}
 _XML_REASON_ALIASES = {"display_clocks_setting": "display_clock_setting", "idle": "gpu_idle"}
 
 QUERY_FIELDS = (
@@ -204,93 +193,6 @@ def snapshot_from_csv_row(row: dict[str, str | None]) -> GpuSnapshot:
         util_pct=number(row.get("utilization.gpu")),
         mem_used_mib=number(row.get("memory.used")),
         active_reasons=decode_reasons(mask) if mask is not None else None,
-    )
-
-
-def parse_exporter_raw_values(text: str) -> dict[str, str]:
-    """`query_field_name=<f> raw_value=<v>` pairs from nvidia_gpu_exporter debug logs."""
-    out = {}
-    for m in re.finditer(r'query_field_name=(\S+) raw_value=(?:"([^"]*)"|(\S+))', text):
-        out[m.group(1)] = m.group(2) if m.group(2) is not None else m.group(3)
-    return out
-
-
-def parse_help_query_gpu(text: str) -> dict[str, str]:
-    """`nvidia-smi --help-query-gpu`: every property name and alias -> its description."""
-    out: dict[str, str] = {}
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if not line.startswith('"'):
-            continue
-        names = re.findall(r'"([^"]+)"', line.split(" or NVSMI_")[0])
-        desc = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        for n in names:
-            out[n] = desc
-    return out
-
-
-# --- nvidia-smi -q (text) ---------------------------------------------------------------------
-
-
-def parse_q_text(text: str) -> list[dict[str, str]]:
-    """`nvidia-smi -q` as one dict per GPU of `Section/Sub/Key` -> value.
-
-    Only value-less lines open a section, so `HW Thermal Slowdown`, indented under the `HW
-    Slowdown` entry, is `Clocks Throttle Reasons/HW Thermal Slowdown`. Excerpts that start
-    inside a section give keys without that section.
-    """
-    header: dict[str, str] = {}
-    gpus: list[dict[str, str]] = []
-    current = header
-    stack: list[tuple[int, str]] = []
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("$"):
-            continue
-        indent = len(line) - len(line.lstrip())
-        key, sep, value = line.strip().partition(":")
-        key = key.strip()
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        if indent == 0 and key.startswith("GPU ") and not value.strip():
-            gpus.append({})
-            current = gpus[-1]
-            stack = []
-            continue
-        if not sep or not value.strip():
-            stack.append((indent, key))
-            continue
-        path = "/".join([name for _, name in stack] + [key])
-        current[path] = value.strip()
-    return gpus if gpus else ([header] if header else [])
-
-
-def _by_parent(entries: dict[str, str], parents: tuple[str, ...], key: str) -> str | None:
-    for path, value in entries.items():
-        parts = path.split("/")
-        if parts[-1] == key and len(parts) >= 2 and parts[-2] in parents:
-            return _value(value)
-    return None
-
-
-def snapshot_from_q_text(entries: dict[str, str], index: int = 0) -> GpuSnapshot:
-    """A GpuSnapshot from one GPU of `nvidia-smi -q` text."""
-    power_w = number(_by_parent(entries, ("Power Readings", "GPU Power Readings"), "Power Draw"))
-    reasons: list[str] | None = None
-    for path, value in entries.items():
-        parts = path.split("/")
-        if len(parts) >= 2 and parts[0] in ("Clocks Throttle Reasons", "Clocks Event Reasons"):
-            reasons = reasons if reasons is not None else []
-            name = _TEXT_REASONS.get(parts[-1].lower(), parts[-1].lower().replace(" ", "_"))
-            if value.strip() == "Active":
-                reasons.append(name)
-    return GpuSnapshot(
-        index=index,
-        power_mw=power_w * 1000 if power_w is not None else None,
-        temp_c=number(_by_parent(entries, ("Temperature",), "GPU Current Temp")),
-        sm_mhz=number(_by_parent(entries, ("Clocks",), "SM")),
-        mem_mhz=number(_by_parent(entries, ("Clocks",), "Memory")),
-        graphics_mhz=number(_by_parent(entries, ("Clocks",), "Graphics")),
-        active_reasons=reasons,
     )
 
 

@@ -54,48 +54,6 @@ def wrap_period_s(max_range_uj: int, power_w: float) -> float | None:
 
 
 @dataclass(frozen=True)
-class RaplUnits:
-    """Units of MSR_RAPL_POWER_UNIT (Intel SDM / AMD PPR layout, same on both)."""
-
-    power_w: float
-    energy_j: float
-    time_s: float
-
-    def counter_range_j(self, bits: int = 32) -> float:
-        """Energy the raw MSR counter holds before it wraps."""
-        return (1 << bits) * self.energy_j
-
-
-def rapl_units_from_msr(msr: int) -> RaplUnits:
-    """Decode MSR_RAPL_POWER_UNIT: power bits 3:0, energy 12:8, time 19:16 (as 1/2**n)."""
-    return RaplUnits(
-        power_w=1.0 / (1 << (msr & 0xF)),
-        energy_j=1.0 / (1 << ((msr >> 8) & 0x1F)),
-        time_s=1.0 / (1 << ((msr >> 16) & 0xF)),
-    )
-
-
-@dataclass(frozen=True)
-class TurbostatRapl:
-    """What `turbostat` says about RAPL: the raw unit MSR and its own wrap estimate."""
-
-    unit_msr: int | None
-    counter_range_s: float | None
-    at_watts: float | None
-
-
-def parse_turbostat_rapl(text: str) -> TurbostatRapl:
-    """The unit MSR and the `RAPL: 234 sec. Joule Counter Range, at 280 Watts` line."""
-    msr = re.search(r"MSR_RAPL_PWR_UNIT: (0x[0-9a-fA-F]+)", text)
-    rng = re.search(r"RAPL: ([\d.]+) sec\. Joule Counter Range, at ([\d.]+) Watts", text)
-    return TurbostatRapl(
-        int(msr.group(1), 16) if msr else None,
-        float(rng.group(1)) if rng else None,
-        float(rng.group(2)) if rng else None,
-    )
-
-
-@dataclass(frozen=True)
 class Zone:
     """One powercap RAPL zone."""
 

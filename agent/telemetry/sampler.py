@@ -1,24 +1,23 @@
 """The telemetry sampler: one daemon thread reading every open source at a fixed rate.
 
-Timestamps come from `time.perf_counter_ns` (CLOCK_MONOTONIC on Linux, shared by every process
-on the machine), the clock of the measured loop, so latency can be lined up with temperature,
-clocks, throttle flags and power. The thread sleeps on `threading.Event.wait`, never spins,
-so it does not heat the core it is measuring. A source that raises (a sensor vanished, a
-command hung, garbage output) costs one `Gap` and sampling goes on.
+Timestamps come from the agent's clock (`time.perf_counter_ns`: CLOCK_MONOTONIC on Linux,
+shared by every process on the machine), the clock of the measured loop, so latency can be
+lined up with temperature, clocks, throttle flags and power. The thread sleeps on
+`threading.Event.wait`, never spins, so it does not heat the core it is measuring. A source
+that raises (a sensor vanished, a command hung, garbage output) costs one `Gap` and sampling
+goes on.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from rigbench.agent.clock import SYSTEM_CLOCK, Clock
 from rigbench.agent.telemetry.base import TelemetrySource
 from rigbench.errors import TelemetryError
-
-Clock = Callable[[], int]
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ class Sampler:
         rate_hz: float = 10.0,
         on_batch: BatchCallback | None = None,
         batch_interval_s: float = 1.0,
-        clock: Clock = time.perf_counter_ns,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if rate_hz <= 0 or not math.isfinite(rate_hz):
             raise ValueError(f"rate_hz must be a positive number, not {rate_hz}")
@@ -105,23 +104,23 @@ class Sampler:
         self.stop()
 
     def _run(self) -> None:
-        next_tick = self._clock()
+        next_tick = self._clock.now_ns()
         last_batch = next_tick
         while not self._stop.is_set():
             self.tick()
-            now = self._clock()
+            now = self._clock.now_ns()
             if self._on_batch is not None and now - last_batch >= self._batch_ns:
                 self._flush()
                 last_batch = now
             next_tick += self._period_ns
             if next_tick < now:  # a slow read: skip the missed ticks rather than burst
                 next_tick = now
-            self._stop.wait((next_tick - now) / 1e9)
+            self._clock.wait(self._stop, (next_tick - now) / 1e9)
 
     def tick(self) -> None:
         """Read every source that is due, once. Called by the thread; public for tests."""
         for i, source in enumerate(self._sources):
-            start = self._clock()
+            start = self._clock.now_ns()
             last = self._last_read.get(i)
             if last is not None and start - last < source.min_interval_s * 1e9:
                 continue
@@ -133,7 +132,7 @@ class Sampler:
                 readings, error = [], str(e)
             except Exception as e:  # noqa: BLE001 - a backend bug must not stop sampling
                 readings, error = [], f"{type(e).__name__}: {e}"
-            end = self._clock()
+            end = self._clock.now_ns()
             t_ns = start + (end - start) // 2
             if error is not None:
                 self._out.gaps.append(Gap(t_ns, source.name, error))
@@ -157,4 +156,4 @@ class Sampler:
         try:
             self._on_batch(samples, gaps)
         except Exception as e:  # noqa: BLE001 - a failing consumer must not stop sampling
-            self._out.gaps.append(Gap(self._clock(), "sampler", f"on_batch failed: {e}"))
+            self._out.gaps.append(Gap(self._clock.now_ns(), "sampler", f"on_batch failed: {e}"))
