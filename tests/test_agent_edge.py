@@ -256,7 +256,7 @@ async def _healthy(agent) -> bool:
 
 
 def test_a_lease_asked_for_too_long_is_capped(start_agent, tiny):
-    agent = start_agent("--max-lease-s", "2")
+    agent = start_agent("--max-lease-s", "60")  # a loaded machine cannot outlast it
     s = spec(tiny.onnx_path, "job-lease", lease_holder="greedy", lease_ttl_s=1e12)
     other = spec(tiny.onnx_path, "job-other", lease_holder="patient", lease_ttl_s=10)
 
@@ -269,9 +269,9 @@ def test_a_lease_asked_for_too_long_is_capped(start_agent, tiny):
             return str(busy.value)
 
     message = run(go())
-    # "device leased by greedy for another 2 s": the agent's cap, not 1e12 s
+    # "device leased by greedy for another 60 s": the agent's cap, not 1e12 s
     assert "leased by greedy for another" in message
-    assert float(message.split("for another ")[1].split(" s")[0]) <= 2
+    assert float(message.split("for another ")[1].split(" s")[0]) <= 60
 
 
 def test_a_blank_token_file_in_the_inventory_is_refused_not_sent_as_no_token(tmp_path):
