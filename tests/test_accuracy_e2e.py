@@ -22,6 +22,7 @@ from rigbench.controller.accuracy.dataset import DatasetSpec, Preprocessing, loa
 from rigbench.controller.cli import app
 from rigbench.controller.modelgen import generate_cnn
 from rigbench.controller.variants.signature import read_signature
+from tests.builders.processes import query
 from tests.thirdparty import thirdparty_model
 
 pytestmark = pytest.mark.e2e
@@ -41,14 +42,6 @@ def read(tmp_path: Path, *args: str) -> tuple[int, str]:
     """A command that only reads the store (results, rank, report)."""
     result = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "rb.duckdb")])
     return result.exit_code, result.output
-
-
-def stored(tmp_path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(tmp_path / "rb.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def overall(tmp_path: Path) -> dict[tuple[str, str, str], dict]:
@@ -120,7 +113,7 @@ def test_a_custom_op_model_runs_with_accuracy_on_xnnpack_and_fails_by_name_on_bu
 ) -> None:
     tmp, out = real_models
     assert overall(tmp)[("selfie", "tflite-fp32", "xnnpack")]["snr_db"] == float("inf")
-    ((kind, message),) = stored(
+    ((kind, message),) = query(
         tmp, "SELECT error_kind, error_message FROM jobs WHERE status = 'failed'"
     )
     assert kind == "model" and "Convolution2DTransposeBias" in message
@@ -129,10 +122,10 @@ def test_a_custom_op_model_runs_with_accuracy_on_xnnpack_and_fails_by_name_on_bu
 
 def test_a_quantizer_that_changed_nothing_is_not_measured_as_another_choice(real_models) -> None:
     tmp, out = real_models
-    assert stored(
+    assert query(
         tmp, "SELECT status, error_message FROM jobs WHERE variant = 'tflite-int8-dynamic'"
     ) == [("skipped", "same as tflite-fp32 (the quantizer changed nothing)")]
-    assert stored(tmp, "SELECT count(*) FROM results WHERE variant = 'tflite-int8-dynamic'") == [
+    assert query(tmp, "SELECT count(*) FROM results WHERE variant = 'tflite-int8-dynamic'") == [
         (0,)
     ]
     assert "not measured: facedet/tflite-int8-dynamic: same as tflite-fp32" in out
@@ -150,7 +143,7 @@ def test_top1_only_for_the_classifier_and_per_output_figures_for_the_detector(
     acc = overall(tmp)
     assert acc[("magika", "int8-dynamic", "ort")]["top1_agreement"] is not None
     assert acc[("facedet", "tflite-fp32", "xnnpack")]["top1_agreement"] is None
-    outputs = stored(
+    outputs = query(
         tmp,
         "SELECT a.output, a.kind, a.max_rel_err IS NOT NULL, a.snr_db IS NOT NULL "
         "FROM results r JOIN accuracy a USING (job_id) WHERE r.model = 'facedet' "
@@ -161,7 +154,7 @@ def test_top1_only_for_the_classifier_and_per_output_figures_for_the_detector(
 
 def test_int64_token_ids_are_drawn_from_the_declared_range(real_models) -> None:
     tmp, _ = real_models
-    ((path,),) = stored(
+    ((path,),) = query(
         tmp,
         "SELECT path FROM artifacts WHERE format = 'npz' AND model = 'attacut'",
     )

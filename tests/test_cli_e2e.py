@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from rigbench.controller.cli import app
 from rigbench.controller.modelgen import GeneratedModel
 from rigbench.digest import sha256_file
+from tests.builders.processes import query
 from tests.thirdparty import thirdparty_model
 
 pytestmark = pytest.mark.e2e
@@ -26,28 +26,20 @@ def invoke(tmp_path: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def stored(tmp_path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(tmp_path / "rb.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def test_bench_stores_every_iteration_of_a_generated_model(tmp_path, tiny: GeneratedModel):
     code, out = invoke(tmp_path, "bench", str(tiny.onnx_path), *QUICK, "--format", "json")
     assert code == 0, out
     rows = json.loads(out)
     assert len(rows) == 1 and rows[0]["iterations"] == 30
     assert rows[0]["providers_used"] == "CPUExecutionProvider"
-    assert stored(tmp_path, "SELECT count(*) FROM latency_samples") == [(30,)]
-    assert stored(tmp_path, "SELECT kind, status FROM runs") == [("bench", "finished")]
+    assert query(tmp_path, "SELECT count(*) FROM latency_samples") == [(30,)]
+    assert query(tmp_path, "SELECT kind, status FROM runs") == [("bench", "finished")]
 
 
 def test_bench_runs_a_tflite_model_on_litert(tmp_path, tiny: GeneratedModel):
     code, out = invoke(tmp_path, "bench", str(tiny.tflite_path), *QUICK)
     assert code == 0, out
-    assert stored(tmp_path, "SELECT runtime, providers_used FROM results") == [
+    assert query(tmp_path, "SELECT runtime, providers_used FROM results") == [
         ("litert", "xnnpack")
     ]
 
@@ -73,7 +65,7 @@ def test_bench_third_party_model_with_dynamic_dims_and_int64_input(tmp_path):
         *QUICK,
     )
     assert code == 0, out
-    (inputs_json,) = stored(tmp_path, "SELECT inputs_json FROM results")[0]
+    (inputs_json,) = query(tmp_path, "SELECT inputs_json FROM results")[0]
     shapes = {t["name"]: (t["dtype"], t["shape"]) for t in json.loads(inputs_json)}
     assert shapes == {
         "input": ("float32", [1, 512]),
@@ -100,7 +92,7 @@ def test_bench_third_party_int8_tflite_with_quantized_input(tmp_path):
     wake = thirdparty_model("micro-wakeword-int8")  # input [1, 3, 40] int8
     code, out = invoke(tmp_path, "bench", str(wake), *QUICK)
     assert code == 0, out
-    (inputs_json,) = stored(tmp_path, "SELECT inputs_json FROM results")[0]
+    (inputs_json,) = query(tmp_path, "SELECT inputs_json FROM results")[0]
     assert json.loads(inputs_json)[0]["dtype"] == "int8"
 
 
@@ -119,8 +111,8 @@ def test_a_failing_model_loses_nothing_measured_before_it(tmp_path, tiny):
     code, out = invoke(tmp_path, "run", str(plan), "--quiet")
     assert code == 1, out  # a job failed for the model's own reasons
     assert "1 job(s) failed" in out and "bad/fp32" in out
-    assert stored(tmp_path, "SELECT model FROM results") == [("good",)]
-    assert stored(tmp_path, "SELECT model, status, error_kind FROM jobs ORDER BY model") == [
+    assert query(tmp_path, "SELECT model FROM results") == [("good",)]
+    assert query(tmp_path, "SELECT model, status, error_kind FROM jobs ORDER BY model") == [
         ("bad", "failed", "compile"),
         ("good", "done", None),
     ]
@@ -143,7 +135,7 @@ def test_run_compares_every_variant_with_the_fp32_source(tmp_path):
     code, out = invoke(tmp_path, "run", str(plan), "--quiet")
     assert code == 0, out
     errs = dict(
-        stored(
+        query(
             tmp_path,
             "SELECT r.variant, a.max_abs_err FROM results r JOIN accuracy a "
             "USING (job_id) WHERE a.output = '*'",

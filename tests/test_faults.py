@@ -10,13 +10,12 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from rigbench.controller.cli import app
 from rigbench.controller.modelgen import GeneratedModel
-from tests.builders.processes import controller, wait_for_line, write_plan
+from tests.builders.processes import controller, query, wait_for_line, write_plan
 from tests.thirdparty import thirdparty_model
 
 pytestmark = pytest.mark.e2e
@@ -35,14 +34,6 @@ def read(tmp_path: Path, *args: str) -> tuple[int, str]:
     """A command that only reads the store (rank, report, results)."""
     result = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "rb.duckdb")])
     return result.exit_code, result.output
-
-
-def stored(tmp_path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(tmp_path / "rb.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def detector_plan(tmp_path: Path, tiny: GeneratedModel, runtimes: int = 3) -> Path:
@@ -72,7 +63,7 @@ def detector_plan(tmp_path: Path, tiny: GeneratedModel, runtimes: int = 3) -> Pa
 def test_a_models_own_runtime_error_is_the_models_not_the_farms(tmp_path, tiny):
     code, out = invoke(tmp_path, "run", str(detector_plan(tmp_path, tiny)), "--quiet")
     assert code == 1, out  # a job failed for the model's own reasons; the farm is fine
-    jobs = stored(
+    jobs = query(
         tmp_path,
         "SELECT model, status, error_kind, error_message, attempts FROM jobs ORDER BY model",
     )
@@ -86,7 +77,7 @@ def test_a_models_own_runtime_error_is_the_models_not_the_farms(tmp_path, tiny):
         assert "Attempting to broadcast an axis by a dimension other than 1" in message
     # the healthy device was not quarantined: the good model behind the failures ran
     assert [(s, k) for _, s, k, _, _ in good] == [("done", None)] * 3
-    assert stored(tmp_path, "SELECT count(*) FROM results WHERE model = 'good'") == [(3,)]
+    assert query(tmp_path, "SELECT count(*) FROM results WHERE model = 'good'") == [(3,)]
     assert "quarantined" not in out
     assert "runtime (the model's own error)" in out
     # rank and the report say what they miss, and whose fault it was
@@ -131,7 +122,7 @@ def test_a_second_bench_against_a_running_agent_starts_at_once(tmp_path, start_a
             tmp_path, "bench", str(tiny.onnx_path), "-n", "20", "--inventory", str(inv)
         )
         assert code == 0, out
-    assert stored(tmp_path, "SELECT count(*) FROM results") == [(2,)]
+    assert query(tmp_path, "SELECT count(*) FROM results") == [(2,)]
 
 
 def test_a_run_interrupted_with_ctrl_c_releases_its_lease(tmp_path, start_agent, tiny):

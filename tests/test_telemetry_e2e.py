@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from rigbench.agent.telemetry.recorded import build_recorded_root
 from rigbench.controller.cli import app
+from tests.builders.processes import query
 from tests.paths import TELEMETRY_FIXTURES
 
 pytestmark = pytest.mark.e2e
@@ -34,14 +34,6 @@ def run_plan(tmp_path: Path, plan_text: str, inventory_text: str | None = None) 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def query(tmp_path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(tmp_path / "rb.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 TINY_PLAN = """
