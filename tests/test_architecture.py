@@ -295,3 +295,15 @@ def test_every_command_help_has_an_example(path: tuple[str, ...]) -> None:
     r = CliRunner().invoke(app, [*path, "--help"])
     assert r.exit_code == 0, r.output
     assert re.search(r"^\s*Example:\s+rigbench ", r.output, re.M), r.output
+
+
+# --- (e) test modules share setup through tests/builders, never through each other ---------------
+
+
+def test_no_test_module_imports_another() -> None:
+    tests = REPO / "tests"
+    offenders = {
+        p.name: sorted(m for m in imported_modules(p.read_text(), "tests") if ".test_" in m)
+        for p in sorted(tests.rglob("*.py"))
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -34,7 +34,7 @@ from rigbench.controller.cli import app
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.ssh.session import SshSession
 from rigbench.controller.ssh.wheels import build_wheel, build_wheelhouse
-from tests.test_ssh_install import rebuilt
+from tests.builders.wheels import rebuilt
 from tools import emulated_board as eb
 
 if os.environ.get("RIGBENCH_TEST_ARM") != "1":  # one line in `make test`, not one per test

@@ -38,6 +38,7 @@ from rigbench.controller.cli import app, load_all
 from rigbench.controller.modelgen import generate_cnn
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import JobRecord
+from tests.builders.store import store_result
 
 # --- the commands, from the app ----------------------------------------------------------------
 
@@ -217,7 +218,7 @@ def _store_with_a_run(path: Path, iterations: int = 2000) -> Path:
         }  # fmt: skip
         lat = np.random.default_rng(i).integers(900, 2000, iterations)
         tel = [(j * 10_000_000, "cpu", "temp_mc", 40_000.0) for j in range(200)]
-        store.store_result(row, lat, tel, [], [{"output": "*", "max_abs_err": 0.0}])
+        store_result(store, row, lat, tel, [], [{"output": "*", "max_abs_err": 0.0}])
     store.finish_run("r1", "finished")
     return path
 
@@ -246,21 +247,6 @@ def _declared_npz(shape: tuple[int, ...]) -> bytes:
             f, {"descr": "<f4", "fortran_order": False, "shape": shape}
         )
     return buf.getvalue()
-
-
-def _huge_input_onnx(path: Path) -> Path:
-    """A valid ONNX model whose one input is float32 1024x1024x1024x2048: 8 TiB."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    shape = [1024, 1024, 1024, 2048]
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
 
 
 @dataclass

@@ -48,8 +48,8 @@ from rigbench.errors import (
     RigbenchError,
     UsageError,
 )
+from tests.builders.models import huge_input_onnx
 from tests.conftest import client_for, run
-from tests.test_hostile_inputs import _huge_input_onnx
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -376,7 +376,7 @@ def test_a_real_agent_refuses_a_job_out_of_bounds_and_serves_the_next(agent, tin
 def test_bench_of_a_model_declaring_an_8_tib_input_blames_the_input(tmp_path: Path, monkeypatch):
     """The agent refuses the input in one line, as the input's fault; nothing is allocated."""
     monkeypatch.chdir(tmp_path)
-    model = _huge_input_onnx(tmp_path / "huge.onnx")
+    model = huge_input_onnx(tmp_path / "huge.onnx")
     r = CliRunner().invoke(
         app, ["bench", str(model), "--store", "s.duckdb", "--work", "work", "-n", "5"]
     )

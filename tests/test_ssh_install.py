@@ -12,8 +12,6 @@ to, and everything is removed. Tests run in file order and share one install.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
 import os
 import re
@@ -22,7 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +33,7 @@ from rigbench.controller.connect import connect
 from rigbench.controller.inventory import load_inventory
 from rigbench.errors import AgentUnreachableError
 from tests.builders.jobs import spec
+from tests.builders.wheels import rebuilt
 from tests.conftest import run
 from tests.paths import REPO
 from tests.sshd import Sshd, keygen, sshd_available, start_sshd
@@ -360,27 +358,6 @@ def test_the_boot_entry_brings_the_agent_back_after_a_reboot(farm, installed):
     wait_for(lambda: _alive(farm.pid("supervisor")), 20, "the supervisor")
     wait_for(lambda: farm.cli("agent", "status", "box").exit_code == 0, 60, "health")
     assert farm.pid("supervisor") != sup
-
-
-def rebuilt(wheel: Path, out: Path) -> Path:
-    """The same wheel with one file changed (RECORD updated): a new build of one version."""
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / wheel.name
-    changed = "rigbench/__init__.py"
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
-        data = {n: src.read(n) for n in src.namelist()}
-        data[changed] += b"\n# rebuilt by test_ssh_install\n"
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data[changed]).digest()).rstrip(b"=")
-        record = next(n for n in data if n.endswith(".dist-info/RECORD"))
-        data[record] = b"\n".join(
-            f"{changed},sha256={digest.decode()},{len(data[changed])}".encode()
-            if ln.startswith(changed.encode() + b",")
-            else ln
-            for ln in data[record].split(b"\n")
-        )
-        for name, body in data.items():
-            dst.writestr(name, body)
-    return target
 
 
 def test_upgrade_does_not_restart_an_agent_in_the_middle_of_a_job(farm, installed, tiny, tmp_path):
