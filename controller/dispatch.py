@@ -49,6 +49,7 @@ from rigbench.controller.prepare import (
 )
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.controller.stats import latency_stats
+from rigbench.controller.store import queries
 from rigbench.controller.store.db import DeviceRecord, JobMark, JobRecord, ResultRecord, Store, now
 from rigbench.controller.store.load import load_record
 from rigbench.controller.store.writer import BatchWriter
@@ -409,12 +410,7 @@ class Dispatcher:
 
     def _job_state(self, job_ids: list[str]) -> dict[str, tuple[int, bool]]:
         """(attempts, has a result) of every job, read once before dispatching."""
-        rows = self.store.query(
-            "SELECT j.job_id, j.attempts, r.job_id IS NOT NULL AS stored FROM jobs j "
-            "LEFT JOIN results r USING (job_id) WHERE j.job_id IN (SELECT unnest(?::VARCHAR[]))",
-            [job_ids],
-        )
-        return {r["job_id"]: (int(r["attempts"] or 0), bool(r["stored"])) for r in rows}
+        return queries.job_attempts(self.store, job_ids)
 
     def _mark(
         self,

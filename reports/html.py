@@ -13,10 +13,9 @@ from html import escape
 
 from rigbench.controller.ops import per_inference_ms, placement_lines
 from rigbench.controller.placement import on_unit, unit_name
-from rigbench.controller.ranking.bundle import ModelSection, ReportBundle
+from rigbench.controller.ranking.bundle import ModelSection, ReportBundle, SoakTimeline
 from rigbench.controller.ranking.capacity import LoadPointRow
 from rigbench.controller.ranking.rank import Choice, Ranking
-from rigbench.controller.ranking.source import SoakTimeline
 from rigbench.reports.charts import (
     CHART_CSS,
     Distribution,

@@ -6,9 +6,8 @@ exclusions and notes, and a one-line summary per soak run; the HTML report has t
 
 from __future__ import annotations
 
-from rigbench.controller.ranking.bundle import ReportBundle
+from rigbench.controller.ranking.bundle import ReportBundle, SoakTimeline
 from rigbench.controller.ranking.rank import Ranking
-from rigbench.controller.ranking.source import SoakTimeline
 from rigbench.reports.rank import markdown_table, render_markdown
 from rigbench.reports.rank_format import num
 

@@ -305,7 +305,7 @@ def test_run_with_several_models_asks_which(tmp_path: Path) -> None:
 def test_latency_interval_stays_exact_when_the_quantile_brackets_miss(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rigbench.controller.ranking import source
+    from rigbench.controller.store import ranking as source
 
     store = new_store(tmp_path)
     lat = lognormal_ns(3.0, n=3000, sigma=0.4, seed=4)

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 
 from rigbench.agent.profiling import OpProfile
 from rigbench.controller.ranking.rank import Ranking, RankRequest, rank_model
-from rigbench.controller.ranking.source import (
+from rigbench.controller.store import Store
+from rigbench.controller.store.ranking import (
     HIST_RANGE,
     Histograms,
     JobNote,
@@ -23,7 +24,6 @@ from rigbench.controller.ranking.source import (
     pick_run,
     soak_timelines,
 )
-from rigbench.controller.store import Store
 from rigbench.errors import ReportError
 
 
@@ -93,4 +93,4 @@ def top_profiles(store: Store, ranking: Ranking, n: int = 3) -> list[tuple[str, 
     return out
 
 
-__all__ = ["HIST_RANGE", "ModelSection", "ReportBundle", "build_bundle"]
+__all__ = ["HIST_RANGE", "ModelSection", "ReportBundle", "SoakTimeline", "build_bundle"]

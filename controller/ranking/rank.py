@@ -25,7 +25,14 @@ from rigbench.controller.ranking.capacity import (
     deployment_capacity,
 )
 from rigbench.controller.ranking.constraints import Constraints, Exclusion, check
-from rigbench.controller.ranking.source import (
+from rigbench.controller.ranking.stats import (
+    Interval,
+    competition_ranks,
+    pareto_front,
+    tie_groups,
+)
+from rigbench.controller.store import Store
+from rigbench.controller.store.ranking import (
     RunSummary,
     SampleStats,
     load_points,
@@ -34,13 +41,6 @@ from rigbench.controller.ranking.source import (
     result_rows,
     sample_stats,
 )
-from rigbench.controller.ranking.stats import (
-    Interval,
-    competition_ranks,
-    pareto_front,
-    tie_groups,
-)
-from rigbench.controller.store import Store
 from rigbench.errors import ReportError
 
 

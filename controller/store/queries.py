@@ -95,6 +95,16 @@ def load_headlines(store: Store, run_id: str) -> list[dict[str, Any]]:
     )
 
 
+def job_attempts(store: Store, job_ids: list[str]) -> dict[str, tuple[int, bool]]:
+    """(attempts so far, has a result) of each job: what a run or a resume starts from."""
+    rows = store.query(
+        "SELECT j.job_id, j.attempts, r.job_id IS NOT NULL AS stored FROM jobs j "
+        "LEFT JOIN results r USING (job_id) WHERE j.job_id IN (SELECT unnest(?::VARCHAR[]))",
+        [job_ids],
+    )
+    return {r["job_id"]: (int(r["attempts"] or 0), bool(r["stored"])) for r in rows}
+
+
 def runs(
     store: Store, limit: int = 20, bad_device_states: Sequence[str] = ()
 ) -> list[dict[str, Any]]:

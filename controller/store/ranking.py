@@ -1,4 +1,4 @@
-"""Read what ranking needs from the store, set-based in DuckDB.
+"""Read what ranking and the report need from the store, set-based in DuckDB.
 
 A store can hold tens of millions of per-iteration samples, so nothing here loops over samples
 in Python: counts, means, quantiles, histograms and telemetry downsampling are aggregates in
