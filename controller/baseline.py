@@ -13,14 +13,14 @@ after it, so the baseline starts again and the report says so.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
 from rigbench.controller.store.db import Store
+from rigbench.controller.store.nightly import load_samples as load_samples
+from rigbench.controller.store.nightly import night_rows_before, night_rows_of_run
 
 
 @dataclass(frozen=True)
@@ -113,23 +113,6 @@ def runtime_config(spec_json: str | None) -> dict[str, Any]:
     }
 
 
-_NIGHT_SQL = """
-SELECT ru.run_id, ru.started_at, ru.plan_digest, ru.plan_json, r.job_id, j.job_key,
-       r.device, r.model, r.variant, r.runtime_name, r.scenario, j.artifact_sha256, j.spec_json,
-       d.fingerprint_json, d.description_json,
-       ar.transform, ar.params_json, ar.source_sha256, ar.tool_versions_json,
-       r.p50_ns, r.p90_ns, r.iterations, r.throttled, r.peak_rss_bytes,
-       r.energy_per_inference_mj, a.max_abs_err, a.within_tolerance,
-       coalesce(r.emulated, false) AS emulated
-FROM results r
-JOIN jobs j ON j.job_id = r.job_id
-JOIN runs ru ON ru.run_id = r.run_id
-LEFT JOIN devices d ON d.run_id = r.run_id AND d.device = r.device
-LEFT JOIN accuracy a ON a.job_id = r.job_id AND a.output = '*'
-LEFT JOIN artifacts ar ON ar.sha256 = j.artifact_sha256
-"""
-
-
 def flatten_plan(plan: Any, prefix: str = "") -> dict[str, Any]:
     """A plan as ``{"models[cnn].generate.slowdown": 3, ...}``.
 
@@ -186,26 +169,14 @@ def _night(row: Mapping[str, Any]) -> Night:
 
 def nights_of_run(store: Store, run_id: str) -> dict[str, Night]:
     """Every stored result of one run, by job key."""
-    rows = store.query(_NIGHT_SQL + "WHERE r.run_id = ?", [run_id])
-    return {n.job_key: n for n in map(_night, rows)}
+    return {n.job_key: n for n in map(_night, night_rows_of_run(store, run_id))}
 
 
 def history(
     store: Store, plan_name: str, before: datetime, exclude_run: str, max_runs: int
 ) -> dict[str, list[Night]]:
     """Results of the last ``max_runs`` finished nightly runs of the plan, newest first."""
-    rows = store.query(
-        _NIGHT_SQL
-        + """
-        WHERE r.run_id IN (
-            SELECT run_id FROM runs
-            WHERE kind = 'nightly' AND plan_name = ? AND status LIKE 'finished%'
-              AND started_at <= ? AND run_id <> ?
-            ORDER BY started_at DESC LIMIT ?)
-        ORDER BY ru.started_at DESC, ru.run_id DESC
-        """,
-        [plan_name, before, exclude_run, max_runs],
-    )
+    rows = night_rows_before(store, plan_name, before, exclude_run, max_runs)
     out: dict[str, list[Night]] = {}
     for n in map(_night, rows):
         out.setdefault(n.job_key, []).append(n)
@@ -219,26 +190,6 @@ def recent_run_ids(hist: Mapping[str, Sequence[Night]], k: int) -> list[str]:
         for n in nights:
             seen[n.run_id] = n.started_at
     return sorted(seen, key=lambda r: (seen[r], r), reverse=True)[:k]
-
-
-def load_samples(store: Store, job_ids: Iterable[str]) -> dict[str, np.ndarray]:
-    """Per-iteration latencies (ns, in iteration order) of the given jobs."""
-    ids = sorted(set(job_ids))
-    if not ids:
-        return {}
-    with store.connect(read_only=True) as con:
-        cols = con.execute(
-            "SELECT job_id, latency_ns FROM latency_samples "
-            "WHERE job_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY job_id, iteration",
-            [ids],
-        ).fetchnumpy()
-    job = np.asarray(cols["job_id"], dtype=object)
-    lat = np.asarray(cols["latency_ns"], dtype=np.int64)
-    if job.size == 0:
-        return {}
-    starts = np.flatnonzero(np.r_[True, job[1:] != job[:-1]])
-    ends = np.r_[starts[1:], job.size]
-    return {str(job[s]): lat[s:e] for s, e in zip(starts, ends)}
 
 
 def _diff_maps(prefix: str, before: Mapping[str, Any], after: Mapping[str, Any], splits: bool):
