@@ -376,28 +376,6 @@ class LoadResult:
     search: str = ""  # server with qps auto: why the search stopped
 
 
-def load_result_json(load: LoadResult) -> dict[str, Any]:
-    """The worker's hand-off of a load result, without latencies (``load_latencies.npy``
-    holds every point's, concatenated in point order; each point says how many are its).
-    """
-    points = []
-    for p in load.points:
-        d = dataclasses.asdict(p)
-        d["served"] = len(d.pop("latencies_ns"))
-        points.append(d)
-    return {"load": {**dataclasses.asdict(load), "points": points}}
-
-
-def load_result_from_json(d: dict[str, Any], latencies_ns: list[int]) -> LoadResult:
-    points, at = [], 0
-    for p in d["points"]:
-        p = dict(p)
-        n = p.pop("served")
-        points.append(LoadPoint(**p, latencies_ns=latencies_ns[at : at + n]))
-        at += n
-    return LoadResult(**{**d, "points": points})
-
-
 @dataclass
 class JobResult:
     """What a finished job reports. Latencies are every measured iteration, in ns."""

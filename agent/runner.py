@@ -26,11 +26,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rigbench.agent.cache import ArtifactCache
 from rigbench.agent.clock import SYSTEM_CLOCK, Clock
-from rigbench.agent.convert import result_parts
+from rigbench.agent.convert import result_from_pb, result_parts
 from rigbench.agent.jobs import (
     EventBody,
     JobEvent,
@@ -42,14 +40,12 @@ from rigbench.agent.jobs import (
     TelemetryBatch,
     TelemetryGapInfo,
     TelemetryPoint,
-    TensorInfo,
-    load_result_from_json,
 )
 from rigbench.agent.lease import DEFAULT_MAX_LEASE_S, Lease
-from rigbench.agent.profiling import OpProfile
 from rigbench.agent.runtimes.descriptor import MODEL_SUFFIXES
 from rigbench.agent.spool import JobSpool, Spool
 from rigbench.agent.telemetry_session import TelemetrySession
+from rigbench.agent.worker import RESULT_FILE
 from rigbench.errors import (
     ArtifactMissingError,
     DeviceBusyError,
@@ -59,6 +55,7 @@ from rigbench.errors import (
     is_disk_full,
 )
 from rigbench.failures import FailureKind, internal_message, trim_message
+from rigbench.v1 import agent_pb2 as pb
 
 log = logging.getLogger("rigbench.agent")
 
@@ -487,34 +484,8 @@ async def _empty() -> bytes:
 
 
 def _result_from_files(work: Path) -> JobResult:
-    r = json.loads((work / "result.json").read_text())
-    lat = np.load(work / "latencies.npy")
-    outputs = work / "outputs.npz"
-    return JobResult(
-        load_ns=r["load_ns"],
-        compile_ns=r["compile_ns"],
-        first_inference_ns=r["first_inference_ns"],
-        warmup_iterations=r["warmup_iterations"],
-        latencies_ns=lat.tolist(),
-        measure_start_ns=r["measure_start_ns"],
-        measure_end_ns=r["measure_end_ns"],
-        peak_rss_bytes=r["peak_rss_bytes"],
-        rss_before_load_bytes=r["rss_before_load_bytes"],
-        runtime=r["runtime"],
-        runtime_version=r["runtime_version"],
-        providers_used=r["providers_used"],
-        inputs=[TensorInfo(t["name"], t["dtype"], tuple(t["shape"])) for t in r["inputs"]],
-        outputs=[TensorInfo(t["name"], t["dtype"], tuple(t["shape"])) for t in r["outputs"]],
-        stop_reason=r["stop_reason"],
-        reference_outputs_npz=outputs.read_bytes() if outputs.exists() else b"",
-        warnings=r["warnings"],
-        soak_windows=r["soak_windows"],
-        compile_cache_hit=r["compile_cache_hit"],
-        op_profile=OpProfile.from_json_dict(r["op_profile"]) if r.get("op_profile") else None,
-        load=load_result_from_json(r["load"], np.load(work / "load_latencies.npy").tolist())
-        if r.get("load")
-        else None,
-    )
+    """The worker's result: its wire message, as it will cross gRPC (``agent/worker.py``)."""
+    return result_from_pb(pb.JobResult.FromString((work / RESULT_FILE).read_bytes()))
 
 
 __all__ = ["JobRunner", "RunningJob", "TelemetryBatch", "TelemetryGapInfo", "TelemetryPoint"]

@@ -3,7 +3,9 @@
 A fresh process gives an honest peak RSS for the job, keeps a runtime that crashes on a bad
 model from taking the agent down, and lets a job be cancelled by killing it. It talks to the
 agent through its job folder and its stdout: ``spec.json`` in; progress as JSON lines on
-stdout; ``result.json`` + ``latencies.npy`` (+ ``outputs.npz``) out, and a last stdout line
+stdout; ``result.pb`` out (the result as its wire message: the one declaration of a result's
+fields is the ``JobResult`` dataclass and its mapping in ``agent/convert.py``, so a new field
+needs no hand-off code of its own), and a last stdout line
 that says ``done`` or names the failure (stdout, not a file, so that a full disk can still be
 reported). Every failure is typed by where it happened: the inputs (the user's), the runtime
 running the model (the model's, in the runtime's own words), the disk (the farm's), or
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from rigbench.agent.inputs import build_inputs
-from rigbench.agent.jobs import JobSpec, load_result_json
+from rigbench.agent.jobs import JobResult, JobSpec, TensorInfo
 from rigbench.agent.load.scenario import batch_one, run_load
 from rigbench.agent.measure import run_measurement, soak_windows
 from rigbench.agent.npzfile import read_npz
@@ -51,6 +53,7 @@ from rigbench.failures import FailureKind, internal_message, trim_message
 # Raised while reading the user's .npz or building inputs from the user's shapes and dtypes:
 # a pickled or corrupt .npz, a dtype numpy does not know, a shape too large to allocate.
 _INPUT_ERRORS = (ValueError, TypeError, MemoryError, EOFError, zipfile.BadZipFile, OverflowError)
+RESULT_FILE = "result.pb"  # the JobResult wire message the agent reads back
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -103,8 +106,8 @@ def reference_samples(arrays: dict[str, np.ndarray]) -> list[dict[str, np.ndarra
     return [samples[i] for i in sorted(samples)]
 
 
-def run_job(job_dir: Path) -> dict[str, Any]:
-    """Load, prepare, measure; return the result fields (latencies go to a .npy file)."""
+def run_job(job_dir: Path) -> JobResult:
+    """Load, prepare, measure; the result (its telemetry summary is the agent's to add)."""
     spec = JobSpec.from_json_dict(json.loads((job_dir / "spec.json").read_text()))
     paths = json.loads((job_dir / "paths.json").read_text())
     rss_before = current_rss_bytes()
@@ -171,13 +174,6 @@ def run_job(job_dir: Path) -> dict[str, Any]:
         else:
             call = model.prepare(feeds)
         m = run_measurement(call, cfg, _progress, record_starts=spec.soak.is_soak, bind=bind)
-    # Through Python's own write, not numpy's: a short write from numpy's fwrite carries no
-    # errno, so a full disk would look like a bug; Python's raises ENOSPC.
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(m.latencies_ns, dtype=np.int64))
-    (job_dir / "latencies.npy").write_bytes(buf.getvalue())
-    if outputs_npz:
-        (job_dir / "outputs.npz").write_bytes(outputs_npz)
     op_profile = None
     if spec.runtime.profile:
         # After the timed loop, on a separate profiled session: timing is never profiled.
@@ -192,37 +188,33 @@ def run_job(job_dir: Path) -> dict[str, Any]:
                 note=f"{NOT_AVAILABLE}: the profiling pass failed: {type(e).__name__}: {e}"[:500],
             )
     runtime_desc = adapter.describe()
-    return {
-        "load_ns": load_ns,
-        "compile_ns": model.info.compile_ns,
-        "compile_cache_hit": model.info.compile_cache_hit,
-        "first_inference_ns": m.first_inference_ns,
-        "warmup_iterations": m.warmup_iterations,
-        "measure_start_ns": m.start_ns,
-        "measure_end_ns": m.end_ns,
-        "peak_rss_bytes": peak_rss_bytes(),
-        "rss_before_load_bytes": rss_before,
-        "runtime": adapter.name,
-        "runtime_version": runtime_desc.version if runtime_desc else "unknown",
-        "providers_used": model.info.providers_used,
-        "inputs": [
-            {"name": n, "dtype": a.dtype.name, "shape": list(a.shape)} for n, a in feeds.items()
-        ],
-        "outputs": [
-            {
-                "name": s.name,
-                "dtype": s.dtype,
-                "shape": [d if isinstance(d, int) else -1 for d in s.shape],
-            }
+    return JobResult(
+        load_ns=load_ns,
+        compile_ns=model.info.compile_ns,
+        compile_cache_hit=model.info.compile_cache_hit,
+        first_inference_ns=m.first_inference_ns,
+        warmup_iterations=m.warmup_iterations,
+        latencies_ns=m.latencies_ns,
+        measure_start_ns=m.start_ns,
+        measure_end_ns=m.end_ns,
+        peak_rss_bytes=peak_rss_bytes(),
+        rss_before_load_bytes=rss_before,
+        runtime=adapter.name,
+        runtime_version=runtime_desc.version if runtime_desc else "unknown",
+        providers_used=model.info.providers_used,
+        inputs=[TensorInfo(n, a.dtype.name, tuple(a.shape)) for n, a in feeds.items()],
+        outputs=[
+            TensorInfo(s.name, s.dtype, tuple(d if isinstance(d, int) else -1 for d in s.shape))
             for s in model.outputs
         ],
-        "stop_reason": m.stop_reason,
-        "warnings": model.info.warnings,
-        "op_profile": op_profile.to_json_dict() if op_profile is not None else None,
-        "soak_windows": soak_windows(m.starts_ns, m.latencies_ns, m.start_ns, spec.soak.window_s)
+        stop_reason=m.stop_reason,
+        reference_outputs_npz=outputs_npz,
+        warnings=model.info.warnings,
+        op_profile=op_profile,
+        soak_windows=soak_windows(m.starts_ns, m.latencies_ns, m.start_ns, spec.soak.window_s)
         if spec.soak.is_soak
         else [],
-    }
+    )
 
 
 def _run_load_job(
@@ -235,7 +227,7 @@ def _run_load_job(
     outputs_npz: bytes,
     rss_before: int,
     load_ns: int,
-) -> dict[str, Any]:
+) -> JobResult:
     """An offline or server job (``agent/load``): executors load their own copies."""
     specs, outputs, info = list(model.inputs), list(model.outputs), model.info
     model.close()  # the executors load their own; this one has given its reference outputs
@@ -256,50 +248,31 @@ def _run_load_job(
             _progress,
         )
     head = run.headline
-    _write_npy(job_dir / "latencies.npy", head.latencies_ns)
-    _write_npy(
-        job_dir / "load_latencies.npy", [ns for p in run.result.points for ns in p.latencies_ns]
-    )
-    if outputs_npz:
-        (job_dir / "outputs.npz").write_bytes(outputs_npz)
     runtime_desc = adapter.describe()
-    return {
-        **load_result_json(run.result),
-        "load_ns": load_ns,
-        "compile_ns": info.compile_ns,
-        "compile_cache_hit": info.compile_cache_hit,
-        "first_inference_ns": run.first_inference_ns,
-        "warmup_iterations": run.warmup_iterations,
-        "measure_start_ns": head.begin_ns,
-        "measure_end_ns": head.end_ns,
-        "peak_rss_bytes": peak_rss_bytes(),
-        "rss_before_load_bytes": rss_before,
-        "runtime": adapter.name,
-        "runtime_version": runtime_desc.version if runtime_desc else "unknown",
-        "providers_used": info.providers_used,
-        "inputs": [
-            {"name": n, "dtype": a.dtype.name, "shape": list(a.shape)} for n, a in feeds.items()
-        ],
-        "outputs": [
-            {
-                "name": s.name,
-                "dtype": s.dtype,
-                "shape": [d if isinstance(d, int) else -1 for d in s.shape],
-            }
+    return JobResult(
+        load_ns=load_ns,
+        compile_ns=info.compile_ns,
+        compile_cache_hit=info.compile_cache_hit,
+        first_inference_ns=run.first_inference_ns,
+        warmup_iterations=run.warmup_iterations,
+        latencies_ns=list(head.latencies_ns),
+        measure_start_ns=head.begin_ns,
+        measure_end_ns=head.end_ns,
+        peak_rss_bytes=peak_rss_bytes(),
+        rss_before_load_bytes=rss_before,
+        runtime=adapter.name,
+        runtime_version=runtime_desc.version if runtime_desc else "unknown",
+        providers_used=info.providers_used,
+        inputs=[TensorInfo(n, a.dtype.name, tuple(a.shape)) for n, a in feeds.items()],
+        outputs=[
+            TensorInfo(s.name, s.dtype, tuple(d if isinstance(d, int) else -1 for d in s.shape))
             for s in outputs
         ],
-        "stop_reason": run.result.search or head.stop_reason,
-        "warnings": info.warnings,
-        "soak_windows": [],
-    }
-
-
-def _write_npy(path: Path, values: list[int]) -> None:
-    # Through Python's own write, not numpy's: a short write from numpy's fwrite carries no
-    # errno, so a full disk would look like a bug; Python's raises ENOSPC.
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(values, dtype=np.int64))
-    path.write_bytes(buf.getvalue())
+        stop_reason=run.result.search or head.stop_reason,
+        reference_outputs_npz=outputs_npz,
+        warnings=info.warnings,
+        load=run.result,
+    )
 
 
 def _input_problem(e: BaseException) -> str:
@@ -364,7 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         die_with_parent(int(args[1]))
     try:
         result = run_job(job_dir)
-        _write_atomic(job_dir / "result.json", result)
+        # Imported after the job: protobuf's import must not count in the job's peak RSS.
+        from rigbench.agent.convert import result_to_pb
+
+        _write_atomic(job_dir / RESULT_FILE, result_to_pb(result).SerializeToString())
     except BaseException as e:  # every failure becomes a typed failure the agent can report
         if isinstance(e, KeyboardInterrupt):
             raise
@@ -377,10 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _write_atomic(path: Path, obj: dict[str, Any]) -> None:
+def _write_atomic(path: Path, data: bytes) -> None:
+    # Through Python's own write, not numpy's or protobuf's: a short write from C's fwrite
+    # carries no errno, so a full disk would look like a bug; Python's raises ENOSPC.
     tmp = path.with_suffix(".tmp")
     try:
-        tmp.write_text(json.dumps(obj))
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)

@@ -24,15 +24,12 @@ from rigbench.agent.jobs import (
     JobFailure,
     JobResult,
     JobSpec,
-    LoadResult,
     Progress,
     TelemetryBatch,
-    load_result_from_json,
-    load_result_json,
 )
 from rigbench.failures import FailureKind
 from rigbench.v1 import agent_pb2 as pb
-from tests.builders.wire import descriptions, job_events, job_results, job_specs, load_results
+from tests.builders.wire import descriptions, job_events, job_results, job_specs
 
 NO_DEADLINE = settings(deadline=None)  # no wall-clock limits: the machine is shared
 
@@ -120,11 +117,3 @@ def test_latencies_are_packed_on_the_wire() -> None:
     r = JobResult(0, 0, 0, 0, [1000] * 1000, 0, 0, 0, 0, "", "", [], [], [], "")
     # Packed int64: ~2 bytes per 1000 ns value, not a tag byte per element on top.
     assert len(result_to_pb(r).SerializeToString()) < 2 * 1000 + 16
-
-
-@NO_DEADLINE
-@given(load_results)
-def test_a_load_result_round_trips_through_the_workers_hand_off(load: LoadResult) -> None:
-    d = json.loads(json.dumps(load_result_json(load)))["load"]
-    every = [ns for p in load.points for ns in p.latencies_ns]
-    assert load_result_from_json(d, every) == load
