@@ -14,17 +14,14 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import tomllib
-import typer.main
-from typer._click.core import Context
-from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from rigbench.agent.runtimes import descriptors
 from rigbench.controller.cli import app
+from tests.builders.cli import command_paths
 from tests.paths import REPO
 
 AGENT = REPO / "agent"
@@ -266,23 +263,6 @@ def test_agent_install_pulls_no_controller_dependency() -> None:
 
 
 # --- (d) every CLI command's help shows an example --------------------------------------------
-
-
-def command_paths() -> list[tuple[str, ...]]:
-    """Every leaf command of the CLI, as the words that invoke it (lazy ones loaded)."""
-    out: list[tuple[str, ...]] = []
-
-    def walk(cmd: Any, ctx: Context, path: tuple[str, ...]) -> None:
-        if isinstance(cmd, TyperGroup):
-            for name in cmd.list_commands(ctx):
-                sub = cmd.get_command(ctx, name)
-                walk(sub, Context(sub, parent=ctx, info_name=name), (*path, name))
-        else:
-            out.append(path)
-
-    root = typer.main.get_command(app)
-    walk(root, Context(root, info_name="rigbench"), ())
-    return out
 
 
 def test_the_command_tree_is_walked() -> None:

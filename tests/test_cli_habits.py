@@ -26,8 +26,8 @@ from rigbench.controller.cli import COMMANDS, app, load_all, output
 from rigbench.controller.progress import DeviceProgress, ProgressPrinter
 from rigbench.controller.store import Store
 from rigbench.reports.regression import evaluate_night, record_checks
-from tests.test_architecture import command_paths
-from tests.test_nightly_history import History, Series
+from tests.builders.cli import command_paths
+from tests.builders.nightly import History, Series
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

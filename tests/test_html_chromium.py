@@ -21,22 +21,10 @@ from typer.testing import CliRunner, Result
 
 from rigbench.agent.telemetry.recorded import build_recorded_root
 from rigbench.controller.cli import app
+from tests.builders.chromium import CHROMIUM, FLAGS
 from tests.paths import TELEMETRY_FIXTURES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
 
 PLAN = """
 name: tiny-e2e

@@ -23,7 +23,7 @@ from rigbench.controller.store.ops import insert_profiles
 from rigbench.controller.store.prune import _BY_JOB, _BY_RUN, plan_prune, prune
 from rigbench.controller.store.writer import BatchWriter
 from rigbench.reports.regression import evaluate_night, record_checks
-from tests.test_nightly_history import History, Series
+from tests.builders.nightly import History, Series
 
 AT = datetime(2026, 4, 1)  # "now" for the plans: every History night is in March 2026
 PI = Series(device="pi5-01", iterations=20_000)

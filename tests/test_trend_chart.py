@@ -20,8 +20,8 @@ from rigbench.controller.store import Store
 from rigbench.reports.charts import Scale, TrendPoint, tick_labels, trend_chart
 from rigbench.reports.regression import evaluate_night, record_checks
 from rigbench.reports.trends import render_trends
-from tests.test_html_chromium import CHROMIUM, FLAGS
-from tests.test_nightly_history import History, Series
+from tests.builders.chromium import CHROMIUM, FLAGS
+from tests.builders.nightly import History, Series
 
 # --- ticks -------------------------------------------------------------------------------------
 
