@@ -21,6 +21,7 @@ from typing import Any
 from rigbench.controller.store.db import Store
 from rigbench.controller.store.nightly import load_samples as load_samples
 from rigbench.controller.store.nightly import night_rows_before, night_rows_of_run
+from rigbench.controller.store.queries import nightly_marks
 
 
 @dataclass(frozen=True)
@@ -329,3 +330,20 @@ class SeriesHistory:
             for i in range(1, len(self.nights))
             if self.nights[i].identity != self.nights[i - 1].identity
         ]
+
+
+@dataclass(frozen=True)
+class Trends:
+    """What the trend report shows: each series' recent nights and what each night concluded."""
+
+    series: list[SeriesHistory]
+    marks: dict[tuple[str, str, str], str]  # (run, series, metric) -> regression, improvement ...
+    nights: int  # how many nightly runs were asked for
+
+
+def trends(store: Store, plan_name: str, tonight_started_at: datetime, nights: int) -> Trends:
+    """The last ``nights`` nightly runs of a plan, tonight's included, per series."""
+    hist = history(store, plan_name, tonight_started_at, "", nights)
+    series = [SeriesHistory(key, list(reversed(ns))) for key, ns in sorted(hist.items())]
+    marks = nightly_marks(store, sorted({n.run_id for s in series for n in s.nights}))
+    return Trends(series, marks, nights)

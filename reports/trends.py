@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from html import escape
 
-from rigbench.controller.baseline import Night, SeriesHistory, history
-from rigbench.controller.store import queries
-from rigbench.controller.store.db import Store
+from rigbench.controller.baseline import Night, SeriesHistory, Trends
 from rigbench.reports.charts import CHART_CSS, TrendPoint, trend_chart
 from rigbench.reports.nightly_markdown import VERDICT, fmt_change
 from rigbench.reports.regression import NightlyReport
@@ -30,13 +28,6 @@ td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; }
 .regression, .failed { color: #d62728; font-weight: bold; } .improvement { color: #2ca02c; }
 .error { color: #d62728; } .legend { font-size: 12px; color: #555; }
 """
-
-
-def series_histories(store: Store, report: NightlyReport, nights: int) -> list[SeriesHistory]:
-    """The last ``nights`` nightly runs of the report's plan, tonight included, per series."""
-    assert report.started_at is not None
-    hist = history(store, report.plan_name, report.started_at, "", nights)
-    return [SeriesHistory(key, list(reversed(ns))) for key, ns in sorted(hist.items())]
 
 
 # The charts of a series: (metric as nightly_checks names it, chart title, unit).
@@ -101,10 +92,9 @@ def _tonight_table(report: NightlyReport, key: str) -> str:
     )
 
 
-def render_trends(store: Store, report: NightlyReport, nights: int = 30) -> str:
-    """The whole HTML page."""
-    series = series_histories(store, report, nights)
-    marks = queries.nightly_marks(store, sorted({n.run_id for s in series for n in s.nights}))
+def render_trends(report: NightlyReport, trends: Trends) -> str:
+    """The whole HTML page (``controller.baseline.trends`` reads what it shows)."""
+    series, marks, nights = trends.series, trends.marks, trends.nights
     title = f"rigbench nightly trends: {report.plan_name}"
     body = [
         f"<h1>{escape(title)}</h1>",

@@ -9,8 +9,7 @@ from rigbench.controller.nightly.runner import write_reports
 from rigbench.controller.store import Store
 from rigbench.reports.nightly_markdown import render_markdown
 from rigbench.reports.regression import NightlyReport, evaluate_night, record_checks
-from rigbench.reports.trends import render_trends
-from tests.builders.nightly import FP, History, Series
+from tests.builders.nightly import FP, History, Series, trend_page
 
 PI = Series(device="pi5-01")
 
@@ -46,21 +45,21 @@ def test_markdown_new_baseline_names_the_fingerprint_change(tmp_path: Path):
 
 def test_trend_report_is_self_contained(tmp_path: Path):
     h, report = night_after_week(tmp_path, [Series(slowdown=1.3)])
-    page = render_trends(h.store, report)
+    page = trend_page(h.store, report)
     assert "<svg" in page and "<script" not in page
     assert not re.search(r"(src|href)=\"(https?:)?//", page)
 
 
 def test_trend_report_charts_every_night_of_the_series(tmp_path: Path):
     h, report = night_after_week(tmp_path, [PI])
-    page = render_trends(h.store, report)
+    page = trend_page(h.store, report)
     latency_chart = page.split('aria-label="p50 latency (ms)"')[1].split("</svg>")[0]
     assert latency_chart.count('<g class="night') == 6
 
 
 def test_trend_report_marks_the_regression_night_red(tmp_path: Path):
     h, report = night_after_week(tmp_path, [Series(slowdown=1.3)])
-    page = render_trends(h.store, report)
+    page = trend_page(h.store, report)
     latency_chart = page.split('aria-label="p50 latency (ms)"')[1].split("</svg>")[0]
     assert latency_chart.count('<g class="night regression">') == 1
 
@@ -70,7 +69,7 @@ def test_trend_report_marks_a_new_baseline(tmp_path: Path):
     h.night([PI])
     h.fingerprints["pi5-01"] = {**FP, "kernel": "6.6.40"}
     report = evaluate_night(h.store, h.night([PI]))
-    assert "new baseline</text>" in render_trends(h.store, report)
+    assert "new baseline</text>" in trend_page(h.store, report)
 
 
 def test_reports_are_written_to_the_out_folder(tmp_path: Path):

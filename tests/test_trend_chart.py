@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 from rigbench.controller.store import Store
 from rigbench.reports.charts import Scale, TrendPoint, tick_labels, trend_chart
 from rigbench.reports.regression import evaluate_night, record_checks
-from rigbench.reports.trends import render_trends
 from tests.builders.chromium import CHROMIUM, FLAGS
-from tests.builders.nightly import History, Series
+from tests.builders.nightly import History, Series, trend_page
 
 # --- ticks -------------------------------------------------------------------------------------
 
@@ -132,7 +131,7 @@ def trends_page(tmp_path: Path) -> Path:
     report = evaluate_night(h.store, tonight)
     record_checks(h.store, report)
     page = tmp_path / "trends.html"
-    page.write_text(render_trends(h.store, report))
+    page.write_text(trend_page(h.store, report))
     return page
 
 

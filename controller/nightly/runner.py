@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rigbench.controller.baseline import trends
 from rigbench.controller.dispatch import RunRequest, execute_plan, new_run_id
 from rigbench.controller.inventory import Inventory
 from rigbench.controller.nightly.canary import canary_health, canary_plan
@@ -58,7 +59,9 @@ def write_reports(
     }
     files["markdown"].write_text(render_markdown(report))
     files["junit"].write_text(render_junit(report))
-    files["html"].write_text(render_trends(store, report, nights))
+    assert report.started_at is not None
+    history = trends(store, report.plan_name, report.started_at, nights)
+    files["html"].write_text(render_trends(report, history))
     files["json"].write_text(report.to_json() + "\n")
     return files
 

@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from rigbench.controller.baseline import trends
 from rigbench.controller.stats import latency_stats
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import ArtifactRecord, JobRecord
+from rigbench.reports.trends import render_trends
 from tests.builders.store import one_connection, record_device, store_result
 
 FP = {"kernel": "6.6.31", "agent": "0.1.0", "runtime.onnxruntime": "1.32.0"}
@@ -150,3 +152,8 @@ class History:
         if s.max_abs_err is not None:
             acc = [{"output": "*", "max_abs_err": s.max_abs_err, "within_tolerance": True}]
         store_result(self.store, row, lat, [], [], acc)
+
+
+def trend_page(store: Store, report: Any, nights: int = 30) -> str:
+    """The trend report of a nightly report, as the nightly writes it."""
+    return render_trends(report, trends(store, report.plan_name, report.started_at, nights))
