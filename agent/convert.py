@@ -333,6 +333,15 @@ def result_from_pb(m: pb.JobResult) -> JobResult:
     )
 
 
+def result_to_bytes(r: JobResult) -> bytes:
+    """A result as its serialized wire message: how the worker hands it to the agent."""
+    return result_to_pb(r).SerializeToString()
+
+
+def result_from_bytes(data: bytes) -> JobResult:
+    return result_from_pb(pb.JobResult.FromString(data))
+
+
 def event_to_pb(e: JobEvent) -> pb.JobEvent:
     msg = pb.JobEvent(job_id=e.job_id, seq=e.seq, replayed=e.replayed)
     b = e.body

@@ -28,7 +28,7 @@ from typing import Any
 
 from rigbench.agent.cache import ArtifactCache
 from rigbench.agent.clock import SYSTEM_CLOCK, Clock
-from rigbench.agent.convert import result_from_pb, result_parts
+from rigbench.agent.convert import result_from_bytes, result_parts
 from rigbench.agent.jobs import (
     EventBody,
     JobEvent,
@@ -55,7 +55,6 @@ from rigbench.errors import (
     is_disk_full,
 )
 from rigbench.failures import FailureKind, internal_message, trim_message
-from rigbench.v1 import agent_pb2 as pb
 
 log = logging.getLogger("rigbench.agent")
 
@@ -485,7 +484,7 @@ async def _empty() -> bytes:
 
 def _result_from_files(work: Path) -> JobResult:
     """The worker's result: its wire message, as it will cross gRPC (``agent/worker.py``)."""
-    return result_from_pb(pb.JobResult.FromString((work / RESULT_FILE).read_bytes()))
+    return result_from_bytes((work / RESULT_FILE).read_bytes())
 
 
 __all__ = ["JobRunner", "RunningJob", "TelemetryBatch", "TelemetryGapInfo", "TelemetryPoint"]

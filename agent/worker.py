@@ -338,9 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_job(job_dir)
         # Imported after the job: protobuf's import must not count in the job's peak RSS.
-        from rigbench.agent.convert import result_to_pb
+        from rigbench.agent.convert import result_to_bytes
 
-        _write_atomic(job_dir / RESULT_FILE, result_to_pb(result).SerializeToString())
+        _write_atomic(job_dir / RESULT_FILE, result_to_bytes(result))
     except BaseException as e:  # every failure becomes a typed failure the agent can report
         if isinstance(e, KeyboardInterrupt):
             raise
