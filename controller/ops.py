@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rigbench.agent.placement import placement, unit_name
 from rigbench.agent.profiling import OpProfile
-from rigbench.controller.placement import placement, unit_name
 
 By = Literal["op_type", "node"]
 

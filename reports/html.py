@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from rigbench.agent.placement import on_unit, unit_name
 from rigbench.controller.ops import per_inference_ms, placement_lines
-from rigbench.controller.placement import on_unit, unit_name
 from rigbench.controller.ranking.bundle import ModelSection, ReportBundle, SoakTimeline
 from rigbench.controller.ranking.capacity import LoadPointRow
 from rigbench.controller.ranking.rank import Choice, Ranking

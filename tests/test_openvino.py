@@ -166,7 +166,7 @@ def test_a_missing_device_is_refused_or_falls_back_when_allowed(
     model = adapter_class("openvino")().load(tiny.onnx_path, cfg, tmp_path)
     assert model.info.providers_used == ["CPU"]
     assert "fell back to CPU" in model.info.warnings[0]
-    from rigbench.controller.placement import placement
+    from rigbench.agent.placement import placement
 
     p = model.profile(model.cast_float(_feeds(tiny.onnx_path)), 3)
     assert p.requested_unit == "NPU" and placement(p).off_time_share == pytest.approx(1.0)

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rigbench.agent.jobs import RuntimeConfig
+from rigbench.agent.placement import on_unit, placement
 from rigbench.agent.profiling import (
     NOT_AVAILABLE,
     OpProfile,
@@ -26,7 +27,6 @@ from rigbench.agent.profiling import (
 from rigbench.agent.runtimes import adapter_class
 from rigbench.agent.runtimes.openvino import import_openvino
 from rigbench.controller.modelgen import GeneratedModel
-from rigbench.controller.placement import on_unit, placement
 
 FIXTURES = Path(__file__).parent / "fixtures" / "profiles"
 

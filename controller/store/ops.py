@@ -13,8 +13,8 @@ from typing import Any
 
 import duckdb
 
+from rigbench.agent.placement import on_unit, placement
 from rigbench.agent.profiling import OpProfile, OpRow
-from rigbench.controller.placement import on_unit, placement
 from rigbench.controller.store.db import Store
 
 
