@@ -21,7 +21,7 @@ from rigbench.agent.runtimes import adapter_class
 from rigbench.agent.runtimes.openvino import compile_config, import_openvino
 from rigbench.controller.modelgen import GeneratedModel
 from rigbench.controller.variants import VariantSpec, compile_variant
-from rigbench.controller.variants.lineage import sha256_file
+from rigbench.digest import sha256_file
 from rigbench.errors import JobSpecError, ProviderUnavailableError, VariantError
 from tests.paths import REPO
 
