@@ -40,9 +40,10 @@ from rigbench.agent.jobs import (
     RuntimeConfig,
     TelemetryConfig,
 )
-from rigbench.controller.client import AgentClient, ChannelConfig, sha256_file
+from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.local_agent import start_local_agent
 from rigbench.controller.modelgen import generate_cnn
+from rigbench.digest import sha256_file
 
 PROPS = {
     "PERFORMANCE_HINT": "LATENCY",
