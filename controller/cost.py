@@ -58,6 +58,15 @@ class Power:
     basis: PowerBasis
     source: str | None = None
 
+    @property
+    def label(self) -> str:
+        """Short text for a table cell's qualifier, e.g. ``estimated (nameplate)``."""
+        if self.basis is PowerBasis.nameplate:
+            return "estimated (nameplate)"
+        if self.basis is PowerBasis.simulated:
+            return "simulated"
+        return self.basis.value
+
 
 @dataclass(frozen=True)
 class Basis:
