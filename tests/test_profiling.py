@@ -217,7 +217,7 @@ def test_a_runtime_entry_s_options_go_to_the_provider_it_asked_for_first(tmp_pat
 
 
 def test_units_are_shown_as_their_vendors_spell_them() -> None:
-    from rigbench.controller.placement import unit_name
+    from rigbench.agent.placement import unit_name
 
     assert unit_name("TensorrtExecutionProvider") == "TensorRT"
     assert unit_name("CUDAExecutionProvider") == "CUDA"
