@@ -19,16 +19,17 @@ from rigbench.controller.ranking import Constraints, RankRequest, rank
 from rigbench.controller.ranking.capacity import server_capacity
 from rigbench.controller.ranking.fleet import devices_needed, size_fleet
 from rigbench.controller.store import Store
-from tests.test_rank_builder import CLOUD_COST, PI_COST, RunBuilder, load_point, lognormal_ns
+from tests.builders.ranking import (
+    CLOUD_COST,
+    PI_COST,
+    SEARCH,
+    RunBuilder,
+    load_point,
+    lognormal_ns,
+)
 
 # A server search on the Pi: 8 ms single-stream (125 inf/s one at a time), but four
 # executors serve far more. Points as a search leaves them: held, failed, stopped early.
-SEARCH = [
-    load_point(300.0, 20.0, held=True, seed=1),
-    load_point(450.0, 400.0, held=False, stop_reason="bound_lost", served=40, seed=2),
-    load_point(375.0, 35.0, held=True, seed=3),
-    load_point(410.0, 90.0, held=False, seed=4),
-]
 
 
 def cli(store: Store, *args: str) -> Result:

@@ -164,8 +164,7 @@ def test_report_on_an_empty_store_is_a_clear_error(tmp_path: Path) -> None:
 def loaded(tmp_path: Path) -> Store:
     """A Pi with single-stream, a server search (bound p99 50 ms) and an offline sweep."""
     from rigbench.agent.jobs import LoadResult
-    from tests.test_capacity import SEARCH
-    from tests.test_rank_builder import load_point
+    from tests.builders.ranking import SEARCH, load_point
 
     store = new_store(tmp_path)
     b = RunBuilder(store).device("pi", PI_COST)

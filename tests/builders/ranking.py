@@ -71,6 +71,15 @@ def load_point(
     )
 
 
+# A server search of one device: the bound (p99 50 ms) held at 300 and 375 qps, lost above.
+SEARCH = [
+    load_point(300.0, 20.0, held=True, seed=1),
+    load_point(450.0, 400.0, held=False, stop_reason="bound_lost", served=40, seed=2),
+    load_point(375.0, 35.0, held=True, seed=3),
+    load_point(410.0, 90.0, held=False, seed=4),
+]
+
+
 class RunBuilder:
     """One run in a real store file, with devices and results added one by one."""
 
