@@ -287,3 +287,146 @@ def test_no_test_module_imports_another() -> None:
         for p in sorted(tests.rglob("*.py"))
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+# --- (f) the layers of docs/design.md, every arrow -----------------------------------------------
+#
+# Lowest first. A module imports from its own layer or a lower one, never a higher one.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("shared", ("rigbench", "rigbench.v1")),
+    ("agent", ("rigbench.agent",)),
+    ("store", ("rigbench.controller.store",)),
+    ("controller", ("rigbench.controller",)),
+    ("reports", ("rigbench.reports",)),
+    ("cli", ("rigbench.controller.cli", "rigbench.cli", "rigbench.__main__")),
+)
+FOLDERS = {
+    "rigbench": REPO / "rigbench",
+    "rigbench.agent": REPO / "agent",
+    "rigbench.controller": REPO / "controller",
+    "rigbench.reports": REPO / "reports",
+    "rigbench.v1": REPO / "protos" / "rigbench" / "v1",
+}
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.S)
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of the most specific prefix naming ``module``; None if not ours."""
+    best: tuple[int, int] | None = None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if _within(module, p) and (best is None or len(p) > best[1]):
+                best = (i, len(p))
+    return best[0] if best else None
+
+
+def our_modules() -> dict[str, Path]:
+    """Every module of the installed package, by import name (setup.py maps the folders)."""
+    out: dict[str, Path] = {}
+    for name, folder in FOLDERS.items():
+        for path in sorted(folder.rglob("*.py")):
+            rel = path.relative_to(folder).with_suffix("").parts
+            parts = rel[:-1] if rel[-1] == "__init__" else rel
+            if name == "rigbench" and parts and parts[0] in ("agent", "controller", "reports"):
+                continue
+            out[".".join([name, *parts])] = path
+    return out
+
+
+def package_for(module: str, path: Path) -> str:
+    return module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    """(module, module it imports) pairs that point from a layer to a higher one."""
+    modules = our_modules()
+    bad = set()
+    for module, path in modules.items():
+        mine = layer_of(module)
+        for target in imported_modules(path.read_text(), package_for(module, path)):
+            theirs = layer_of(target)
+            if target in modules and mine is not None and theirs is not None and theirs > mine:
+                bad.add((module, target))
+    return bad
+
+
+# Arrows that still point the wrong way, with the work that removes them. The tests below fail
+# on any arrow not listed here; remove an entry when its arrow goes (docs/design.md lists them).
+NIGHTLY_DECISIONS = "the nightly decisions in reports/regression*.py move to controller/nightly/"
+PENDING_UPWARD: dict[tuple[str, str], str] = {
+    ("rigbench.controller.nightly.canary", "rigbench.reports.regression"): NIGHTLY_DECISIONS,
+    ("rigbench.controller.nightly.placement", "rigbench.reports.regression"): NIGHTLY_DECISIONS,
+    ("rigbench.controller.nightly.placement", "rigbench.reports.regression_stats"): (
+        NIGHTLY_DECISIONS
+    ),
+    ("rigbench.controller.nightly.runner", "rigbench.reports.regression"): NIGHTLY_DECISIONS,
+    ("rigbench.controller.nightly.runner", "rigbench.reports.regression_stats"): (
+        NIGHTLY_DECISIONS
+    ),
+    # The nightly writes its report files itself; the writing moves to the command.
+    ("rigbench.controller.nightly.runner", "rigbench.reports.junit"): "nightly's files",
+    ("rigbench.controller.nightly.runner", "rigbench.reports.nightly_markdown"): "nightly's files",
+    ("rigbench.controller.nightly.runner", "rigbench.reports.trends"): "nightly's files",
+    # Interval and mean_ci move to the shared statistics module (rigbench/stats.py).
+    ("rigbench.controller.store.ranking", "rigbench.controller.ranking.stats"): "shared stats",
+    # The load tables' reads build the capacity model's rows and the latency summary.
+    ("rigbench.controller.store.ranking", "rigbench.controller.ranking.capacity"): "load rows",
+    ("rigbench.controller.store.load", "rigbench.controller.stats"): "shared stats",
+}
+PENDING_SQL = {"rigbench.controller.nightly.canary": NIGHTLY_DECISIONS}
+PENDING_REPORTS_ON_STORE = {"rigbench.reports.regression": NIGHTLY_DECISIONS}
+
+
+def test_the_layer_table_places_modules_by_their_most_specific_prefix() -> None:
+    assert LAYERS[layer_of("rigbench.errors") or 0][0] == "shared"
+    assert LAYERS[layer_of("rigbench.controller.store.db") or 0][0] == "store"
+    assert LAYERS[layer_of("rigbench.controller.client") or 0][0] == "controller"
+    assert LAYERS[layer_of("rigbench.controller.cli.run") or 0][0] == "cli"
+    assert layer_of("duckdb") is None
+
+
+def test_no_module_imports_from_a_higher_layer() -> None:
+    assert len(our_modules()) > 150  # the scan really walked the tree
+    assert upward_imports() - set(PENDING_UPWARD) == set()
+
+
+def test_an_import_of_a_higher_layer_is_seen() -> None:
+    here = layer_of("rigbench.controller.dispatch") or 0
+    targets = imported_modules("from ..reports import html\n", "rigbench.controller")
+    assert any((layer_of(t) or 0) > here for t in targets)
+
+
+def test_reports_never_touch_the_store() -> None:
+    offenders = {
+        module: sorted(
+            m
+            for m in imported_modules(path.read_text(), package_for(module, path))
+            if _within(m, "rigbench.controller.store") or _within(m, "duckdb")
+        )
+        for module, path in our_modules().items()
+        if _within(module, "rigbench.reports") and module not in PENDING_REPORTS_ON_STORE
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_sql_is_written_only_behind_the_store() -> None:
+    """Every SELECT/INSERT/UPDATE/DELETE of ours is in controller/store/ (docs/design.md)."""
+    offenders = sorted(
+        module
+        for module, path in our_modules().items()
+        if not _within(module, "rigbench.controller.store")
+        and module != "rigbench.controller.cli.sql"  # hands the user's own query to the store
+        and module not in PENDING_SQL
+        and module not in PENDING_REPORTS_ON_STORE
+        and SQL.search(path.read_text())
+    )
+    assert offenders == []
+
+
+def test_the_sql_scan_finds_sql() -> None:
+    assert SQL.search('store.query("SELECT a FROM results WHERE x = ?")')
+    assert SQL.search('"INSERT INTO runs VALUES (?)"') and not SQL.search("select a model")
