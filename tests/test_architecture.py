@@ -373,8 +373,7 @@ PENDING_UPWARD: dict[tuple[str, str], str] = {
     ("rigbench.controller.nightly.runner", "rigbench.reports.trends"): "nightly's files",
     # Interval and mean_ci move to the shared statistics module (rigbench/stats.py).
     ("rigbench.controller.store.ranking", "rigbench.controller.ranking.stats"): "shared stats",
-    # The load tables' reads build the capacity model's rows and the latency summary.
-    ("rigbench.controller.store.ranking", "rigbench.controller.ranking.capacity"): "load rows",
+    # The load tables' writer takes the latency summary from the controller's statistics.
     ("rigbench.controller.store.load", "rigbench.controller.stats"): "shared stats",
 }
 PENDING_SQL = {"rigbench.controller.nightly.canary": NIGHTLY_DECISIONS}

@@ -17,7 +17,8 @@ and they replace what single-stream can only suggest:
 * **offline**: the most samples per second of the sweep: throughput with requests queued back
   to back, no latency promised.
 
-Pure: the points come from ``source.load_points``.
+Pure: the points (``LoadPointRow``, declared with the load tables in ``controller/store/load.py``)
+come from ``controller/store/ranking.py``'s ``load_points``.
 """
 
 from __future__ import annotations
@@ -26,56 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-Deployment = tuple[str, str, str]  # device, variant, runtime entry
-
-
-@dataclass(frozen=True)
-class LoadPointRow:
-    """One stored load point (``load_points``) with its job's deployment, in ms."""
-
-    job_id: str
-    device: str
-    variant: str
-    runtime_name: str
-    scenario: str
-    kind: str  # offline | server
-    point: int
-    concurrency: int
-    batch_size: int
-    threads: int
-    target_qps: float | None
-    offered_qps: float | None
-    achieved_qps: float | None
-    samples_per_s: float | None
-    p50_ms: float | None
-    p90_ms: float | None
-    p99_ms: float | None
-    percentile: float
-    percentile_ms: float | None
-    latency_bound_ms: float | None
-    bound_held: bool | None
-    cpu_util: float | None
-    stop_reason: str
-    headline: bool
-    requests: int
-    planned: int
-
-    @property
-    def deployment(self) -> Deployment:
-        return (self.device, self.variant, self.runtime_name)
-
-    @property
-    def complete(self) -> bool:
-        """Every scheduled request was served: its percentiles describe the whole point."""
-        return self.stop_reason in ("completed", "min_reached") and self.requests >= self.planned
-
-    def latency_ms_at(self, percentile: float) -> float | None:
-        if float(percentile) == self.percentile and self.percentile_ms is not None:
-            return self.percentile_ms
-        return {50.0: self.p50_ms, 90.0: self.p90_ms, 99.0: self.p99_ms}.get(float(percentile))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+from rigbench.controller.store.load import Deployment as Deployment
+from rigbench.controller.store.load import LoadPointRow as LoadPointRow
 
 
 @dataclass(frozen=True)

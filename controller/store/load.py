@@ -16,6 +16,58 @@ if TYPE_CHECKING:  # only writers need numpy: readers of the store start faster
 
     from rigbench.agent.jobs import LoadResult
 
+Deployment = tuple[str, str, str]  # device, variant, runtime entry
+
+
+@dataclass(frozen=True)
+class LoadPointRow:
+    """One stored load point (``load_points``) with its job's deployment, in ms."""
+
+    job_id: str
+    device: str
+    variant: str
+    runtime_name: str
+    scenario: str
+    kind: str  # offline | server
+    point: int
+    concurrency: int
+    batch_size: int
+    threads: int
+    target_qps: float | None
+    offered_qps: float | None
+    achieved_qps: float | None
+    samples_per_s: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    percentile: float
+    percentile_ms: float | None
+    latency_bound_ms: float | None
+    bound_held: bool | None
+    cpu_util: float | None
+    stop_reason: str
+    headline: bool
+    requests: int
+    planned: int
+
+    @property
+    def deployment(self) -> Deployment:
+        return (self.device, self.variant, self.runtime_name)
+
+    @property
+    def complete(self) -> bool:
+        """Every scheduled request was served: its percentiles describe the whole point."""
+        return self.stop_reason in ("completed", "min_reached") and self.requests >= self.planned
+
+    def latency_ms_at(self, percentile: float) -> float | None:
+        if float(percentile) == self.percentile and self.percentile_ms is not None:
+            return self.percentile_ms
+        return {50.0: self.p50_ms, 90.0: self.p90_ms, 99.0: self.p99_ms}.get(float(percentile))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 LOAD_POINT_COLUMNS = (
     "job_id",
     "point",

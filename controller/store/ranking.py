@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from rigbench.controller.ranking.capacity import LoadPointRow
 from rigbench.controller.ranking.stats import Interval, mean_ci, quantile_ci_ranks
+from rigbench.controller.store.load import LoadPointRow
 from rigbench.errors import ReportError
 from rigbench.failures import Blame, FailureKind
 
