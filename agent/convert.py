@@ -88,6 +88,7 @@ def job_spec_to_pb(spec: JobSpec) -> pb.JobSpec:
             ci_confidence=m.ci_confidence,
             seed=m.seed,
             rotate_inputs=m.rotate_inputs,
+            ci_min_duration_s=m.ci_min_duration_s,
         ),
         telemetry=pb.TelemetryConfig(
             enabled=t.enabled, rate_hz=t.rate_hz, idle_baseline_s=t.idle_baseline_s
@@ -227,6 +228,7 @@ def job_spec_from_pb(msg: pb.JobSpec) -> JobSpec:
             ci_confidence=m.ci_confidence or 0.95,
             seed=m.seed,
             rotate_inputs=m.rotate_inputs,
+            ci_min_duration_s=m.ci_min_duration_s,
         ),
         telemetry=TelemetryConfig(
             enabled=t.enabled, rate_hz=t.rate_hz or 10.0, idle_baseline_s=t.idle_baseline_s

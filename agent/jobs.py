@@ -56,6 +56,7 @@ class MeasurementConfig:
     ci_confidence: float = 0.95
     seed: int = 0
     rotate_inputs: bool = False  # time a different prepared input each iteration
+    ci_min_duration_s: float = 2.0  # never stop early before this much measuring
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,19 @@ harness costs well under 2% (benchmarks/bench_overhead.py measures it).
 
 from __future__ import annotations
 
-import functools
 import gc
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rigbench.agent.jobs import MeasurementConfig
+from rigbench.stats import BATCH_MEDIANS, MIN_BATCH, MIN_BATCHES, MedianInterval, median_interval
 
 ProgressFn = Callable[[str, int, int], None]  # phase, iterations, elapsed_ns
 
 _PROGRESS_EVERY_NS = 500_000_000
+_CHECK_GROWTH = 1.5  # the early-stop check runs again once the sample count grew by this factor
 
 
 @dataclass
@@ -33,47 +33,21 @@ class Measurement:
     starts_ns: list[int] = field(default_factory=list)  # per-iteration start, soak jobs only
 
 
-def median_ci(sorted_values: list[int], confidence: float = 0.95) -> tuple[float, float] | None:
-    """Distribution-free confidence interval of the median from order statistics.
+def early_stop_interval(
+    latencies_ns: list[int], confidence: float, target_rel_width: float
+) -> MedianInterval | None:
+    """The median's interval when it allows stopping early, else None.
 
-    Uses the normal approximation to the binomial(n, 1/2) ranks; None when n is too small
-    for an interval at this confidence.
+    It must come from batch medians whose batches span enough of the series' memory
+    (``reliable``), be no wider than the target, and the run's two halves must agree: a level
+    that moved while measuring (warm-up, throttling, a neighbour) is not yet known to this
+    precision, however narrow the interval looks.
     """
-    n = len(sorted_values)
-    if n < 6:
+    iv = median_interval(latencies_ns, confidence)
+    if iv is None or iv.method != BATCH_MEDIANS or not iv.reliable or not iv.halves_agree:
         return None
-    z = _z(confidence)
-    half = z * math.sqrt(n) / 2
-    # 0-based indices of the order statistics, symmetric around the median.
-    hi = int(math.ceil(n / 2 + half))
-    lo = n - 1 - hi
-    if lo < 0 or hi > n - 1:
-        return None
-    return float(sorted_values[lo]), float(sorted_values[hi])
-
-
-@functools.lru_cache(maxsize=16)
-def _z(confidence: float) -> float:
-    # Inverse normal CDF via the error function's inverse (bisection: no scipy on a Pi).
-    p = 0.5 + confidence / 2
-    lo, hi = 0.0, 10.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
-
-
-def ci_rel_width(values: list[int], confidence: float) -> float | None:
-    """Width of the median's confidence interval relative to the median."""
-    s = sorted(values)
-    ci = median_ci(s, confidence)
-    if ci is None:
-        return None
-    med = s[len(s) // 2]
-    return (ci[1] - ci[0]) / med if med > 0 else None
+    width = iv.rel_width
+    return iv if width is not None and width <= target_rel_width else None
 
 
 def run_measurement(
@@ -111,13 +85,14 @@ def run_measurement(
         min_it = max(1, cfg.min_iterations)
         max_it = max(min_it, cfg.max_iterations or min_it)
         min_ns = int(cfg.min_duration_s * 1e9)
+        early_ns = max(min_ns, int(cfg.ci_min_duration_s * 1e9))
         max_ns = int(cfg.max_duration_s * 1e9) if cfg.max_duration_s > 0 else 2**62
         target = cfg.ci_target_rel_width
         latencies: list[int] = []
         starts: list[int] = []
         append = latencies.append
         append_start = starts.append if record_starts else None
-        next_check = max(min_it, 64)
+        next_check = max(min_it, MIN_BATCHES * MIN_BATCH)
         next_progress = _PROGRESS_EVERY_NS
         stop_reason = ""
         report("measuring", 0, 0)
@@ -138,10 +113,9 @@ def run_measurement(
                 if target <= 0:
                     stop_reason = "min_reached"
                     break
-                if n >= next_check:
-                    next_check = n * 2
-                    width = ci_rel_width(latencies, cfg.ci_confidence)
-                    if width is not None and width <= target:
+                if n >= next_check and elapsed >= early_ns:
+                    next_check = int(n * _CHECK_GROWTH) + 1
+                    if early_stop_interval(latencies, cfg.ci_confidence, target) is not None:
                         stop_reason = "ci_target"
                         break
             if n >= max_it:

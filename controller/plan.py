@@ -218,6 +218,7 @@ class Measurement(_Strict):
     # Time a different prepared input each iteration (the reference/dataset samples, prepared
     # before timing), so input-dependent latency shows; default: one fixed input.
     rotate_inputs: bool = False
+    ci_min_duration_s: float = Field(default=2.0, ge=0)
 
     def config(self) -> MeasurementConfig:
         return MeasurementConfig(**self.model_dump())

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rigbench.agent.measure import median_ci
+from rigbench.stats import median_interval
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,9 @@ class LatencyStats:
     p50_ci_low_ns: float | None
     p50_ci_high_ns: float | None
     throughput_ips: float | None  # iterations per second of the measured window
+    p50_ci_method: str | None  # how the median's interval was computed (rigbench.stats)
+    p50_ci_reliable: bool | None  # its batches span enough of the series' memory
+    p50_halves_ratio: float | None  # second half's median / first half's: drift while measuring
 
     def columns(self) -> dict[str, float | int | None]:
         """The store's `results` columns these statistics fill, by name."""
@@ -74,13 +77,17 @@ def load_point_stats(
 
 
 def latency_stats(latencies_ns: np.ndarray, window_ns: int | None = None) -> LatencyStats:
-    """Percentiles (linear interpolation), mean, spread and the median's 95% CI."""
+    """Percentiles (linear interpolation), mean, spread and the median's 95% CI.
+
+    ``latencies_ns`` must be in the order they were measured: the interval accounts for the
+    dependence between consecutive iterations (``rigbench.stats.median_interval``).
+    """
     lat = np.asarray(latencies_ns, dtype=np.int64)
     if lat.size == 0:
         raise ValueError("no latency samples")
     ordered = np.sort(lat)
     p50, p90, p99 = (percentile_sorted(ordered, q) for q in (50, 90, 99))
-    ci = median_ci(ordered.tolist(), 0.95)
+    ci = median_interval(lat, 0.95)
     window = window_ns if window_ns and window_ns > 0 else int(lat.sum())
     return LatencyStats(
         iterations=int(lat.size),
@@ -91,7 +98,10 @@ def latency_stats(latencies_ns: np.ndarray, window_ns: int | None = None) -> Lat
         min_ns=float(lat.min()),
         max_ns=float(lat.max()),
         std_ns=float(lat.std(ddof=1)) if lat.size > 1 else 0.0,
-        p50_ci_low_ns=ci[0] if ci else None,
-        p50_ci_high_ns=ci[1] if ci else None,
+        p50_ci_low_ns=ci.low if ci else None,
+        p50_ci_high_ns=ci.high if ci else None,
         throughput_ips=lat.size / (window / 1e9) if window > 0 else None,
+        p50_ci_method=ci.describe() if ci else None,
+        p50_ci_reliable=ci.reliable if ci else None,
+        p50_halves_ratio=ci.halves_ratio if ci else None,
     )

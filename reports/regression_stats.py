@@ -15,8 +15,8 @@ Why these pieces, and not one test alone:
 A regression needs all three: significant samples, an effect whose confidence bound clears the
 minimum effect, and a median ratio beyond the noise floor. Scalars measured once per night
 (energy per inference, peak memory) only have the nightly values, so they get the noise floor
-and the minimum effect. No scipy: the Student t distribution is computed here (continued
-fraction of the incomplete beta function), the normal one from ``math.erfc``.
+and the minimum effect. No scipy: the Student t and normal distributions come from
+``rigbench.stats`` (shared with the agent).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
+
+from rigbench.stats import normal_sf, t_ppf, t_sf
 
 
 class Outcome(str, Enum):
@@ -84,90 +86,6 @@ class Verdict:
     threshold: float | None = None  # relative change needed: max(min effect, noise floor)
     noise_sd: float | None = None  # learned night-to-night sd of log values
     reason: str = ""
-
-
-# --- distributions ------------------------------------------------------------------------------
-def normal_sf(z: float) -> float:
-    """P(Z > z) for a standard normal Z."""
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    ln_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    front = math.exp(ln_front)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with ``df`` degrees of freedom (df may be fractional)."""
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be positive, got {df}")
-    if math.isinf(t):
-        return 0.0 if t > 0 else 1.0
-    t2 = t * t
-    if t2 < df:  # near zero: P(|T| < t) directly, as 1 - x would lose the digits
-        tail = 0.5 - 0.5 * betainc(0.5, df / 2.0, t2 / (df + t2))
-    else:
-        tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t2))
-    return tail if t >= 0 else 1.0 - tail
-
-
-def t_ppf(p: float, df: float) -> float:
-    """The ``p`` quantile of Student's t (bisection on the survival function)."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be in (0, 1), got {p}")
-    if p < 0.5:
-        return -t_ppf(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_sf(hi, df) > 1.0 - p:
-        hi *= 2.0
-        if hi > 1e12:
-            return math.inf
-    for _ in range(200):
-        mid = (lo + hi) / 2.0
-        if t_sf(mid, df) > 1.0 - p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * max(1.0, hi):
-            break
-    return (lo + hi) / 2.0
 
 
 # --- rank test ---------------------------------------------------------------------------------

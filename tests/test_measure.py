@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import gc
-import math
-import statistics
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rigbench.agent.jobs import MeasurementConfig
-from rigbench.agent.measure import ci_rel_width, median_ci, run_measurement, soak_windows
+from rigbench.agent.measure import early_stop_interval, run_measurement, soak_windows
+from tests.test_shared_stats import latencies_ar1
 
 
 def cfg(**kw: float) -> MeasurementConfig:
@@ -26,6 +26,7 @@ def cfg(**kw: float) -> MeasurementConfig:
         min_duration_s=0.0,
         max_duration_s=60.0,
         ci_target_rel_width=0.0,
+        ci_min_duration_s=0.0,
     )
     base.update(kw)
     return MeasurementConfig(**base)  # type: ignore[arg-type]
@@ -50,76 +51,6 @@ def gc_enabled() -> Iterator[None]:
     yield
     if not was:
         gc.disable()
-
-
-def _coverage(n: int, lo: int, hi: int) -> float:
-    """P(X_(lo) <= median <= X_(hi)) for 0-based order statistics of n continuous samples."""
-    return sum(math.comb(n, k) for k in range(lo + 1, hi + 1)) / 2**n
-
-
-# --- median_ci --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("confidence", [0.8, 0.9, 0.95, 0.99])
-def test_median_ci_covers_the_median_at_least_at_its_confidence(confidence: float) -> None:
-    # On 0..n-1 the interval's values are its ranks, so its exact coverage follows.
-    for n in range(6, 400):
-        ci = median_ci(list(range(n)), confidence)
-        if ci is not None:
-            assert _coverage(n, int(ci[0]), int(ci[1])) >= confidence, n
-
-
-def test_median_ci_ranks_are_symmetric_around_the_median() -> None:
-    for n in range(6, 400):
-        ci = median_ci(list(range(n)), 0.95)
-        if ci is not None:
-            assert ci[0] == n - 1 - ci[1], n
-
-
-def test_median_ci_is_none_for_too_few_samples() -> None:
-    assert median_ci([1, 2, 3, 4, 5]) is None
-    assert median_ci(list(range(8)), 0.999) is None
-
-
-@settings(deadline=None)  # no wall-clock limits: the machine is shared
-@given(st.lists(st.integers(0, 10**9), min_size=6, max_size=300))
-def test_median_ci_brackets_the_median(values: list[int]) -> None:
-    s = sorted(values)
-    ci = median_ci(s, 0.95)
-    if ci is not None:
-        assert ci[0] <= statistics.median(s) <= ci[1]
-        assert ci[0] in s and ci[1] in s
-
-
-@settings(deadline=None)  # no wall-clock limits: the machine is shared
-@given(
-    st.lists(st.integers(0, 10**6), min_size=6, max_size=300),
-    st.floats(0.5, 0.98),
-    st.floats(0.5, 0.98),
-)
-def test_median_ci_widens_with_confidence(values: list[int], c1: float, c2: float) -> None:
-    s = sorted(values)
-    low, high = sorted((c1, c2))
-    narrow, wide = median_ci(s, low), median_ci(s, high)
-    if wide is not None:
-        assert narrow is not None
-        assert wide[0] <= narrow[0] <= narrow[1] <= wide[1]
-
-
-def test_ci_rel_width_is_zero_for_constant_latencies() -> None:
-    assert ci_rel_width([1000] * 100, 0.95) == 0.0
-
-
-def test_ci_rel_width_is_relative_to_the_median() -> None:
-    values = list(range(100, 200))
-    ci = median_ci(values, 0.95)
-    assert ci is not None
-    assert ci_rel_width(values[::-1], 0.95) == pytest.approx((ci[1] - ci[0]) / 150)
-
-
-def test_ci_rel_width_is_none_without_a_positive_median() -> None:
-    assert ci_rel_width([0] * 50, 0.95) is None
-    assert ci_rel_width([5, 6], 0.95) is None
 
 
 # --- run_measurement --------------------------------------------------------------------------
@@ -175,7 +106,41 @@ def test_max_duration_bounds_the_loop() -> None:
 def test_ci_target_stops_early_once_the_interval_is_narrow() -> None:
     m = run_measurement(Counter(), cfg(min_iterations=10, ci_target_rel_width=1.0))
     assert m.stop_reason == "ci_target"
-    assert 64 <= len(m.latencies_ns) < 100_000
+    assert 50 <= len(m.latencies_ns) < 100_000
+
+
+def test_early_stop_waits_for_its_minimum_time() -> None:
+    def call() -> None:
+        time.sleep(0.0002)
+
+    m = run_measurement(
+        call, cfg(min_iterations=10, ci_target_rel_width=1.0, ci_min_duration_s=0.05)
+    )
+    assert m.stop_reason == "ci_target"
+    assert m.end_ns - m.start_ns >= 50_000_000
+
+
+def test_early_stop_needs_a_batch_interval_narrower_than_the_target() -> None:
+    x = latencies_ar1(2000, 0.0, 0.1, np.random.default_rng(0)).astype(np.int64).tolist()
+    assert early_stop_interval(x, 0.95, 0.05) is not None
+    assert early_stop_interval(x, 0.95, 0.001) is None
+
+
+def test_early_stop_refuses_order_statistics_of_a_short_run() -> None:
+    assert early_stop_interval(list(range(1000, 1040)), 0.95, 10.0) is None
+
+
+def test_early_stop_refuses_batches_shorter_than_the_series_memory() -> None:
+    x = latencies_ar1(300, 0.995, 0.01, np.random.default_rng(1)).astype(np.int64).tolist()
+    assert early_stop_interval(x, 0.95, 10.0) is None
+
+
+def test_early_stop_refuses_a_run_whose_halves_disagree() -> None:
+    rng = np.random.default_rng(4)
+    steady = 1e6 * np.exp(0.05 * rng.standard_normal(20_000))
+    moved = steady * np.r_[np.ones(10_000), np.full(10_000, 1.02)]
+    assert early_stop_interval(steady.astype(np.int64).tolist(), 0.95, 0.02) is not None
+    assert early_stop_interval(moved.astype(np.int64).tolist(), 0.95, 0.02) is None
 
 
 def test_ci_target_is_not_checked_before_min_iterations() -> None:

@@ -12,8 +12,8 @@ from typer.testing import CliRunner, Result
 from rigbench.controller.cli import app
 from rigbench.controller.cli.common import EXIT_ERROR
 from rigbench.controller.ranking import Constraints, RankBy, RankRequest, rank
-from rigbench.controller.ranking.stats import quantile_ci_ranks
 from rigbench.controller.store import Store
+from rigbench.stats import quantile_ci_ranks
 from tests.builders.ranking import (
     CLOUD_COST,
     NAMEPLATE_COST,

@@ -12,9 +12,9 @@ from rigbench.controller.ranking.stats import (
     competition_ranks,
     mean_ci,
     pareto_front,
-    quantile_ci_ranks,
     tie_groups,
 )
+from rigbench.stats import quantile_ci_ranks
 
 coord = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 

@@ -24,9 +24,8 @@ from rigbench.reports.regression_stats import (
     compare_scalar,
     mann_whitney,
     noise_floor,
-    t_ppf,
-    t_sf,
 )
+from rigbench.stats import t_ppf, t_sf
 from tests.builders.nightly import latencies
 
 # Student t quantiles from printed tables (two-sided 95 %/98 %/99 % columns).

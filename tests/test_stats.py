@@ -65,3 +65,13 @@ def test_statistics_are_ordered_and_the_interval_brackets_the_median(values: lis
         assert s.p50_ci_low_ns <= s.p50_ns <= s.p50_ci_high_ns
     else:
         assert len(values) < 8  # 95% needs ranks 0 and n-1 at n = 8
+
+
+def test_the_median_interval_says_how_it_was_computed() -> None:
+    s = latency_stats(np.random.default_rng(0).integers(1_000_000, 1_100_000, 2000))
+    assert s.p50_ci_method is not None and s.p50_ci_method.startswith("95% batch-medians")
+    assert s.p50_ci_reliable is True
+    assert s.p50_halves_ratio == pytest.approx(1.0, abs=0.02)
+    short = latency_stats(np.arange(1, 21))
+    assert short.p50_ci_method is not None
+    assert "assumes independent iterations" in short.p50_ci_method

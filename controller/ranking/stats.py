@@ -6,7 +6,9 @@ per-iteration samples, and rows whose intervals overlap are marked as ties.
 
 * A percentile's interval uses order statistics (distribution-free: latency is skewed and
   heavy-tailed, a normal interval would lie): the ranks bracketing the q-quantile of n
-  samples come from the normal approximation to Binomial(n, q).
+  samples come from the normal approximation to Binomial(n, q) (``rigbench.stats``). They
+  assume independent iterations, so for a tail percentile they are a lower bound on the
+  uncertainty; the median stored with each result uses batch medians instead.
 * The mean's interval is mean +- z * sd / sqrt(n); cost and energy per inference scale with
   the time one inference takes, so they inherit its relative interval.
 """
@@ -16,38 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 
-
-def z_value(confidence: float) -> float:
-    """Two-sided standard-normal quantile, e.g. 1.96 for 0.95."""
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
-
-
-def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, int]:
-    """1-based ranks (l, u) such that [x_(l), x_(u)] covers the q-quantile at ``confidence``.
-
-    The count of samples below the true quantile is Binomial(n, q); its normal approximation
-    gives nq -+ z * sqrt(nq(1-q)), rounded outwards and clipped to [1, n]. Clipping at the
-    extremes (few samples, extreme q) makes the interval narrower than promised, so callers
-    that care check `quantile_ci_clipped`.
-    """
-    if n < 1:
-        raise ValueError("no samples")
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"q must be in [0, 1], got {q}")
-    half = z_value(confidence) * math.sqrt(n * q * (1.0 - q))
-    lo = math.floor(n * q - half)
-    hi = math.ceil(n * q + half) + 1
-    return max(1, min(n, lo)), max(1, min(n, hi))
-
-
-def quantile_ci_clipped(n: int, q: float, confidence: float = 0.95) -> bool:
-    """Whether the order-statistic interval ran into the smallest or largest sample."""
-    half = z_value(confidence) * math.sqrt(n * q * (1.0 - q))
-    return math.floor(n * q - half) < 1 or math.ceil(n * q + half) + 1 > n
+from rigbench.stats import z_value
 
 
 def mean_ci(mean: float, sd: float | None, n: int, confidence: float = 0.95) -> Interval:

@@ -420,4 +420,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         FROM load_points p JOIN results r ON r.job_id = p.job_id;
         """,
     ),
+    (
+        "0009_median_interval_method",
+        """
+        -- How each result's median interval was computed (rigbench.stats.median_interval):
+        -- batch medians that account for dependence between iterations, or order statistics
+        -- (independence assumed) for short runs; whether the batches were long enough; and
+        -- how far the run's second half drifted from its first.
+        ALTER TABLE results ADD COLUMN p50_ci_method VARCHAR;
+        ALTER TABLE results ADD COLUMN p50_ci_reliable BOOLEAN;
+        ALTER TABLE results ADD COLUMN p50_halves_ratio DOUBLE;
+        """,
+    ),
 ]

@@ -20,7 +20,7 @@ RESULT_COLUMNS = """
     r.providers_used, r.scenario, r.iterations,
     r.p50_ns / 1e6 AS p50_ms, r.p90_ns / 1e6 AS p90_ms, r.p99_ns / 1e6 AS p99_ms,
     r.mean_ns / 1e6 AS mean_ms, r.p50_ci_low_ns / 1e6 AS p50_ci_low_ms,
-    r.p50_ci_high_ns / 1e6 AS p50_ci_high_ms, r.throughput_ips,
+    r.p50_ci_high_ns / 1e6 AS p50_ci_high_ms, r.p50_ci_method, r.throughput_ips,
     r.load_ns / 1e6 AS load_ms, r.compile_ns / 1e6 AS compile_ms,
     r.first_inference_ns / 1e6 AS first_inference_ms,
     r.peak_rss_bytes / 1048576.0 AS peak_rss_mb,

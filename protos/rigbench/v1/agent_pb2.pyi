@@ -201,7 +201,7 @@ class RuntimeConfig(_message.Message):
     def __init__(self, runtime: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., allow_cpu_fallback: _Optional[bool] = ..., intra_op_threads: _Optional[int] = ..., inter_op_threads: _Optional[int] = ..., graph_optimization: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., profile: _Optional[bool] = ...) -> None: ...
 
 class MeasurementConfig(_message.Message):
-    __slots__ = ("warmup_iterations", "warmup_s", "min_iterations", "max_iterations", "min_duration_s", "max_duration_s", "ci_target_rel_width", "ci_confidence", "seed", "rotate_inputs")
+    __slots__ = ("warmup_iterations", "warmup_s", "min_iterations", "max_iterations", "min_duration_s", "max_duration_s", "ci_target_rel_width", "ci_confidence", "seed", "rotate_inputs", "ci_min_duration_s")
     WARMUP_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     WARMUP_S_FIELD_NUMBER: _ClassVar[int]
     MIN_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +212,7 @@ class MeasurementConfig(_message.Message):
     CI_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     ROTATE_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    CI_MIN_DURATION_S_FIELD_NUMBER: _ClassVar[int]
     warmup_iterations: int
     warmup_s: float
     min_iterations: int
@@ -222,7 +223,8 @@ class MeasurementConfig(_message.Message):
     ci_confidence: float
     seed: int
     rotate_inputs: bool
-    def __init__(self, warmup_iterations: _Optional[int] = ..., warmup_s: _Optional[float] = ..., min_iterations: _Optional[int] = ..., max_iterations: _Optional[int] = ..., min_duration_s: _Optional[float] = ..., max_duration_s: _Optional[float] = ..., ci_target_rel_width: _Optional[float] = ..., ci_confidence: _Optional[float] = ..., seed: _Optional[int] = ..., rotate_inputs: _Optional[bool] = ...) -> None: ...
+    ci_min_duration_s: float
+    def __init__(self, warmup_iterations: _Optional[int] = ..., warmup_s: _Optional[float] = ..., min_iterations: _Optional[int] = ..., max_iterations: _Optional[int] = ..., min_duration_s: _Optional[float] = ..., max_duration_s: _Optional[float] = ..., ci_target_rel_width: _Optional[float] = ..., ci_confidence: _Optional[float] = ..., seed: _Optional[int] = ..., rotate_inputs: _Optional[bool] = ..., ci_min_duration_s: _Optional[float] = ...) -> None: ...
 
 class TelemetryConfig(_message.Message):
     __slots__ = ("enabled", "rate_hz", "idle_baseline_s")
