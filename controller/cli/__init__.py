@@ -76,6 +76,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tune",
         "Find the best configuration of a model on each device, within a time budget.",
     ),
+    "compare": ("compare", "Measure A and B in interleaved rounds on one device: is B slower?"),
     "model": ("model", "Models rigbench can make itself."),
     "agent": ("agent_admin", "Serve, install and manage agents."),
 }
