@@ -12,9 +12,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
+from rigbench.controller.nightly.evaluate import BAD_DEVICE_STATES, Comparison, NightlyReport
+from rigbench.controller.nightly.verdicts import Outcome
 from rigbench.reports.nightly_markdown import METRIC_LABEL, details, fmt_change, title
-from rigbench.reports.regression import BAD_DEVICE_STATES, Comparison, NightlyReport
-from rigbench.reports.regression_stats import Outcome
 
 SKIPPED = (Outcome.NEW_BASELINE, Outcome.NOT_ENOUGH_DATA)
 

@@ -6,8 +6,8 @@ baseline; the full table of comparisons comes last.
 
 from __future__ import annotations
 
-from rigbench.reports.regression import Comparison, NightlyReport
-from rigbench.reports.regression_stats import Outcome
+from rigbench.controller.nightly.evaluate import Comparison, NightlyReport
+from rigbench.controller.nightly.verdicts import Outcome
 
 VERDICT = {0: "no regression", 1: "REGRESSION", 2: "FARM FAILURE"}
 METRIC_LABEL = {

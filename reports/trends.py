@@ -13,9 +13,9 @@ from __future__ import annotations
 from html import escape
 
 from rigbench.controller.baseline import Night, SeriesHistory, Trends
+from rigbench.controller.nightly.evaluate import NightlyReport
 from rigbench.reports.charts import CHART_CSS, TrendPoint, trend_chart
 from rigbench.reports.nightly_markdown import VERDICT, fmt_change
-from rigbench.reports.regression import NightlyReport
 
 CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1400px;

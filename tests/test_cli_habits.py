@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 
 from rigbench import __version__
 from rigbench.controller.cli import COMMANDS, app, load_all, output
+from rigbench.controller.nightly.evaluate import evaluate_night, record_checks
 from rigbench.controller.progress import DeviceProgress, ProgressPrinter
 from rigbench.controller.store import Store
-from rigbench.reports.regression import evaluate_night, record_checks
 from tests.builders.cli import command_paths
 from tests.builders.nightly import History, Series
 

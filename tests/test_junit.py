@@ -6,9 +6,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from rigbench.controller.nightly.evaluate import evaluate_night
 from rigbench.controller.store import Store
 from rigbench.reports.junit import render_junit
-from rigbench.reports.regression import evaluate_night
 from tests.builders.nightly import History, Series
 
 PI, ORIN = Series(device="pi5-01"), Series(device="orin-01", median_ns=800_000.0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rigbench.controller.nightly.evaluate import NightlyReport, evaluate_night, record_checks
 from rigbench.controller.nightly.runner import write_reports
 from rigbench.controller.store import Store
 from rigbench.reports.nightly_markdown import render_markdown
-from rigbench.reports.regression import NightlyReport, evaluate_night, record_checks
 from tests.builders.nightly import FP, History, Series, trend_page
 
 PI = Series(device="pi5-01")

@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 
 from rigbench.agent.profiling import OpProfile, OpRow
 from rigbench.controller.cli import app
+from rigbench.controller.nightly.evaluate import evaluate_night, record_checks
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import ArtifactRecord, JobMark, JobRecord
 from rigbench.controller.store.ops import insert_profiles
 from rigbench.controller.store.prune import _BY_JOB, _BY_RUN, plan_prune, prune
 from rigbench.controller.store.writer import BatchWriter
-from rigbench.reports.regression import evaluate_night, record_checks
 from tests.builders.nightly import History, Series
 
 AT = datetime(2026, 4, 1)  # "now" for the plans: every History night is in March 2026

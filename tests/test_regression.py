@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rigbench.controller.store import Store
-from rigbench.errors import StoreError
-from rigbench.reports.regression import (
+from rigbench.controller.nightly.evaluate import (
     EXIT_FARM,
     EXIT_OK,
     EXIT_REGRESSION,
@@ -22,7 +20,9 @@ from rigbench.reports.regression import (
     evaluate_night,
     record_checks,
 )
-from rigbench.reports.regression_stats import Outcome
+from rigbench.controller.nightly.verdicts import Outcome
+from rigbench.controller.store import Store
+from rigbench.errors import StoreError
 from tests.builders.nightly import FP, History, Series
 
 PI, ORIN = Series(device="pi5-01"), Series(device="orin-01", median_ns=800_000.0)

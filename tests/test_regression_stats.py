@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rigbench.reports.regression_stats import (
+from rigbench.controller.nightly.verdicts import (
     Outcome,
     Policy,
     bootstrap_medians,

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rigbench.controller.nightly.evaluate import evaluate_night, record_checks
 from rigbench.controller.store import Store
 from rigbench.reports.charts import Scale, TrendPoint, tick_labels, trend_chart
-from rigbench.reports.regression import evaluate_night, record_checks
 from tests.builders.chromium import CHROMIUM, FLAGS
 from tests.builders.nightly import History, Series, trend_page
 

@@ -20,13 +20,13 @@ from rigbench.controller.cli.common import (
 )
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.nightly import NightlyOptions, run_nightly
+from rigbench.controller.nightly.evaluate import NightlyReport
+from rigbench.controller.nightly.verdicts import Outcome, Policy
 from rigbench.controller.plan import load_plan
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.controller.store import queries
 from rigbench.errors import ConfigError
 from rigbench.reports.nightly_markdown import VERDICT, title
-from rigbench.reports.regression import NightlyReport
-from rigbench.reports.regression_stats import Outcome, Policy
 from rigbench.reports.tables import flatten, to_csv
 
 

@@ -48,8 +48,8 @@ def prune_cmd(
 
     Example: rigbench prune --keep-days 30 --keep-runs 50 --dry-run
     """
+    from rigbench.controller.nightly.evaluate import HISTORY_RUNS
     from rigbench.controller.store.prune import plan_prune, prune
-    from rigbench.reports.regression import HISTORY_RUNS
 
     st = open_store(store)
     plan = plan_prune(st, keep_days, keep_runs, HISTORY_RUNS)

@@ -244,7 +244,7 @@ def runs_cmd(
 
     Example: rigbench runs --limit 5
     """
-    from rigbench.reports.regression import BAD_DEVICE_STATES
+    from rigbench.controller.nightly.evaluate import BAD_DEVICE_STATES
 
     rows = queries.runs(open_store(store), limit, sorted(BAD_DEVICE_STATES))
     for r in rows:

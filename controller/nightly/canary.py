@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 
 from rigbench.controller.dispatch import RunOutcome
+from rigbench.controller.nightly.evaluate import DeviceHealth
 from rigbench.controller.plan import (
     Accuracy,
     Generate,
@@ -25,7 +26,6 @@ from rigbench.controller.plan import (
     Telemetry,
 )
 from rigbench.controller.store.db import Store
-from rigbench.reports.regression import DeviceHealth
 
 CANARY_MODEL = "canary"
 COSINE_MIN = 0.999

@@ -11,10 +11,10 @@ improvement. It runs beside the latency and accuracy comparisons and changes non
 from __future__ import annotations
 
 from rigbench.controller.baseline import history, nights_of_run
+from rigbench.controller.nightly.evaluate import Comparison, NightlyReport
+from rigbench.controller.nightly.verdicts import Outcome
 from rigbench.controller.store.db import Store
 from rigbench.controller.store.ops import off_unit_ops, placement_by_job
-from rigbench.reports.regression import Comparison, NightlyReport
-from rigbench.reports.regression_stats import Outcome
 
 METRIC = "placement"
 

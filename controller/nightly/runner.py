@@ -16,7 +16,9 @@ from rigbench.controller.baseline import trends
 from rigbench.controller.dispatch import RunRequest, execute_plan, new_run_id
 from rigbench.controller.inventory import Inventory
 from rigbench.controller.nightly.canary import canary_health, canary_plan
+from rigbench.controller.nightly.evaluate import NightlyReport, evaluate_night, record_checks
 from rigbench.controller.nightly.placement import placement_checks
+from rigbench.controller.nightly.verdicts import Policy
 from rigbench.controller.plan import Plan
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.controller.store import queries
@@ -24,8 +26,6 @@ from rigbench.controller.store.db import Store
 from rigbench.errors import PlanError, RigbenchError
 from rigbench.reports.junit import render_junit
 from rigbench.reports.nightly_markdown import render_markdown
-from rigbench.reports.regression import NightlyReport, evaluate_night, record_checks
-from rigbench.reports.regression_stats import Policy
 from rigbench.reports.trends import render_trends
 
 

@@ -29,10 +29,7 @@ from rigbench.controller.baseline import (
     recent_run_ids,
     select_baseline,
 )
-from rigbench.controller.store import queries
-from rigbench.controller.store.db import Store, now
-from rigbench.failures import Blame, FailureKind
-from rigbench.reports.regression_stats import (
+from rigbench.controller.nightly.verdicts import (
     Outcome,
     Policy,
     Verdict,
@@ -40,6 +37,9 @@ from rigbench.reports.regression_stats import (
     compare_latency,
     compare_scalar,
 )
+from rigbench.controller.store import queries
+from rigbench.controller.store.db import Store, now
+from rigbench.failures import Blame, FailureKind
 
 METRICS = ("latency_p50", "max_abs_err", "energy_per_inference", "peak_rss")
 PERF_METRICS = ("latency_p50", "energy_per_inference")  # throttling changes these
