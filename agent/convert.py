@@ -14,6 +14,7 @@ from rigbench.agent.describe import DeviceDescription, SensorSummary
 from rigbench.agent.emulation import Emulation
 from rigbench.agent.jobs import (
     ArtifactFile,
+    HostLoad,
     InputOverride,
     JobEvent,
     JobFailure,
@@ -275,6 +276,7 @@ def result_to_pb(r: JobResult) -> pb.JobResult:
         compile_cache_hit=r.compile_cache_hit,
         load=_load_result_to_pb(r.load) if r.load is not None else None,
         op_profile=_profile_to_pb(r.op_profile) if r.op_profile is not None else None,
+        host_load=_host_load_to_pb(r.host_load),
     )
 
 
@@ -308,6 +310,35 @@ def _profile_from_pb(m: pb.OpProfile) -> OpProfile:
     )
 
 
+def _host_load_to_pb(h: HostLoad) -> pb.HostLoad:
+    if not h.measured:
+        return pb.HostLoad(cpus=h.cpus)
+    return pb.HostLoad(
+        measured=True,
+        load_avg_1m_start=h.load_avg_1m_start if h.load_avg_1m_start is not None else -1.0,
+        load_avg_1m_end=h.load_avg_1m_end if h.load_avg_1m_end is not None else -1.0,
+        other_cpu_share=h.other_cpu_share if h.other_cpu_share is not None else -1.0,
+        steal_share=h.steal_share if h.steal_share is not None else -1.0,
+        cpus=h.cpus,
+    )
+
+
+def _host_load_from_pb(m: pb.HostLoad) -> HostLoad:
+    def known(v: float) -> float | None:
+        return v if v >= 0 else None  # -1 on the wire: this figure was not available
+
+    if not m.measured:
+        return HostLoad(cpus=m.cpus)
+    return HostLoad(
+        True,
+        known(m.load_avg_1m_start),
+        known(m.load_avg_1m_end),
+        known(m.other_cpu_share),
+        known(m.steal_share),
+        m.cpus,
+    )
+
+
 def result_from_pb(m: pb.JobResult) -> JobResult:
     return JobResult(
         load_ns=m.load_ns,
@@ -332,6 +363,7 @@ def result_from_pb(m: pb.JobResult) -> JobResult:
         compile_cache_hit=m.compile_cache_hit,
         op_profile=_profile_from_pb(m.op_profile) if m.HasField("op_profile") else None,
         load=_load_result_from_pb(m.load),
+        host_load=_host_load_from_pb(m.host_load),
     )
 
 

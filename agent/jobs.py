@@ -335,6 +335,25 @@ class TensorInfo:
     shape: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class HostLoad:
+    """What the host did around the measured loop; figures are None when not measured."""
+
+    measured: bool = False
+    load_avg_1m_start: float | None = None
+    load_avg_1m_end: float | None = None
+    other_cpu_share: float | None = None  # of the machine's CPU capacity, 0..1
+    steal_share: float | None = None  # of the machine's CPU capacity, 0..1
+    cpus: int = 0
+
+    def to_json_dict(self) -> dict[str, float | int | bool | None]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json_dict(cls, d: dict[str, object] | None) -> HostLoad:
+        return cls(**d) if d else cls()  # type: ignore[arg-type]
+
+
 @dataclass
 class LoadPoint:
     """One point of an offline sweep or a server load: its settings and every request.
@@ -403,6 +422,7 @@ class JobResult:
     compile_cache_hit: bool = False
     op_profile: OpProfile | None = None
     load: LoadResult | None = None  # offline and server jobs
+    host_load: HostLoad = field(default_factory=HostLoad)
 
     @property
     def inferences(self) -> int:

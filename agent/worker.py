@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from rigbench.agent.hostload import host_load, read_counters
 from rigbench.agent.inputs import build_inputs
 from rigbench.agent.jobs import JobResult, JobSpec, TensorInfo
 from rigbench.agent.load.scenario import batch_one, run_load
@@ -173,7 +174,9 @@ def run_job(job_dir: Path) -> JobResult:
             call, bind = model.prepare_rotation(samples)  # every sample cast before timing
         else:
             call = model.prepare(feeds)
+        before = read_counters()
         m = run_measurement(call, cfg, _progress, record_starts=spec.soak.is_soak, bind=bind)
+        around = host_load(before, read_counters())
     op_profile = None
     if spec.runtime.profile:
         # After the timed loop, on a separate profiled session: timing is never profiled.
@@ -214,6 +217,7 @@ def run_job(job_dir: Path) -> JobResult:
         soak_windows=soak_windows(m.starts_ns, m.latencies_ns, m.start_ns, spec.soak.window_s)
         if spec.soak.is_soak
         else [],
+        host_load=around,
     )
 
 

@@ -48,7 +48,7 @@ from rigbench.controller.prepare import (
     prepare_model,
 )
 from rigbench.controller.progress import ProgressPrinter
-from rigbench.controller.stats import latency_stats
+from rigbench.controller.stats import host_load_columns, latency_stats
 from rigbench.controller.store import queries
 from rigbench.controller.store.db import DeviceRecord, JobMark, JobRecord, ResultRecord, Store, now
 from rigbench.controller.store.load import load_record
@@ -240,6 +240,7 @@ def result_row(
         "scenario": job.scenario.name,
         "batch_size": int(batch) if batch is not None else None,
         **st.columns(),
+        **host_load_columns(result.host_load),
         "load_ns": result.load_ns,
         "compile_ns": result.compile_ns,
         "compile_cache_hit": result.compile_cache_hit,

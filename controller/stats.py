@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rigbench.agent.jobs import HostLoad
 from rigbench.stats import median_interval
 
 
@@ -105,3 +106,13 @@ def latency_stats(latencies_ns: np.ndarray, window_ns: int | None = None) -> Lat
         p50_ci_reliable=ci.reliable if ci else None,
         p50_halves_ratio=ci.halves_ratio if ci else None,
     )
+
+
+def host_load_columns(h: HostLoad) -> dict[str, float | None]:
+    """The store's `results` columns of what else the host did around the measured loop."""
+    return {
+        "load_avg_1m_start": h.load_avg_1m_start,
+        "load_avg_1m_end": h.load_avg_1m_end,
+        "other_cpu_share": h.other_cpu_share,
+        "steal_share": h.steal_share,
+    }

@@ -432,4 +432,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE results ADD COLUMN p50_halves_ratio DOUBLE;
         """,
     ),
+    (
+        "0007_host_load",
+        """
+        -- What else the host did around each job's measured loop (agent/hostload.py): the
+        -- 1-minute load average at both ends, other processes' CPU time and the hypervisor's
+        -- steal, each as a share of the machine's CPU capacity. NULL: not measured there.
+        ALTER TABLE results ADD COLUMN load_avg_1m_start DOUBLE;
+        ALTER TABLE results ADD COLUMN load_avg_1m_end DOUBLE;
+        ALTER TABLE results ADD COLUMN other_cpu_share DOUBLE;
+        ALTER TABLE results ADD COLUMN steal_share DOUBLE;
+        """,
+    ),
 ]

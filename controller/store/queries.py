@@ -26,6 +26,7 @@ RESULT_COLUMNS = """
     r.peak_rss_bytes / 1048576.0 AS peak_rss_mb,
     r.avg_power_mw / 1000.0 AS avg_power_w, r.energy_per_inference_mj,
     r.throttled, r.simulated, coalesce(r.emulated, false) AS emulated,
+    r.load_avg_1m_end, r.other_cpu_share, r.steal_share,
     a.max_abs_err, a.mean_abs_err, a.cosine_similarity, a.top1_agreement, a.within_tolerance,
     a.max_rel_err, a.snr_db, a.top5_agreement, a.kind_source AS topk_kind_source,
     a.unknown_reason AS accuracy_unknown, a.reasons AS accuracy_reasons,

@@ -357,7 +357,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ("load_ns", "compile_ns", "first_inference_ns", "warmup_iterations", "latencies_ns", "measure_start_ns", "measure_end_ns", "peak_rss_bytes", "rss_before_load_bytes", "runtime", "runtime_version", "providers_used", "inputs", "outputs", "reference_outputs_npz", "telemetry_summary_json", "stop_reason", "warnings", "soak_windows_json", "compile_cache_hit", "from_parts", "op_profile", "load")
+    __slots__ = ("load_ns", "compile_ns", "first_inference_ns", "warmup_iterations", "latencies_ns", "measure_start_ns", "measure_end_ns", "peak_rss_bytes", "rss_before_load_bytes", "runtime", "runtime_version", "providers_used", "inputs", "outputs", "reference_outputs_npz", "telemetry_summary_json", "stop_reason", "warnings", "soak_windows_json", "compile_cache_hit", "from_parts", "op_profile", "host_load", "load")
     LOAD_NS_FIELD_NUMBER: _ClassVar[int]
     COMPILE_NS_FIELD_NUMBER: _ClassVar[int]
     FIRST_INFERENCE_NS_FIELD_NUMBER: _ClassVar[int]
@@ -380,6 +380,7 @@ class JobResult(_message.Message):
     COMPILE_CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     FROM_PARTS_FIELD_NUMBER: _ClassVar[int]
     OP_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    HOST_LOAD_FIELD_NUMBER: _ClassVar[int]
     LOAD_FIELD_NUMBER: _ClassVar[int]
     load_ns: int
     compile_ns: int
@@ -403,8 +404,9 @@ class JobResult(_message.Message):
     compile_cache_hit: bool
     from_parts: bool
     op_profile: OpProfile
+    host_load: HostLoad
     load: LoadResult
-    def __init__(self, load_ns: _Optional[int] = ..., compile_ns: _Optional[int] = ..., first_inference_ns: _Optional[int] = ..., warmup_iterations: _Optional[int] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., measure_start_ns: _Optional[int] = ..., measure_end_ns: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., rss_before_load_bytes: _Optional[int] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., providers_used: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., reference_outputs_npz: _Optional[bytes] = ..., telemetry_summary_json: _Optional[str] = ..., stop_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., soak_windows_json: _Optional[str] = ..., compile_cache_hit: _Optional[bool] = ..., from_parts: _Optional[bool] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ..., load: _Optional[_Union[LoadResult, _Mapping]] = ...) -> None: ...
+    def __init__(self, load_ns: _Optional[int] = ..., compile_ns: _Optional[int] = ..., first_inference_ns: _Optional[int] = ..., warmup_iterations: _Optional[int] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., measure_start_ns: _Optional[int] = ..., measure_end_ns: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., rss_before_load_bytes: _Optional[int] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., providers_used: _Optional[_Iterable[str]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., reference_outputs_npz: _Optional[bytes] = ..., telemetry_summary_json: _Optional[str] = ..., stop_reason: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., soak_windows_json: _Optional[str] = ..., compile_cache_hit: _Optional[bool] = ..., from_parts: _Optional[bool] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ..., host_load: _Optional[_Union[HostLoad, _Mapping]] = ..., load: _Optional[_Union[LoadResult, _Mapping]] = ...) -> None: ...
 
 class LoadResult(_message.Message):
     __slots__ = ("kind", "points", "headline", "latency_bound_ms", "percentile", "search")
@@ -453,6 +455,22 @@ class LoadPoint(_message.Message):
     held: bool
     schedule_ns: int
     def __init__(self, concurrency: _Optional[int] = ..., batch: _Optional[int] = ..., threads: _Optional[int] = ..., target_qps: _Optional[float] = ..., latencies_ns: _Optional[_Iterable[int]] = ..., planned: _Optional[int] = ..., begin_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., cpu_ns: _Optional[int] = ..., cpus: _Optional[int] = ..., stop_reason: _Optional[str] = ..., has_held: _Optional[bool] = ..., held: _Optional[bool] = ..., schedule_ns: _Optional[int] = ...) -> None: ...
+
+class HostLoad(_message.Message):
+    __slots__ = ("measured", "load_avg_1m_start", "load_avg_1m_end", "other_cpu_share", "steal_share", "cpus")
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
+    LOAD_AVG_1M_START_FIELD_NUMBER: _ClassVar[int]
+    LOAD_AVG_1M_END_FIELD_NUMBER: _ClassVar[int]
+    OTHER_CPU_SHARE_FIELD_NUMBER: _ClassVar[int]
+    STEAL_SHARE_FIELD_NUMBER: _ClassVar[int]
+    CPUS_FIELD_NUMBER: _ClassVar[int]
+    measured: bool
+    load_avg_1m_start: float
+    load_avg_1m_end: float
+    other_cpu_share: float
+    steal_share: float
+    cpus: int
+    def __init__(self, measured: _Optional[bool] = ..., load_avg_1m_start: _Optional[float] = ..., load_avg_1m_end: _Optional[float] = ..., other_cpu_share: _Optional[float] = ..., steal_share: _Optional[float] = ..., cpus: _Optional[int] = ...) -> None: ...
 
 class ResultPart(_message.Message):
     __slots__ = ("data", "total_bytes")
