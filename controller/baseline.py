@@ -86,6 +86,7 @@ class Baseline:
     changes: tuple[Change, ...] = ()
     skipped_throttled: int = 0
     pinned: bool = False
+    candidates: tuple[Night, ...] = ()  # every usable night of the segment, newest first
 
     @property
     def run_ids(self) -> list[str]:
@@ -313,6 +314,7 @@ def select_baseline(
         reference=reference,
         changes=tuple(changes_since(chosen or segment[:1], tonight)),
         skipped_throttled=skipped,
+        candidates=tuple(usable),
     )
 
 

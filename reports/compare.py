@@ -21,6 +21,8 @@ ROUND_COLUMNS = [
     ("a_p50_ms", "A p50 ms"),
     ("b_p50_ms", "B p50 ms"),
     ("ratio", "B/A"),
+    ("load_avg_1m", "load avg"),
+    ("other_cpu_pct", "others' CPU %"),
 ]
 
 
@@ -67,6 +69,8 @@ def _rows(r: CompareResult) -> list[dict[str, Any]]:
             "a_p50_ms": x.a_p50_ns / 1e6 if x.a_p50_ns else None,
             "b_p50_ms": x.b_p50_ns / 1e6 if x.b_p50_ns else None,
             "ratio": x.ratio,
+            "load_avg_1m": x.load_avg_1m,
+            "other_cpu_pct": x.other_cpu_share * 100 if x.other_cpu_share is not None else None,
         }
         for x in r.rounds
     ]
@@ -86,6 +90,11 @@ def to_dict(r: CompareResult) -> dict[str, Any]:
             {**row, "a_iterations": x.a_iterations, "b_iterations": x.b_iterations}
             for row, x in zip(_rows(r), r.rounds)
         ],
+        "host": {
+            "load_avg_1m_max": r.host.load_avg_1m_max,
+            "other_cpu_share_median": r.host.other_cpu_share_median,
+            "steal_share_max": r.host.steal_share_max,
+        },
         "seed": r.seed,
         "round_s": r.settings.round_s,
         "elapsed_s": r.elapsed_s,
@@ -108,6 +117,8 @@ def _verdict_lines(r: CompareResult) -> list[str]:
         )
         lines.append(f"why: {v.reason}")
     lines += [f"problem: {p}" for p in r.problems]
+    if r.rounds:
+        lines.append(f"device {r.device} during the rounds: {r.host.describe()}")
     return lines
 
 
@@ -144,8 +155,8 @@ def render_markdown(r: CompareResult) -> str:
         f"rounds of {r.settings.round_s:g} s per side, {r.elapsed_s:.0f} s in all"
     )
     lines += ["", "<details><summary>rounds</summary>", ""]
-    lines.append("| round | order | A p50 ms | B p50 ms | B/A |")
-    lines.append("| ---: | --- | ---: | ---: | ---: |")
+    lines.append("| round | order | A p50 ms | B p50 ms | B/A | load avg | others' CPU % |")
+    lines.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for row in _rows(r):
         cells = [
             f"{v:.4f}" if isinstance(v, float) else ("n/a" if v is None else str(v))

@@ -38,6 +38,9 @@ def _case(parent: ET.Element, c: Comparison) -> str:
     elif c.outcome is Outcome.ERROR:
         kind = "error"
         ET.SubElement(case, "error", type="farm", message=headline).text = text
+    elif c.outcome is Outcome.NOT_ENOUGH_EVIDENCE:
+        kind = "error"
+        ET.SubElement(case, "error", type="noisy", message=headline).text = text
     elif c.outcome in SKIPPED:
         kind = "skipped"
         ET.SubElement(case, "skipped", message=f"{c.outcome.value}: {c.message}")

@@ -61,8 +61,15 @@ def details(c: Comparison) -> list[str]:
             + (f" ({fmt_change(c)})" if v.ratio is not None else "")
         )
         stats = []
+        if v.rounds:
+            what = "A/A check of the unchanged artifact" if v.basis == "A/A" else "paired"
+            stats.append(
+                f"{what}: {v.rounds} interleaved rounds tonight against the baseline night"
+            )
         if v.ci_low is not None and v.ci_high is not None:
             stats.append(f"ratio CI {v.ci_low:.3f}-{v.ci_high:.3f}")
+        if v.round_spread is not None:
+            stats.append(f"round-to-round spread {v.round_spread:.1%}")
         if v.p_value is not None:
             stats.append(f"p = {v.p_value:.2g}" if v.p_value > 1e-16 else "p < 1e-16")
         if v.threshold is not None:
@@ -76,6 +83,9 @@ def details(c: Comparison) -> list[str]:
             stats.append(f"night-to-night sd {v.noise_sd:.1%}")
         if stats:
             lines.append(", ".join(stats))
+        if v.history_outcome is not None:
+            h = f" ({v.history_ratio - 1:+.1%})" if v.history_ratio else ""
+            lines.append(f"history alone (context): {v.history_outcome}{h}")
     if c.message:
         lines.append(c.message)
     if c.baseline_runs:
@@ -118,8 +128,12 @@ def render_markdown(report: NightlyReport) -> str:
         + (f", started {r.started_at:%Y-%m-%d %H:%M} UTC" if r.started_at else "")
         + (f"; canary run `{r.canary_run_id}`" if r.canary_run_id else "")
         + ".",
-        f"Baseline: {base}. Reported when a change exceeds {r.policy.min_effect:.0%} and the "
-        f"night-to-night noise, one-sided alpha {r.policy.alpha:g}.",
+        f"Baseline: {base}. Latency: tonight's artifact against the baseline night's, in "
+        f"interleaved rounds measured tonight"
+        + (f" (run `{r.pairs_run_id}`)" if r.pairs_run_id else "")
+        + f"; reported when the change is at least {r.policy.min_effect:.0%} and its interval "
+        f"clears 1 at one-sided alpha {r.policy.alpha:g}. Other metrics: against the history's "
+        "noise floor.",
         "",
         " · ".join(
             f"{o.value}: {r.count(o)}"
@@ -144,6 +158,7 @@ def render_markdown(report: NightlyReport) -> str:
     out.append("")
     by = {o: [c for c in r.comparisons if c.outcome is o] for o in Outcome}
     _section(out, "Farm errors", by[Outcome.ERROR])
+    _section(out, "Not enough evidence (too noisy tonight)", by[Outcome.NOT_ENOUGH_EVIDENCE])
     _section(out, "Regressions", by[Outcome.REGRESSION])
     _section(out, "Jobs that now fail", by[Outcome.FAILED])
     _section(out, "Improvements", by[Outcome.IMPROVEMENT])

@@ -1,13 +1,13 @@
 """`rigbench nightly` end to end: real local agent processes, real models, a real DuckDB file.
 
 Three nights of plans/nightly-smoke.yaml on this machine: the first has nothing to compare,
-the second matches the first, the third runs the same model name built with ``slowdown: 30``
-(a slower network with identical outputs, about 4x here) and must be reported as a
-regression. The machine is shared (2 cores, other test suites running): under load two
-identical nights have differed by up to 20 %, which with two nights of history puts the
-learned noise bound near 2.5x at alpha 0.01 (a t quantile with two degrees of freedom); a
-smaller slowdown would then be, honestly, "within the noise". The assertions are on verdicts,
-never on timings.
+the second matches the first (its pair is an A/A check of the unchanged artifact), the third
+runs the same model name built with ``slowdown: 30`` (a slower network with identical
+outputs, about 4x here) and must be reported as a regression, on the pair of tonight's
+artifact and the second night's measured interleaved tonight. The machine is shared (2 cores,
+other test suites running, load averages of 10 seen), so the nights use a minimum effect of
+50 %: the assertions are on verdicts, never on timings, and must hold however busy the
+machine is.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -53,7 +54,8 @@ def nightly(folder: Path, plan: Path, inventory: dict, name: str, *extra: str) -
         app,
         [
             "nightly", str(plan), "--inventory", str(inv), "--out", str(out), "--quiet",
-            "--store", str(folder / "rb.duckdb"), "--work", str(folder / "work"), *extra,
+            "--store", str(folder / "rb.duckdb"), "--work", str(folder / "work"),
+            "--min-effect", "0.5", "--pair-round-s", "0.3", *extra,
         ],
     )  # fmt: skip
     return Night(result.exit_code, result.output, out)
@@ -85,7 +87,10 @@ def test_first_night_has_nothing_to_compare_and_exits_0(three_nights: list[Night
 def test_second_identical_night_reports_no_regression(three_nights: list[Night]):
     night = three_nights[1]
     assert night.code == 0, night.output
-    assert night.comparison("latency_p50")["outcome"] == "no change"
+    latency = night.comparison("latency_p50")
+    assert latency["outcome"] == "no change", latency
+    assert latency["basis"] == "A/A" and latency["rounds"] >= 10
+    assert latency["baseline_runs"] == [three_nights[0].summary["run_id"]]
 
 
 def test_slowed_variant_is_reported_as_a_regression_with_exit_1(three_nights: list[Night]):
@@ -93,7 +98,30 @@ def test_slowed_variant_is_reported_as_a_regression_with_exit_1(three_nights: li
     assert night.code == 1, night.output
     latency = night.comparison("latency_p50")
     assert latency["outcome"] == "regression" and latency["ratio"] > 2
-    assert len(latency["baseline_runs"]) == 2
+    assert latency["basis"] == "paired" and latency["ci_low"] > 1.5
+    assert latency["baseline_runs"] == [three_nights[1].summary["run_id"]]
+    # The history alone is context: two earlier nights.
+    assert latency["history_outcome"] in ("regression", "no change")
+
+
+def test_pairs_run_interleaved_as_their_own_run(three_nights: list[Night]):
+    night = three_nights[2]
+    pairs_run = night.summary["pairs_run_id"]
+    con = duckdb.connect(str(night.out_dir.parent / "rb.duckdb"), read_only=True)
+    try:
+        ((kind,),) = con.execute("SELECT kind FROM runs WHERE run_id = ?", [pairs_run]).fetchall()
+        sides = [
+            m[0]
+            for (m,) in con.execute(
+                "SELECT model FROM jobs WHERE run_id = ? ORDER BY started_at", [pairs_run]
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    assert kind == "pairs"
+    rounds = [sides[i : i + 2] for i in range(0, len(sides), 2)]
+    assert all(sorted(r) == ["A", "B"] for r in rounds)
+    assert {tuple(r) for r in rounds} == {("A", "B"), ("B", "A")}
 
 
 def test_slowed_night_reports_what_changed(three_nights: list[Night]):

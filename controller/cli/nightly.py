@@ -20,12 +20,18 @@ from rigbench.controller.cli.common import (
 )
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.nightly import NightlyOptions, run_nightly
+from rigbench.controller.nightly.canary import SpeedPolicy
 from rigbench.controller.nightly.evaluate import NightlyReport
+from rigbench.controller.nightly.pairs import (
+    DEFAULT_PAIR_ROUND_S,
+    DEFAULT_PAIR_ROUNDS,
+    PairSettings,
+)
 from rigbench.controller.nightly.verdicts import Outcome, Policy
 from rigbench.controller.plan import load_plan
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.controller.store import queries
-from rigbench.errors import ConfigError
+from rigbench.errors import ConfigError, RigbenchError
 from rigbench.reports.nightly_markdown import VERDICT, title
 from rigbench.reports.tables import flatten, to_csv
 
@@ -41,7 +47,13 @@ def short_summary(report: NightlyReport) -> str:
         if d.state != "healthy":
             lines.append(f"  device {d.device}: {d.state}: {d.message}")
     for c in report.comparisons:
-        if c.outcome in (Outcome.REGRESSION, Outcome.FAILED, Outcome.ERROR, Outcome.IMPROVEMENT):
+        if c.outcome in (
+            Outcome.REGRESSION,
+            Outcome.FAILED,
+            Outcome.ERROR,
+            Outcome.IMPROVEMENT,
+            Outcome.NOT_ENOUGH_EVIDENCE,
+        ):
             change = f" {c.verdict.ratio - 1:+.1%}" if c.verdict and c.verdict.ratio else ""
             lines.append(f"  {c.outcome.value}: {title(c)}{change} {c.message}".rstrip())
             if c.changes and c.outcome is not Outcome.ERROR:
@@ -76,6 +88,30 @@ def nightly_cmd(
         help="folder for summary.md, junit.xml, trends.html, nightly.json",
     ),
     trend_nights: int = typer.Option(30, "--trend-nights", min=1, help="nights in trends.html"),
+    pairs: bool = typer.Option(
+        True,
+        "--pairs/--no-pairs",
+        help="judge latency on tonight's artifact against the baseline night's, measured in "
+        "interleaved pairs tonight (--no-pairs: on the history alone)",
+    ),
+    pair_rounds: int = typer.Option(
+        DEFAULT_PAIR_ROUNDS, "--pair-rounds", help="rounds per series, measured in stages of this"
+    ),
+    pair_max_rounds: int = typer.Option(
+        None, "--pair-max-rounds", help="more stages while a pair is undecided, up to this (3x)"
+    ),
+    pair_round_s: float = typer.Option(
+        DEFAULT_PAIR_ROUND_S, "--pair-round-s", help="seconds each side is measured per round"
+    ),
+    canary_slack: float = typer.Option(
+        0.5,
+        "--canary-slack",
+        help="a device is noisy tonight when its canary is slower than its recent nights by "
+        "more than this (0.5 = 50%)",
+    ),
+    max_steal: float = typer.Option(
+        0.1, "--max-steal", help="... or the hypervisor stole more than this share of its CPUs"
+    ),
     inventory: Path = InventoryOpt,
     store: Path = StoreOpt,
     work: Path = WorkOpt,
@@ -88,8 +124,11 @@ def nightly_cmd(
     Exit code 0: no regression. 1: a regression (or a job that now fails for
     the model's own reasons). 2: the farm failed (a device unreachable,
     quarantined, failing the canary, or in the baseline but missing tonight),
-    or bad input. A canary (the built-in tiny CNN, checked against its known
-    answers) runs first on every device; a device that fails it is not measured.
+    a device was too noisy tonight to judge latency, or bad input. A canary
+    (the built-in tiny CNN, checked against its known answers and its usual
+    speed) runs first on every device; a device that fails it is not measured.
+    Latency is judged on pairs: tonight's artifact and the baseline night's,
+    measured in interleaved rounds tonight; the history is shown as context.
 
     Example: rigbench nightly plans/nightly.yaml --out nightly-report
     """
@@ -98,12 +137,22 @@ def nightly_cmd(
     except ValueError as e:
         raise ConfigError(str(e)) from None
     st = open_store(store, create=True)
+    if canary_slack <= 0 or not 0 < max_steal <= 1:
+        raise ConfigError("--canary-slack must be positive and --max-steal in (0, 1]")
+    pair_settings = PairSettings(pairs, pair_rounds, pair_max_rounds, pair_round_s)
+    if pairs:
+        try:
+            pair_settings.compare(policy)  # bad rounds fail now, not after the plan ran
+        except RigbenchError as e:
+            raise ConfigError(str(e).replace("--rounds", "--pair-rounds")) from None
     options = NightlyOptions(
         out_dir=folder_to_write(out, "--out"),
         baseline_runs=baseline_runs,
         pin=queries.resolve_run(st, pin) if pin else None,
         policy=policy,
         trend_nights=trend_nights,
+        pairs=pair_settings,
+        speed=SpeedPolicy(slack=canary_slack, max_steal=max_steal),
     )
     with ProgressPrinter(quiet=output.quiet(), verbose=output.verbose()) as progress:
         result = asyncio.run(

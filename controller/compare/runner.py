@@ -103,6 +103,9 @@ class RoundResult:
     b_p50_ns: float | None
     a_iterations: int = 0
     b_iterations: int = 0
+    load_avg_1m: float | None = None  # the highest of either job's readings
+    other_cpu_share: float | None = None  # the larger of the two jobs'
+    steal_share: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -132,6 +135,10 @@ class CompareResult:
             return 2
         return {"slower": 1, "inconclusive": 2}.get(self.verdict.change.value, 0)
 
+    @property
+    def host(self) -> HostNoise:
+        return host_noise(self.rounds)
+
 
 def compare_measurement(s: CompareSettings) -> MeasurementConfig:
     """Every job measures the same fixed time after the same warm-up: no early stop."""
@@ -146,21 +153,52 @@ def compare_measurement(s: CompareSettings) -> MeasurementConfig:
     )
 
 
+@dataclass
+class PairPlan:
+    """One A/B pair to measure: a ``compare``, or one series of a nightly."""
+
+    key: str  # the pair's name: "compare", or a nightly series' job key
+    device: Device
+    a: Subject
+    b: Subject
+    scenario: str = ""  # prefix of the rounds' scenario names (a nightly series' scenario)
+    baseline_run: str | None = None  # a nightly pair: the run A's artifact was measured in
+
+
+@dataclass
+class PairOutcome:
+    """The rounds of one pair and the verdict on them."""
+
+    plan: PairPlan
+    rounds: list[RoundResult] = field(default_factory=list)
+    verdict: PairedVerdict | None = None
+    problems: list[str] = field(default_factory=list)  # the farm lost rounds: no verdict
+    failure_kinds: set[str] = field(default_factory=set)  # error kinds of the jobs that failed
+    noisy: str | None = None  # still inconclusive after the last stage: why, for people
+
+    @property
+    def host(self) -> HostNoise:
+        return host_noise(self.rounds)
+
+
 def _round_jobs(
     run_id: str,
-    device: Device,
-    prepared: dict[Side, tuple[Subject, PreparedModel]],
+    plan: PairPlan,
+    prepared: dict[Side, PreparedModel],
     orders: Sequence[tuple[Side, Side]],
     settings: CompareSettings,
     first: int = 1,
 ) -> list[PlannedJob]:
     measurement = compare_measurement(settings)
+    device = plan.device
     jobs: list[PlannedJob] = []
     width = len(str(settings.limit))
     for i, order in enumerate(orders, start=first):
-        scenario = Scenario(name=f"round-{i:0{width}d}")
+        scenario = Scenario(
+            name=f"{plan.scenario}{'.' if plan.scenario else ''}round-{i:0{width}d}"
+        )
         for side in order:
-            subject, pm = prepared[side]
+            subject, pm = (plan.a if side == "A" else plan.b), prepared[side]
             variant = pm.variants[0]
             key = f"{device.name}/{pm.name}/{variant.name}/{subject.runtime.name}/{scenario.name}"
             jid = job_id_for(run_id, key)
@@ -185,7 +223,8 @@ def _rounds_from_store(
     store: Store, jobs: Sequence[PlannedJob], orders: Sequence[tuple[Side, Side]]
 ) -> list[RoundResult]:
     rows = store.query(
-        "SELECT job_id, p50_ns, iterations FROM results WHERE job_id IN "
+        "SELECT job_id, p50_ns, iterations, greatest(load_avg_1m_start, load_avg_1m_end) AS la, "
+        "other_cpu_share, steal_share FROM results WHERE job_id IN "
         "(SELECT unnest(?::VARCHAR[]))",
         [[j.job_id for j in jobs]],
     )
@@ -202,9 +241,48 @@ def _rounds_from_store(
                 b["p50_ns"] if b else None,
                 int(a["iterations"]) if a else 0,
                 int(b["iterations"]) if b else 0,
+                _largest(a, b, "la"),
+                _largest(a, b, "other_cpu_share"),
+                _largest(a, b, "steal_share"),
             )
         )
     return out
+
+
+def _largest(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str) -> float | None:
+    values = [r[key] for r in (a, b) if r and r[key] is not None]
+    return max(values) if values else None
+
+
+@dataclass(frozen=True)
+class HostNoise:
+    """What the device's own counters said about the rounds (None: not measured)."""
+
+    load_avg_1m_max: float | None
+    other_cpu_share_median: float | None
+    steal_share_max: float | None
+
+    def describe(self) -> str:
+        parts = []
+        if self.load_avg_1m_max is not None:
+            parts.append(f"load average up to {self.load_avg_1m_max:.1f}")
+        if self.other_cpu_share_median is not None:
+            parts.append(f"other processes used {self.other_cpu_share_median:.0%} of its CPUs")
+        if self.steal_share_max:
+            parts.append(f"the hypervisor stole up to {self.steal_share_max:.0%}")
+        return ", ".join(parts) if parts else "its load was not measured"
+
+
+def host_noise(rounds: Sequence[RoundResult]) -> HostNoise:
+    def values(attr: str) -> list[float]:
+        return [v for r in rounds if (v := getattr(r, attr)) is not None]
+
+    la, other, steal = values("load_avg_1m"), values("other_cpu_share"), values("steal_share")
+    return HostNoise(
+        max(la) if la else None,
+        float(sorted(other)[len(other) // 2]) if other else None,
+        max(steal) if steal else None,
+    )
 
 
 def _pick_device(inventory: Inventory, name: str | None, a: Subject, b: Subject) -> Device:
@@ -216,11 +294,127 @@ def _pick_device(inventory: Inventory, name: str | None, a: Subject, b: Subject)
     return inventory.devices[0]
 
 
-def _problems(outcome: RunOutcome, device: str) -> list[str]:
-    problems = [f"device {d}: unreachable: {why}" for d, why in outcome.unreachable]
-    problems += [f"device {d}: quarantined after repeated failures" for d in outcome.quarantined]
-    problems += [f"device {device}: {label}: {kind}: {msg}" for label, kind, msg in outcome.failed]
-    return problems
+def _device_problems(outcome: RunOutcome) -> dict[str, list[str]]:
+    """Devices the farm lost as a whole: unreachable or quarantined."""
+    out: dict[str, list[str]] = {}
+    for d, why in outcome.unreachable:
+        out.setdefault(d, []).append(f"device {d}: unreachable: {why}")
+    for d in outcome.quarantined:
+        out.setdefault(d, []).append(f"device {d}: quarantined after repeated failures")
+    return out
+
+
+def _failed_jobs(store: Store, jobs: Sequence[PlannedJob]) -> dict[str, tuple[str, str]]:
+    """Why each job that failed failed, by job id."""
+    rows = store.query(
+        "SELECT job_id, error_kind, error_message FROM jobs WHERE status = 'failed' "
+        "AND job_id IN (SELECT unnest(?::VARCHAR[]))",
+        [[j.job_id for j in jobs]],
+    )
+    return {r["job_id"]: (str(r["error_kind"]), str(r["error_message"])) for r in rows}
+
+
+def _verdict(outcome: PairOutcome, settings: CompareSettings) -> PairedVerdict | None:
+    """The verdict over every complete round; None (a problem noted) when there are too few.
+
+    With a problem (rounds lost to the farm) a verdict from the rounds that did complete is
+    still given for context; the pair's problems keep it from counting.
+    """
+    ratios = [r.ratio for r in outcome.rounds if r.ratio is not None]
+    try:
+        return paired_verdict(ratios, settings.min_effect, settings.alpha_per_look)
+    except ValueError as e:
+        if not outcome.problems:
+            outcome.problems.append(f"device {outcome.plan.device.name}: {e}")
+        return None
+
+
+def _job_record(run_id: str, j: PlannedJob) -> JobRecord:
+    return JobRecord(
+        j.job_id,
+        run_id,
+        j.job_key,
+        j.device.name,
+        j.model.name,
+        j.variant.name,
+        j.variant.sha256,
+        j.runtime.name,
+        j.runtime.runtime,
+        j.scenario.name,
+        json.dumps(j.spec.to_json_dict()),
+    )
+
+
+async def measure_pairs(
+    run_id: str,
+    plans: Sequence[PairPlan],
+    store: Store,
+    work: Path,
+    settings: CompareSettings,
+    progress: ProgressPrinter,
+    seed: int,
+) -> dict[str, PairOutcome]:
+    """Measure every pair in stages of rounds; the run ``run_id`` must have begun.
+
+    All pairs' rounds of a stage are dispatched together (devices in parallel, one job at a
+    time per device, each pair's rounds back to back); a pair takes part in the next stage only
+    while its verdict is inconclusive. A pair whose rounds the farm lost gets problems instead.
+    """
+    outcomes = {p.key: PairOutcome(p) for p in plans}
+    prepared: dict[str, dict[Side, PreparedModel]] = {}
+    for p in plans:
+        prepared[p.key] = {"A": p.a.prepare(work, store), "B": p.b.prepare(work, store)}
+    jobs: dict[str, list[PlannedJob]] = {p.key: [] for p in plans}
+    orders: dict[str, list[tuple[Side, Side]]] = {p.key: [] for p in plans}
+    active = list(plans)
+    stage = 0
+    while active:
+        stage_jobs: list[PlannedJob] = []
+        for p in active:
+            done = len(orders[p.key])
+            stage_orders = round_orders(min(settings.rounds, settings.limit - done), seed + stage)
+            pj = _round_jobs(run_id, p, prepared[p.key], stage_orders, settings, first=done + 1)
+            jobs[p.key] += pj
+            orders[p.key] += stage_orders
+            stage_jobs += pj
+        store.record_jobs([_job_record(run_id, j) for j in stage_jobs])
+        outcome = await Dispatcher(store, run_id, work, progress, retries=1).run(stage_jobs)
+        lost = _device_problems(outcome)
+        failed = _failed_jobs(store, stage_jobs)
+        stage += 1
+        still: list[PairPlan] = []
+        for p in active:
+            o = outcomes[p.key]
+            o.rounds = _rounds_from_store(store, jobs[p.key], orders[p.key])
+            o.problems += lost.get(p.device.name, [])
+            mine = [(j, failed[j.job_id]) for j in jobs[p.key] if j.job_id in failed]
+            o.failure_kinds |= {kind for _, (kind, _) in mine}
+            o.problems += sorted(
+                {
+                    f"device {p.device.name}: {j.model.name}/{j.variant.name}: {kind}: {msg}"
+                    for j, (kind, msg) in mine
+                }
+            )
+            o.verdict = _verdict(o, settings)
+            if (
+                not o.problems
+                and o.verdict is not None
+                and o.verdict.change is Change.INCONCLUSIVE
+                and len(orders[p.key]) < settings.limit
+            ):
+                progress.info(
+                    f"{p.key}: {len(orders[p.key])} rounds are too spread to decide "
+                    f"({o.verdict.reason}); measuring more"
+                )
+                still.append(p)
+        active = still
+    for o in outcomes.values():
+        if o.verdict is not None and o.verdict.change is Change.INCONCLUSIVE and not o.problems:
+            o.noisy = (
+                f"device {o.plan.device.name} too noisy to decide after {len(o.rounds)} "
+                f"rounds: {o.host.describe()}"
+            )
+    return outcomes
 
 
 async def run_compare(
@@ -259,76 +453,16 @@ async def run_compare(
         f"interleaved rounds of {settings.round_s:g} s per side, {settings.rounds} at a time "
         f"(up to {settings.limit} while the rounds disagree)"
     )
-    jobs: list[PlannedJob] = []
-    orders: list[tuple[Side, Side]] = []
     try:
-        prepared: dict[Side, tuple[Subject, PreparedModel]] = {
-            "A": (a, a.prepare(work, store)),
-            "B": (b, b.prepare(work, store)),
-        }
-        stage = 0
-        while True:
-            count = min(settings.rounds, settings.limit - len(orders))
-            stage_orders = round_orders(count, seed + stage)
-            stage_jobs = _round_jobs(
-                run_id, device, prepared, stage_orders, settings, first=len(orders) + 1
-            )
-            store.record_jobs([_job_record(run_id, j) for j in stage_jobs])
-            outcome = await Dispatcher(store, run_id, work, progress, retries=1).run(stage_jobs)
-            jobs += stage_jobs
-            orders += stage_orders
-            stage += 1
-            result.problems = _problems(outcome, device.name)
-            if result.problems:
-                break
-            result.rounds = _rounds_from_store(store, jobs, orders)
-            result.verdict = _verdict(result, settings)
-            if (
-                result.verdict is None
-                or result.verdict.change is not Change.INCONCLUSIVE
-                or len(orders) >= settings.limit
-            ):
-                break
-            progress.info(
-                f"compare {run_id}: {len(orders)} rounds are too spread to decide "
-                f"({result.verdict.reason}); measuring more"
-            )
+        outcomes = await measure_pairs(
+            run_id, [PairPlan("compare", device, a, b)], store, work, settings, progress, seed
+        )
     except BaseException as e:
         store.finish_run(run_id, "failed", note=str(e)[:500])
         raise
-    store.finish_run(run_id, "finished" if not result.problems else "finished-with-errors")
-    result.rounds = _rounds_from_store(store, jobs, orders)
-    result.verdict = _verdict(result, settings)
+    o = outcomes["compare"]
+    result.rounds, result.verdict = o.rounds, o.verdict
+    result.problems = o.problems + ([o.noisy] if o.noisy else [])
+    store.finish_run(run_id, "finished" if not o.problems else "finished-with-errors")
     result.elapsed_s = time.monotonic() - t0
     return result
-
-
-def _verdict(result: CompareResult, settings: CompareSettings) -> PairedVerdict | None:
-    """The verdict over every complete round; None (a problem noted) when there are too few.
-
-    With a problem (rounds lost to the farm) a verdict from the rounds that did complete is
-    still given for context, and the exit code stays 2.
-    """
-    ratios = [r.ratio for r in result.rounds if r.ratio is not None]
-    try:
-        return paired_verdict(ratios, settings.min_effect, settings.alpha_per_look)
-    except ValueError as e:
-        if not result.problems:
-            result.problems.append(f"device {result.device}: {e}")
-        return None
-
-
-def _job_record(run_id: str, j: PlannedJob) -> JobRecord:
-    return JobRecord(
-        j.job_id,
-        run_id,
-        j.job_key,
-        j.device.name,
-        j.model.name,
-        j.variant.name,
-        j.variant.sha256,
-        j.runtime.name,
-        j.runtime.runtime,
-        j.scenario.name,
-        json.dumps(j.spec.to_json_dict()),
-    )

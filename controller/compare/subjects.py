@@ -91,7 +91,7 @@ class Subject:
 
 def _overrides(inputs: dict[str, InputSpec]) -> tuple[InputOverride, ...]:
     return tuple(
-        InputOverride(n, tuple(s.shape) if s.shape else None, s.dtype, s.value)
+        InputOverride(n, tuple(s.shape) if s.shape else None, s.dtype, s.value, s.range or None)
         for n, s in inputs.items()
     )
 
@@ -172,15 +172,16 @@ def _key_matches(job_key: str, wanted: str) -> bool:
     return any(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
 
 
+_JOB_SQL = (
+    "SELECT j.job_id, j.job_key, j.device, j.model, j.variant, j.artifact_sha256, "
+    "j.runtime_name, j.spec_json, a.path, a.format FROM jobs j JOIN results r USING (job_id) "
+    "LEFT JOIN artifacts a ON a.sha256 = j.artifact_sha256 "
+)
+
+
 def _stored_subject(side: Side, spec: str, store: Store, default_key: str | None) -> Subject:
     run_id, _, key = spec[len(RUN_PREFIX) :].partition("/")
-    rows = store.query(
-        "SELECT j.job_id, j.job_key, j.device, j.model, j.variant, j.artifact_sha256, "
-        "j.runtime_name, j.spec_json, a.path, a.format FROM jobs j JOIN results r USING (job_id) "
-        "LEFT JOIN artifacts a ON a.sha256 = j.artifact_sha256 WHERE j.run_id = ? "
-        "ORDER BY j.job_key",
-        [run_id],
-    )
+    rows = store.query(_JOB_SQL + "WHERE j.run_id = ? ORDER BY j.job_key", [run_id])
     if not rows:
         known = store.query("SELECT run_id FROM runs WHERE run_id = ?", [run_id])
         why = "has no stored result" if known else "is not in the store"
@@ -191,7 +192,18 @@ def _stored_subject(side: Side, spec: str, store: Store, default_key: str | None
         keys = ", ".join(r["job_key"] for r in (matching or rows))
         what = f"no job matches {wanted!r}" if not matching else "several jobs match"
         raise PlanError(f"{side}: run {run_id}: {what}; name one as run:{run_id}/KEY ({keys})")
-    row = matching[0]
+    return _subject_from_row(side, spec, matching[0], store)
+
+
+def subject_from_job(store: Store, side: Side, job_id: str, label: str) -> Subject:
+    """The artifact, runtime entry and inputs one stored job measured, as a subject."""
+    rows = store.query(_JOB_SQL + "WHERE j.job_id = ?", [job_id])
+    if not rows:
+        raise StoreError(f"{side}: job {job_id!r} has no stored result")
+    return _subject_from_row(side, label, rows[0], store)
+
+
+def _subject_from_row(side: Side, label: str, row: dict[str, Any], store: Store) -> Subject:
     job: dict[str, Any] = json.loads(row["spec_json"])
     rt_cfg = job.get("runtime", {})
     rt = RuntimeEntry.model_validate(
@@ -212,10 +224,12 @@ def _stored_subject(side: Side, spec: str, store: Store, default_key: str | None
     inputs_npz = None
     if npz:
         found = store.query("SELECT path FROM artifacts WHERE sha256 = ?", [npz])
-        inputs_npz = (npz, Path(found[0]["path"] if found else f"<{npz[:12]}>"))
-    name = f"{side}:{row['model']}"
+        inputs_npz = (
+            npz,
+            Path(found[0]["path"] if found and found[0]["path"] else f"<{npz[:12]}>"),
+        )
     pm = PreparedModel(
-        name=name,
+        name=f"{side}:{row['model']}",
         source=path,
         source_format=fmt,
         source_sha256=row["artifact_sha256"],
@@ -228,11 +242,12 @@ def _stored_subject(side: Side, spec: str, store: Store, default_key: str | None
             tuple(i["shape"]) if i.get("shape") is not None else None,
             i.get("dtype"),
             i.get("value"),
+            tuple(i["range"]) if i.get("range") is not None else None,  # type: ignore[arg-type]
         )
         for i in job.get("inputs", [])
     )
     return Subject(
-        side, spec, rt, stored=pm, overrides=overrides, device=row["device"],
+        side, label, rt, stored=pm, overrides=overrides, device=row["device"],
         job_key=row["job_key"],
     )  # fmt: skip
 

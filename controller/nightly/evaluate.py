@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,8 @@ from rigbench.controller.baseline import (
     recent_run_ids,
     select_baseline,
 )
+from rigbench.controller.compare.runner import PairOutcome
+from rigbench.controller.nightly.pairs import latency_from_pair, pair_reference, regressed_runs
 from rigbench.controller.nightly.verdicts import (
     Outcome,
     Policy,
@@ -38,14 +40,15 @@ from rigbench.controller.nightly.verdicts import (
     compare_scalar,
 )
 from rigbench.controller.store import queries
-from rigbench.controller.store.db import Store, now
+from rigbench.controller.store.checks import CheckRow, write_checks
+from rigbench.controller.store.db import Store
 from rigbench.failures import Blame, FailureKind
 
 METRICS = ("latency_p50", "max_abs_err", "energy_per_inference", "peak_rss")
 PERF_METRICS = ("latency_p50", "energy_per_inference")  # throttling changes these
 # What emulation (qemu-user) decides rather than the model: never compared on such a device.
 EMULATED_METRICS = ("latency_p50", "energy_per_inference", "peak_rss")
-BAD_DEVICE_STATES = frozenset({"unhealthy", "unreachable", "quarantined", "missing"})
+BAD_DEVICE_STATES = frozenset({"unhealthy", "unreachable", "quarantined", "missing", "noisy"})
 EXIT_OK, EXIT_REGRESSION, EXIT_FARM = failures.EXIT_OK, failures.EXIT_MODEL, failures.EXIT_FARM
 # How many past nights of a plan a nightly reads: its baselines and its noise floor come
 # from them (`rigbench prune` keeps them).
@@ -61,6 +64,7 @@ class DeviceHealth:
     message: str = ""
     canary_run_id: str | None = None
     state: str = "unhealthy"  # when not healthy: unhealthy | unreachable | quarantined
+    noisy: str | None = None  # healthy, but too noisy tonight to judge latency: why
 
 
 @dataclass
@@ -83,7 +87,8 @@ class Comparison:
 
     @property
     def farm_failure(self) -> bool:
-        return self.outcome is Outcome.ERROR
+        """The farm failed this comparison: it errored, or was too noisy to decide (exit 2)."""
+        return self.outcome in (Outcome.ERROR, Outcome.NOT_ENOUGH_EVIDENCE)
 
     @property
     def is_regression(self) -> bool:
@@ -106,7 +111,7 @@ class DeviceState:
     """A device's night: healthy, or why its numbers are missing or not trusted."""
 
     device: str
-    state: str  # healthy | unhealthy | unreachable | quarantined | missing | retired
+    state: str  # healthy | noisy | unhealthy | unreachable | quarantined | missing | retired
     message: str = ""
     fingerprint_changes: list[Change] = field(default_factory=list)
 
@@ -122,6 +127,7 @@ class NightlyReport:
     devices: list[DeviceState]
     comparisons: list[Comparison]
     canary_run_id: str | None = None
+    pairs_run_id: str | None = None  # tonight's paired rounds (kind "pairs")
 
     @property
     def farm_failed(self) -> bool:
@@ -150,6 +156,7 @@ class NightlyReport:
             "exit_code": self.exit_code,
             "farm_failed": self.farm_failed,
             "canary_run_id": self.canary_run_id,
+            "pairs_run_id": self.pairs_run_id,
             "pinned_run": self.pinned_run,
             "baseline_runs": self.baseline_runs,
             "policy": asdict(self.policy),
@@ -182,6 +189,9 @@ def compare_series(
     samples: Mapping[str, np.ndarray],
     policy: Policy,
     flagged: frozenset[tuple[str, str, str]] = frozenset(),
+    pair: PairOutcome | None = None,
+    noisy: str | None = None,
+    unpaired: str | None = None,
 ) -> list[Comparison]:
     """The four metric comparisons of one series that has a baseline segment.
 
@@ -235,12 +245,28 @@ def compare_series(
             verdicts[m] = Verdict(Outcome.NOT_ENOUGH_DATA, reason="throttled tonight")
     else:
         t = samples.get(tonight.job_id, np.empty(0, dtype=np.int64))
-        verdicts["latency_p50"] = compare_latency(
+        history = compare_latency(
             t,
             [samples.get(n.job_id, np.empty(0, dtype=np.int64)) for n in baseline.nights],
             [n.p50_ns for n in noise("latency_p50") if n.p50_ns],
             policy,
         )
+        if noisy is not None:
+            verdicts["latency_p50"] = replace(
+                history,
+                outcome=Outcome.NOT_ENOUGH_EVIDENCE,
+                reason=noisy,
+                basis="history",
+                history_outcome=history.outcome.value,
+            )
+        elif pair is not None:
+            a, b = pair.plan.a.stored, pair.plan.b.stored
+            same = a is not None and b is not None and a.variants[0].sha256 == b.variants[0].sha256
+            verdicts["latency_p50"] = latency_from_pair(pair, history, same)
+        else:
+            verdicts["latency_p50"] = replace(history, basis="history")
+            if unpaired:
+                flags.append(f"latency judged on the history only: {unpaired}")
         verdicts["energy_per_inference"] = compare_scalar(
             tonight.energy_per_inference_mj,
             [n.energy_per_inference_mj for n in baseline.nights if n.energy_per_inference_mj],
@@ -272,13 +298,14 @@ def compare_series(
                 Outcome.NOT_ENOUGH_DATA,
                 reason="emulated device: its speed, energy and memory are never compared",
             )
+    paired = pair is not None and pair.plan.baseline_run and noisy is None and not tonight.emulated
     return [
         _row(
             key,
             m,
             verdicts[m].outcome,
             verdict=verdicts[m],
-            baseline_runs=runs,
+            baseline_runs=[pair.plan.baseline_run] if paired and m == "latency_p50" else runs,  # type: ignore[union-attr,list-item]
             changes=changes,
             flags=flags,
             message=verdicts[m].reason,
@@ -324,6 +351,8 @@ def _device_states(
                 states[device] = DeviceState(
                     device, "missing", "in the baseline but absent from tonight's run"
                 )
+        elif h is not None and h.noisy:
+            states[device] = DeviceState(device, "noisy", h.noisy)
         else:
             states[device] = DeviceState(device, "healthy", h.message if h else "")
     return states
@@ -341,7 +370,49 @@ def _flagged(store: Store, run_ids: set[str]) -> frozenset[tuple[str, str, str]]
     return frozenset((r["run_id"], r["series"], r["metric"]) for r in rows)
 
 
-def evaluate_night(
+@dataclass
+class Night0:
+    """Everything about tonight that the comparisons need, decided before any pair is measured."""
+
+    run_id: str
+    plan_name: str
+    started_at: datetime
+    policy: Policy
+    baseline_runs: int
+    pin: str | None
+    health: Mapping[str, DeviceHealth]
+    tonight: dict[str, Night]
+    jobs: list[dict[str, Any]]
+    expected_series: set[str]
+    states: dict[str, DeviceState]
+    baselines: dict[str, Baseline]
+    samples: Mapping[str, np.ndarray]
+    flagged: frozenset[tuple[str, str, str]]
+    regressed: Mapping[str, frozenset[str]]
+
+    def pair_references(self) -> dict[str, Night]:
+        """Per series that can be paired tonight: the baseline night it is paired with.
+
+        Not paired: new baselines, first nights, throttled tonight, devices not healthy.
+        """
+        out: dict[str, Night] = {}
+        for key, night in self.tonight.items():
+            state = self.states.get(night.device)
+            if (
+                night.throttled
+                or night.emulated
+                or (state is not None and state.state != "healthy")
+            ):
+                continue
+            ref = pair_reference(
+                self.baselines[key], self.regressed.get(key, frozenset()), frozenset()
+            )
+            if ref is not None:
+                out[key] = ref
+        return out
+
+
+def prepare_night(
     store: Store,
     run_id: str,
     policy: Policy | None = None,
@@ -350,12 +421,8 @@ def evaluate_night(
     health: Mapping[str, DeviceHealth] | None = None,
     selected_devices: set[str] | None = None,
     history_runs: int = HISTORY_RUNS,
-) -> NightlyReport:
-    """Compare a stored nightly run with its baselines; nothing is written.
-
-    ``health`` is the canary's word per device; ``selected_devices`` the devices tonight's plan
-    selected (None: unknown, so every device of the recent baselines is expected).
-    """
+) -> Night0:
+    """Read tonight, its history and baselines from the store; nothing is written."""
     policy = policy or Policy()
     health = health or {}
     info = queries.run_info(store, run_id)
@@ -389,10 +456,32 @@ def evaluate_night(
         wanted += [n.job_id for n in b.nights]
     samples = load_samples(store, wanted)
     flagged = _flagged(store, {n.run_id for b in baselines.values() for n in b.noise_nights})
+    regressed = regressed_runs(
+        store, sorted({n.run_id for b in baselines.values() for n in b.candidates})
+    )
+    return Night0(
+        run_id, plan_name, started, policy, baseline_runs, pin, health, tonight, jobs,
+        expected_series, states, baselines, samples, flagged, regressed,
+    )  # fmt: skip
 
+
+def decide_night(
+    n0: Night0,
+    pairs: Mapping[str, PairOutcome] | None = None,
+    pairs_run_id: str | None = None,
+    unpaired: Mapping[str, str] | None = None,
+) -> NightlyReport:
+    """Every comparison of the night, latency from its pair where one was measured.
+
+    ``unpaired`` says, per series, why it could not be paired (judged on its history).
+    """
+    pairs = pairs or {}
+    unpaired = unpaired or {}
+    states = n0.states
+    noisy = {d: s.message for d, s in states.items() if s.state == "noisy"}
     comparisons: list[Comparison] = []
     seen_keys = set()
-    for j in jobs:
+    for j in n0.jobs:
         key = j["job_key"]
         seen_keys.add(key)
         if j["status"] == "failed":
@@ -407,13 +496,25 @@ def evaluate_night(
                     message=f"{j['error_kind']} ({kind.blame.phrase}): {j['error_message']}",
                 )
             )
-        elif key in tonight:
-            comparisons += compare_series(tonight[key], baselines[key], samples, policy, flagged)
+        elif key in n0.tonight:
+            device = n0.tonight[key].device
+            comparisons += compare_series(
+                n0.tonight[key],
+                n0.baselines[key],
+                n0.samples,
+                n0.policy,
+                n0.flagged,
+                pair=pairs.get(key),
+                noisy=f"device {device} noisy tonight: {noisy[device]}"
+                if device in noisy
+                else None,
+                unpaired=unpaired.get(key),
+            )
         else:
             comparisons.append(
                 _row(key, "job", Outcome.ERROR, message=f"job ended as {j['status']!r}")
             )
-    for key in sorted(expected_series - seen_keys):
+    for key in sorted(n0.expected_series - seen_keys):
         device = _split_key(key)[0]
         state = states.get(device)
         if state is not None and state.state in BAD_DEVICE_STATES:
@@ -432,65 +533,85 @@ def evaluate_night(
     for state in states.values():
         fps = {
             tuple(c for c in b.changes if c.what.startswith("fingerprint."))
-            for k, b in baselines.items()
+            for k, b in n0.baselines.items()
             if _split_key(k)[0] == state.device and b.new_baseline
         }
         state.fingerprint_changes = sorted({c for group in fps for c in group}, key=str)
-    canary_runs = {h.canary_run_id for h in health.values() if h.canary_run_id}
+    canary_runs = {h.canary_run_id for h in n0.health.values() if h.canary_run_id}
     return NightlyReport(
-        run_id=run_id,
-        plan_name=plan_name,
-        started_at=started,
-        policy=policy,
-        baseline_runs=baseline_runs,
-        pinned_run=pin,
+        run_id=n0.run_id,
+        plan_name=n0.plan_name,
+        started_at=n0.started_at,
+        policy=n0.policy,
+        baseline_runs=n0.baseline_runs,
+        pinned_run=n0.pin,
         devices=[states[d] for d in sorted(states)],
         comparisons=comparisons,
         canary_run_id=next(iter(canary_runs)) if len(canary_runs) == 1 else None,
+        pairs_run_id=pairs_run_id,
     )
+
+
+def evaluate_night(
+    store: Store,
+    run_id: str,
+    policy: Policy | None = None,
+    baseline_runs: int = 7,
+    pin: str | None = None,
+    health: Mapping[str, DeviceHealth] | None = None,
+    selected_devices: set[str] | None = None,
+    history_runs: int = HISTORY_RUNS,
+) -> NightlyReport:
+    """Compare a stored nightly run with its baselines, on the history alone; nothing written.
+
+    ``health`` is the canary's word per device; ``selected_devices`` the devices tonight's plan
+    selected (None: unknown, so every device of the recent baselines is expected).
+    """
+    n0 = prepare_night(
+        store, run_id, policy, baseline_runs, pin, health, selected_devices, history_runs
+    )
+    return decide_night(n0)
 
 
 def record_checks(store: Store, report: NightlyReport) -> None:
     """Keep the verdicts in the store (nightly_checks), replacing any for the same run."""
-    ts = now()
-    rows: list[list[Any]] = []
+    rows: list[CheckRow] = []
     for c in report.comparisons:
         v = c.verdict
         rows.append(
-            [
-                report.run_id,
-                c.device,
-                c.series,
-                c.metric,
-                c.outcome.value,
-                v.tonight if v else None,
-                v.baseline if v else None,
-                v.ratio if v else None,
-                v.ci_low if v else None,
-                v.ci_high if v else None,
-                v.p_value if v else None,
-                v.threshold if v else None,
-                json.dumps(c.baseline_runs),
-                json.dumps([asdict(x) for x in c.changes]),
-                c.message or None,
-                ts,
-            ]
+            CheckRow(
+                device=c.device,
+                series=c.series,
+                metric=c.metric,
+                outcome=c.outcome.value,
+                tonight=v.tonight if v else None,
+                baseline=v.baseline if v else None,
+                ratio=v.ratio if v else None,
+                ratio_ci_low=v.ci_low if v else None,
+                ratio_ci_high=v.ci_high if v else None,
+                p_value=v.p_value if v else None,
+                threshold=v.threshold if v else None,
+                baseline_run_ids=list(c.baseline_runs),
+                changes=[asdict(x) for x in c.changes],
+                message=c.message or None,
+                basis=(v.basis or None) if v else None,
+                rounds=v.rounds if v else None,
+                round_spread=v.round_spread if v else None,
+                history_ratio=v.history_ratio if v else None,
+                history_outcome=v.history_outcome if v else None,
+                pairs_run_id=report.pairs_run_id if v and v.rounds else None,
+            )
         )
     for d in report.devices:
         rows.append(
-            [report.run_id, d.device, f"{d.device}/device", "device", d.state]
-            + [None] * 7
-            + [
-                json.dumps([report.canary_run_id] if report.canary_run_id else []),
-                json.dumps([asdict(x) for x in d.fingerprint_changes]),
-                d.message or None,
-                ts,
-            ]
-        )
-    with store.transaction() as con:
-        con.execute("DELETE FROM nightly_checks WHERE run_id = ?", [report.run_id])
-        if rows:
-            con.executemany(
-                f"INSERT INTO nightly_checks VALUES ({', '.join('?' * 16)})",
-                rows,
+            CheckRow(
+                device=d.device,
+                series=f"{d.device}/device",
+                metric="device",
+                outcome=d.state,
+                baseline_run_ids=[report.canary_run_id] if report.canary_run_id else [],
+                changes=[asdict(x) for x in d.fingerprint_changes],
+                message=d.message or None,
             )
+        )
+    write_checks(store, report.run_id, rows)

@@ -34,14 +34,17 @@ from rigbench.stats import normal_sf, t_ppf, t_sf
 class Outcome(str, Enum):
     """What one comparison concluded.
 
-    The first four are decided by the statistics here; the last three by circumstance (the
-    conditions changed, the job failed for the model's own reasons, or the farm failed).
+    The first four are decided by the statistics here (or by the paired rounds,
+    ``controller/nightly/pairs.py``); the rest by circumstance: the device was too noisy tonight
+    to decide (the farm's problem: exit 2), the conditions changed, the job failed for the
+    model's own reasons, or the farm failed.
     """
 
     REGRESSION = "regression"
     IMPROVEMENT = "improvement"
     NO_CHANGE = "no change"
     NOT_ENOUGH_DATA = "not enough data"
+    NOT_ENOUGH_EVIDENCE = "not enough evidence"
     NEW_BASELINE = "new baseline"
     FAILED = "failed"
     ERROR = "error"
@@ -86,6 +89,11 @@ class Verdict:
     threshold: float | None = None  # relative change needed: max(min effect, noise floor)
     noise_sd: float | None = None  # learned night-to-night sd of log values
     reason: str = ""
+    basis: str = ""  # latency: "paired" (tonight's rounds), "A/A" (unchanged), "history"
+    rounds: int | None = None  # paired rounds the verdict rests on
+    round_spread: float | None = None  # MAD of the rounds' log ratios: tonight's noise
+    history_ratio: float | None = None  # paired: tonight against the history, for context
+    history_outcome: str | None = None  # paired: what the history alone would have said
 
 
 # --- rank test ---------------------------------------------------------------------------------

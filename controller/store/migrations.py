@@ -444,4 +444,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE results ADD COLUMN steal_share DOUBLE;
         """,
     ),
+    (
+        "0007_nightly_pairs",
+        """
+        -- Nightly latency verdicts rest on pairs: tonight's artifact against the baseline
+        -- night's, in interleaved rounds measured tonight (controller/nightly/pairs.py). What a
+        -- check was based on, how many rounds and how spread they were (tonight's noise), and
+        -- what the history alone said, for context.
+        ALTER TABLE nightly_checks ADD COLUMN basis VARCHAR;       -- paired | A/A | history
+        ALTER TABLE nightly_checks ADD COLUMN rounds INTEGER;
+        ALTER TABLE nightly_checks ADD COLUMN round_spread DOUBLE; -- MAD of log ratios
+        ALTER TABLE nightly_checks ADD COLUMN history_ratio DOUBLE;
+        ALTER TABLE nightly_checks ADD COLUMN history_outcome VARCHAR;
+        ALTER TABLE nightly_checks ADD COLUMN pairs_run_id VARCHAR;
+        """,
+    ),
 ]
