@@ -28,7 +28,7 @@ from rigbench.agent.describe import DeviceDescription
 from rigbench.agent.jobs import JobEvent, JobSpec
 from rigbench.agent.status import ERROR_TRAILER, error_from_status
 from rigbench.digest import sha256_file
-from rigbench.errors import ProtocolMismatchError, RigbenchError
+from rigbench.errors import ArtifactError, ProtocolMismatchError, RigbenchError
 from rigbench.v1 import agent_pb2 as pb
 from rigbench.v1 import agent_pb2_grpc as pb_grpc
 
@@ -169,9 +169,18 @@ class AgentClient:
         unknown = [d for d in files if d not in self._present]
         if not unknown:
             return 0
-        small = [d for d in unknown if files[d].stat().st_size <= OFFER_BYTES]
+        # A file gone from here (a baseline night's artifact cleaned from the compile cache)
+        # may still be in the agent's cache: ask, and fail clearly only if it is not.
+        gone = [d for d in unknown if not files[d].is_file()]
+        small = [d for d in unknown if d not in gone and files[d].stat().st_size <= OFFER_BYTES]
         large = [d for d in unknown if d not in small]
         missing = await self.missing(large) if large else []
+        lost = [d for d in missing if d in gone]
+        if lost:
+            raise ArtifactError(
+                f"artifact {lost[0][:12]} is neither here ({files[lost[0]]}) nor in the "
+                f"cache of the agent at {self.address}"
+            )
         sent = 0
         for digest in [*small, *missing]:
             sent += await self.put_artifact(files[digest], digest)

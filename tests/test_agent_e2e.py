@@ -66,6 +66,24 @@ def test_a_small_artifact_is_offered_directly_and_not_stored_twice(agent, tmp_pa
     assert run(upload()) == 0  # the agent answered "already present"
 
 
+def test_an_artifact_gone_from_here_is_taken_from_the_agents_cache(agent, tmp_path):
+    # A nightly pair's baseline artifact may be cleaned from the compile cache: the agent's
+    # copy serves, and where the agent lacks it too the error says where it looked.
+    model = tmp_path / "baseline.onnx"
+    model.write_bytes(os.urandom(200_000))
+    digest = sha256_file(model)
+
+    async def upload(files: dict) -> int:
+        async with client_for(agent) as c:
+            return await c.ensure_artifacts(files)
+
+    assert run(upload({digest: model})) == 200_000
+    model.unlink()
+    assert run(upload({digest: model})) == 0
+    with pytest.raises(ArtifactError, match="neither here .* nor in the cache of the agent"):
+        run(upload({"0" * 64: tmp_path / "gone.onnx"}))
+
+
 def test_only_missing_artifacts_are_uploaded(agent, tiny: GeneratedModel):
     files = {sha256_file(tiny.onnx_path): tiny.onnx_path}
 
