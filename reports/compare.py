@@ -7,6 +7,7 @@ from typing import Any
 
 from rigbench.controller.compare.runner import CompareResult
 from rigbench.controller.compare.subjects import Subject
+from rigbench.controller.context import RunContext
 from rigbench.reports.tables import to_text
 
 HEADLINE = {
@@ -48,17 +49,8 @@ def headline(r: CompareResult) -> str:
 
 def context_line(context: dict[str, Any]) -> str:
     """`git abc123 on branch main, PR #12 (github)` from a run's context, or ''."""
-    parts = []
-    if context.get("git_sha"):
-        parts.append(f"git {str(context['git_sha'])[:12]}")
-    if context.get("git_branch"):
-        parts.append(f"on branch {context['git_branch']}")
-    if context.get("pull_request"):
-        parts.append(f"PR #{context['pull_request']}")
-    text = " ".join(parts[:2]) + (", " + parts[2] if len(parts) > 2 else "")
-    if text and context.get("ci"):
-        text += f" ({context['ci']})"
-    return text
+    fields = ("git_sha", "git_branch", "pull_request", "ci")
+    return RunContext(**{k: context.get(k) for k in fields}).describe()
 
 
 def _rows(r: CompareResult) -> list[dict[str, Any]]:

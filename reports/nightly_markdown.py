@@ -127,6 +127,7 @@ def render_markdown(report: NightlyReport) -> str:
         f"Run `{r.run_id}`"
         + (f", started {r.started_at:%Y-%m-%d %H:%M} UTC" if r.started_at else "")
         + (f"; canary run `{r.canary_run_id}`" if r.canary_run_id else "")
+        + (f"; code: {r.context.describe()}" if r.context.describe() else "")
         + ".",
         f"Baseline: {base}. Latency: tonight's artifact against the baseline night's, in "
         f"interleaved rounds measured tonight"

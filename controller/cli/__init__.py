@@ -24,6 +24,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from rigbench import __version__, limits
 from rigbench.controller.cli import common, output
+from rigbench.controller.context import use_flags
 from rigbench.errors import RigbenchError, UsageError
 
 # click's usage errors (typer vendors click, older typer imports it: reach it through typer).
@@ -76,6 +77,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tune",
         "Find the best configuration of a model on each device, within a time budget.",
     ),
+    "baseline": ("baseline", "The nightly's baselines."),
     "compare": ("compare", "Measure A and B in interleaved rounds on one device: is B slower?"),
     "model": ("model", "Models rigbench can make itself."),
     "agent": ("agent_admin", "Serve, install and manage agents."),
@@ -127,6 +129,7 @@ class RigbenchGroup(TyperGroup):
     lazy: dict[str, tuple[str, str]] = {}
 
     def invoke(self, ctx: Any) -> Any:
+        use_flags()  # a command with context flags sets them; no flags from an earlier command
         try:
             return super().invoke(ctx)
         except RigbenchError as e:

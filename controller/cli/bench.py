@@ -18,13 +18,17 @@ from rigbench import limits
 from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
+    GitBranchOpt,
+    GitShaOpt,
     InventoryOpt,
+    PullRequestOpt,
     StoreOpt,
     WorkOpt,
     file_is_missing,
     open_store,
     work_path,
 )
+from rigbench.controller.context import use_flags
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.errors import PlanError, RigbenchError, UsageError
 
@@ -217,6 +221,9 @@ def bench_cmd(
     store: Path = StoreOpt,
     work: Path = WorkOpt,
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    git_sha: str = GitShaOpt,
+    git_branch: str = GitBranchOpt,
+    pull_request: str = PullRequestOpt,
 ) -> None:
     """Benchmark one model file on one device now, and store the result.
 
@@ -226,6 +233,7 @@ def bench_cmd(
 
     Example: rigbench bench model.onnx --input input=1x3x224x224 --value sr=16000 -n 500
     """
+    use_flags(git_sha, git_branch, pull_request)
     from rigbench.controller.inventory import load_inventory
 
     inv = load_inventory(inventory)

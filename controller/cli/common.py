@@ -80,3 +80,11 @@ InventoryOpt = typer.Option(
     "-i",
     help="inventory file (default ./inventory.yaml, else one local device)",
 )
+
+GitShaOpt = typer.Option(
+    None, "--git-sha", help="the commit measured (default: from CI's environment)"
+)
+GitBranchOpt = typer.Option(None, "--git-branch", help="its branch (default: from CI)")
+PullRequestOpt = typer.Option(
+    None, "--pull-request", help="its pull request number (default: from CI)"
+)

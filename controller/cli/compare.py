@@ -10,7 +10,16 @@ import typer
 
 from rigbench.controller.cli import app
 from rigbench.controller.cli.bench import parse_shape, parse_value
-from rigbench.controller.cli.common import InventoryOpt, StoreOpt, WorkOpt, open_store, work_path
+from rigbench.controller.cli.common import (
+    GitBranchOpt,
+    GitShaOpt,
+    InventoryOpt,
+    PullRequestOpt,
+    StoreOpt,
+    WorkOpt,
+    open_store,
+    work_path,
+)
 from rigbench.controller.compare.runner import (
     DEFAULT_ROUND_S,
     DEFAULT_ROUNDS,
@@ -18,6 +27,8 @@ from rigbench.controller.compare.runner import (
     run_compare,
 )
 from rigbench.controller.compare.subjects import RuntimeOptions, resolve_subjects
+from rigbench.controller.context import current as current_context
+from rigbench.controller.context import use_flags
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.plan import InputSpec, load_plan
 from rigbench.controller.progress import ProgressPrinter
@@ -57,8 +68,8 @@ def _inputs(shapes: list[str], values: list[str]) -> dict[str, InputSpec]:
 def compare_cmd(
     a: str = typer.Argument(
         ...,
-        help="A, the reference: PATH[@VARIANT], run:RUN_ID[/KEY], "
-        "or MODEL/VARIANT/RUNTIME with --plan",
+        help="A, the reference: a model file PATH or PATH@VARIANT, a stored job run:RUN_ID "
+        "or run:RUN_ID/KEY, or MODEL/VARIANT/RUNTIME with --plan",
     ),  # fmt: skip
     b: str = typer.Argument(..., help="B, the candidate, named the same ways"),
     device: str = typer.Option(
@@ -89,18 +100,23 @@ def compare_cmd(
     store: Path = StoreOpt,
     work: Path = WorkOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
+    git_sha: str = GitShaOpt,
+    git_branch: str = GitBranchOpt,
+    pull_request: str = PullRequestOpt,
 ) -> None:
-    """Measure A and B in randomized interleaved rounds on one device; say if B is slower.
+    """Measure A and B in interleaved rounds on one device: is B slower?
 
-    Each round runs A and B once each, back to back, in a random order, in fresh worker
-    processes; the verdict rests on the rounds' ratios B/A and their interval. While
-    the rounds are too spread to decide, more are measured (up to --max-rounds).
-    Exit 0: same or faster. 1: slower by at least the minimum effect. 2: no
-    verdict: the farm failed or was too noisy to decide (the message names
-    the device and why), or bad input.
+    Each round runs A and B once each, back to back, in a random order,
+    in fresh worker processes; the verdict rests on the rounds' ratios
+    B/A and their interval. While the rounds are too spread to decide,
+    more are measured (up to --max-rounds). Exit 0: same or faster. 1:
+    slower by at least the minimum effect. 2: no verdict: the farm failed
+    or was too noisy to decide (the message names the device and why),
+    or bad input.
 
-    Example: rigbench compare main/model.onnx pr/model.onnx --rounds 10 --format markdown
+    Example: rigbench compare main/model.onnx pr/model.onnx -f markdown
     """
+    use_flags(git_sha, git_branch, pull_request)
     settings = CompareSettings(
         rounds=rounds,
         max_rounds=max_rounds,
@@ -108,7 +124,7 @@ def compare_cmd(
         round_s=round_s,
         seed=seed,
     )
-    st = open_store(store)
+    st = open_store(store, create=True)
     opts = RuntimeOptions(
         runtime=runtime,
         providers=tuple(provider or ()),
@@ -129,6 +145,7 @@ def compare_cmd(
             settings,
             ProgressPrinter(quiet=quiet or fmt != CompareFormat.table),
             device_name=device,
+            context=current_context().to_dict(),
         )
     )
     render = {

@@ -11,13 +11,17 @@ import typer
 from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
+    GitBranchOpt,
+    GitShaOpt,
     InventoryOpt,
+    PullRequestOpt,
     StoreOpt,
     WorkOpt,
     folder_to_write,
     open_store,
     work_path,
 )
+from rigbench.controller.context import use_flags
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.nightly import NightlyOptions, run_nightly
 from rigbench.controller.nightly.canary import SpeedPolicy
@@ -43,6 +47,8 @@ def short_summary(report: NightlyReport) -> str:
         f"(exit {report.exit_code})",
         "  " + ", ".join(f"{o.value} {report.count(o)}" for o in Outcome if report.count(o)),
     ]
+    if report.context.describe():
+        lines.append(f"  code: {report.context.describe()}")
     for d in report.devices:
         if d.state != "healthy":
             lines.append(f"  device {d.device}: {d.state}: {d.message}")
@@ -118,6 +124,9 @@ def nightly_cmd(
     fmt: Format = typer.Option(
         Format.table, "--format", "-f", help="json: the verdict (as nightly.json); csv: comparisons"
     ),
+    git_sha: str = GitShaOpt,
+    git_branch: str = GitBranchOpt,
+    pull_request: str = PullRequestOpt,
 ) -> None:
     """Run a plan as tonight's nightly, compare it with its baseline, write reports.
 
@@ -132,6 +141,7 @@ def nightly_cmd(
 
     Example: rigbench nightly plans/nightly.yaml --out nightly-report
     """
+    use_flags(git_sha, git_branch, pull_request)
     try:
         policy = Policy(min_effect=min_effect, alpha=alpha, noise_prior=noise_prior)
     except ValueError as e:

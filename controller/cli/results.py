@@ -249,6 +249,8 @@ def runs_cmd(
     rows = queries.runs(open_store(store), limit, sorted(BAD_DEVICE_STATES))
     for r in rows:
         r["started_at"] = r["started_at"].replace(microsecond=0)
+    if fmt == Format.table:
+        rows = [{**r, "code": code_cell(r)} for r in rows]
     typer.echo(
         render(
             rows,
@@ -262,9 +264,21 @@ def runs_cmd(
                 ("jobs", "jobs"),
                 ("failed", "failed"),
                 ("results", "results"),
+                ("code", "code (git, branch, PR)"),
             ],
         )
     )
+
+
+def code_cell(row: dict[str, object]) -> str | None:
+    """`1a2b3c4d5 main #12`: the run's git context in one short cell (None: not known)."""
+    parts = [
+        str(row["git_sha"])[:9] if row.get("git_sha") else "",
+        str(row["git_branch"] or ""),
+        f"#{row['pull_request']}" if row.get("pull_request") else "",
+    ]
+    text = " ".join(p for p in parts if p)
+    return text or None
 
 
 TIMELINE = [

@@ -11,13 +11,17 @@ import typer
 from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
+    GitBranchOpt,
+    GitShaOpt,
     InventoryOpt,
+    PullRequestOpt,
     StoreOpt,
     WorkOpt,
     open_store,
     work_path,
 )
 from rigbench.controller.cli.results import results_text
+from rigbench.controller.context import use_flags
 from rigbench.controller.dispatch import RunOutcome, RunRequest, execute_plan
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.plan import Plan, load_plan
@@ -53,6 +57,9 @@ def run_cmd(
     resume: str = typer.Option(None, "--resume", help="re-attach to a run's unfinished jobs"),
     device: list[str] = typer.Option(None, "--device", "-d", help="only these devices"),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    git_sha: str = GitShaOpt,
+    git_branch: str = GitBranchOpt,
+    pull_request: str = PullRequestOpt,
 ) -> None:
     """Run a plan on the inventory's devices and print the results table.
 
@@ -63,6 +70,7 @@ def run_cmd(
 
     Example: rigbench run plans/demo.yaml --store .rigbench/rigbench.duckdb
     """
+    use_flags(git_sha, git_branch, pull_request)
     st = open_store(store, create=True)
     if resume:
         resume = queries.resolve_run(st, resume)

@@ -30,6 +30,7 @@ from rigbench.controller.baseline import (
     select_baseline,
 )
 from rigbench.controller.compare.runner import PairOutcome
+from rigbench.controller.context import RunContext
 from rigbench.controller.nightly.pairs import latency_from_pair, pair_reference, regressed_runs
 from rigbench.controller.nightly.verdicts import (
     Outcome,
@@ -40,7 +41,7 @@ from rigbench.controller.nightly.verdicts import (
     compare_scalar,
 )
 from rigbench.controller.store import queries
-from rigbench.controller.store.checks import CheckRow, write_checks
+from rigbench.controller.store.checks import Accept, CheckRow, accepts_for, write_checks
 from rigbench.controller.store.db import Store
 from rigbench.failures import Blame, FailureKind
 
@@ -128,6 +129,7 @@ class NightlyReport:
     comparisons: list[Comparison]
     canary_run_id: str | None = None
     pairs_run_id: str | None = None  # tonight's paired rounds (kind "pairs")
+    context: RunContext = field(default_factory=RunContext)  # the code tonight measured
 
     @property
     def farm_failed(self) -> bool:
@@ -157,6 +159,7 @@ class NightlyReport:
             "farm_failed": self.farm_failed,
             "canary_run_id": self.canary_run_id,
             "pairs_run_id": self.pairs_run_id,
+            "context": self.context.to_dict(),
             "pinned_run": self.pinned_run,
             "baseline_runs": self.baseline_runs,
             "policy": asdict(self.policy),
@@ -192,6 +195,7 @@ def compare_series(
     pair: PairOutcome | None = None,
     noisy: str | None = None,
     unpaired: str | None = None,
+    accepted: Accept | None = None,
 ) -> list[Comparison]:
     """The four metric comparisons of one series that has a baseline segment.
 
@@ -206,6 +210,9 @@ def compare_series(
     flags = []
     if baseline.pinned:
         flags.append("pinned baseline")
+    if accepted is not None and not baseline.pinned:
+        when = f" on {accepted.accepted_at:%Y-%m-%d}" if accepted.accepted_at else ""
+        flags.append(f"baseline accepted{when} at run {accepted.run_id}: {accepted.why}")
     if baseline.skipped_throttled:
         flags.append(f"{baseline.skipped_throttled} throttled baseline night(s) not used")
     if tonight.throttled:
@@ -389,6 +396,8 @@ class Night0:
     samples: Mapping[str, np.ndarray]
     flagged: frozenset[tuple[str, str, str]]
     regressed: Mapping[str, frozenset[str]]
+    context: RunContext = field(default_factory=RunContext)
+    accepted: Mapping[str, Accept] = field(default_factory=dict)  # the accept in effect
 
     def pair_references(self) -> dict[str, Night]:
         """Per series that can be paired tonight: the baseline night it is paired with.
@@ -404,8 +413,11 @@ class Night0:
                 or (state is not None and state.state != "healthy")
             ):
                 continue
+            accepted = self.accepted.get(key)
             ref = pair_reference(
-                self.baselines[key], self.regressed.get(key, frozenset()), frozenset()
+                self.baselines[key],
+                self.regressed.get(key, frozenset()),
+                frozenset({accepted.run_id}) if accepted else frozenset(),
             )
             if ref is not None:
                 out[key] = ref
@@ -435,6 +447,10 @@ def prepare_night(
         [run_id],
     )
     past = history(store, plan_name, started, run_id, max(history_runs, baseline_runs))
+    accepted = _accepted(store, past)
+    for key, acc in accepted.items():  # the baseline starts at the accepted night
+        runs = [n.run_id for n in past[key]]
+        past[key] = past[key][: runs.index(acc.run_id) + 1]
     pinned: dict[str, Night] = {}
     if pin:
         queries.run_info(store, pin)  # a clear error for an unknown run id
@@ -459,10 +475,24 @@ def prepare_night(
     regressed = regressed_runs(
         store, sorted({n.run_id for b in baselines.values() for n in b.candidates})
     )
+    context = RunContext(
+        info.get("git_sha"), info.get("git_branch"), info.get("pull_request"), info.get("ci")
+    )
     return Night0(
         run_id, plan_name, started, policy, baseline_runs, pin, health, tonight, jobs,
-        expected_series, states, baselines, samples, flagged, regressed,
+        expected_series, states, baselines, samples, flagged, regressed, context, accepted,
     )  # fmt: skip
+
+
+def _accepted(store: Store, past: Mapping[str, list[Night]]) -> dict[str, Accept]:
+    """Per series: the newest of its nights in ``past`` that was accepted as its baseline."""
+    out: dict[str, Accept] = {}
+    for key, accepts in accepts_for(store, sorted(past)).items():
+        by_run = {a.run_id: a for a in accepts}
+        newest = next((n for n in past[key] if n.run_id in by_run), None)
+        if newest is not None:
+            out[key] = by_run[newest.run_id]
+    return out
 
 
 def decide_night(
@@ -509,6 +539,7 @@ def decide_night(
                 if device in noisy
                 else None,
                 unpaired=unpaired.get(key),
+                accepted=n0.accepted.get(key),
             )
         else:
             comparisons.append(
@@ -549,6 +580,7 @@ def decide_night(
         comparisons=comparisons,
         canary_run_id=next(iter(canary_runs)) if len(canary_runs) == 1 else None,
         pairs_run_id=pairs_run_id,
+        context=n0.context,
     )
 
 

@@ -1,12 +1,14 @@
-"""The nightly's verdicts in the store: one ``nightly_checks`` row per device x series x metric."""
+"""The nightly's verdicts in the store (``nightly_checks``) and the baselines people accepted."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from rigbench.controller.context import RunContext
 from rigbench.controller.store.db import Store, now
 
 COLUMNS = (
@@ -63,3 +65,46 @@ def write_checks(store: Store, run_id: str, rows: Sequence[CheckRow]) -> None:
                 f"VALUES ({', '.join('?' * len(COLUMNS))})",
                 values,
             )
+
+
+@dataclass(frozen=True)
+class Accept:
+    """A nightly run accepted as a series' new baseline, and why."""
+
+    run_id: str
+    series: str
+    why: str
+    accepted_at: datetime | None = None
+    context: RunContext = field(default_factory=RunContext)
+
+
+def record_accepts(store: Store, accepts: Sequence[Accept]) -> None:
+    with store.transaction() as con:
+        con.executemany(
+            "INSERT INTO baseline_accepts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                [
+                    a.run_id, a.series, a.why, a.accepted_at or now(), a.context.git_sha,
+                    a.context.git_branch, a.context.pull_request, a.context.ci,
+                ]  # fmt: skip
+                for a in accepts
+            ],
+        )
+
+
+def accepts_for(store: Store, series: Sequence[str]) -> dict[str, list[Accept]]:
+    """Every accept of the given series, newest first."""
+    if not series:
+        return {}
+    rows = store.query(
+        "SELECT * FROM baseline_accepts WHERE series IN (SELECT unnest(?::VARCHAR[])) "
+        "ORDER BY accepted_at DESC",
+        [list(series)],
+    )
+    out: dict[str, list[Accept]] = {}
+    for r in rows:
+        ctx = RunContext(r["git_sha"], r["git_branch"], r["pull_request"], r["ci"])
+        out.setdefault(r["series"], []).append(
+            Accept(r["run_id"], r["series"], r["why"], r["accepted_at"], ctx)
+        )
+    return out

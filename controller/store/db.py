@@ -21,6 +21,8 @@ import duckdb
 
 from rigbench import __version__
 from rigbench.agent.profiling import OpProfile
+from rigbench.controller.context import RunContext
+from rigbench.controller.context import current as current_context
 from rigbench.controller.store.handoff import Holder, holding, lock_holder, waiting_for
 from rigbench.controller.store.load import LOAD_POINT_COLUMNS, LoadRecord
 from rigbench.controller.store.migrations import MIGRATIONS
@@ -591,13 +593,20 @@ class Store:
         plan_name: str | None,
         plan_json: str | None,
         plan_digest: str | None,
+        context: RunContext | None = None,
     ) -> None:
+        """Record a run as running, with the code it measures (default: CI's or the flags')."""
+        ctx = context if context is not None else current_context()
         with self.transaction() as con:
             con.execute(
                 "INSERT INTO runs (run_id, kind, plan_name, plan_json, plan_digest, status, "
-                "started_at, controller_version) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-                [run_id, kind, plan_name, plan_json, plan_digest, now(), __version__],
-            )
+                "started_at, controller_version, git_sha, git_branch, pull_request, ci) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id, kind, plan_name, plan_json, plan_digest, now(), __version__,
+                    ctx.git_sha, ctx.git_branch, ctx.pull_request, ctx.ci,
+                ],
+            )  # fmt: skip
 
     def finish_run(self, run_id: str, status: str, note: str | None = None) -> None:
         with self.transaction() as con:

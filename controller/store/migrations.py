@@ -459,4 +459,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE nightly_checks ADD COLUMN pairs_run_id VARCHAR;
         """,
     ),
+    (
+        "0008_run_context",
+        """
+        -- Which code each run measured (controller/context.py): from CI's environment or the
+        -- command's flags; NULL where nothing said.
+        ALTER TABLE runs ADD COLUMN git_sha VARCHAR;
+        ALTER TABLE runs ADD COLUMN git_branch VARCHAR;
+        ALTER TABLE runs ADD COLUMN pull_request VARCHAR;
+        ALTER TABLE runs ADD COLUMN ci VARCHAR;  -- github | gitlab | jenkins | ... | env | flags
+        """,
+    ),
+    (
+        "0009_baseline_accepts",
+        """
+        -- Expected changes accepted as a series' new baseline (`rigbench baseline accept`),
+        -- with the reason and the code context of whoever accepted them. The nightly's
+        -- baseline for that series starts at the accepted run.
+        CREATE TABLE baseline_accepts (
+            run_id VARCHAR NOT NULL,            -- the nightly run whose numbers are accepted
+            series VARCHAR NOT NULL,            -- job_key: device/model/variant/runtime/scenario
+            why VARCHAR NOT NULL,
+            accepted_at TIMESTAMP NOT NULL,
+            git_sha VARCHAR,
+            git_branch VARCHAR,
+            pull_request VARCHAR,
+            ci VARCHAR
+        );
+        """,
+    ),
 ]

@@ -120,7 +120,7 @@ def runs(
         WITH verdict AS (
             SELECT run_id,
                    bool_or((metric = 'device' AND outcome IN (SELECT unnest($2::VARCHAR[])))
-                           OR outcome = 'error') AS farm_failed,
+                           OR outcome IN ('error', 'not enough evidence')) AS farm_failed,
                    bool_or(outcome IN ('regression', 'failed')) AS regressed
             FROM nightly_checks GROUP BY run_id
         ),
@@ -136,7 +136,7 @@ def runs(
                     WHEN v.farm_failed THEN 'farm failed'
                     WHEN v.regressed THEN 'regression'
                     ELSE 'no regression' END AS outcome,
-               ru.note
+               ru.note, ru.git_sha, ru.git_branch, ru.pull_request, ru.ci
         FROM runs ru
         LEFT JOIN verdict v ON v.run_id = ru.run_id
         LEFT JOIN counts c ON c.run_id = ru.run_id
