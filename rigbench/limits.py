@@ -99,6 +99,7 @@ TUNE_CONFIGS = Limit(
     "every configuration of a device's space is measured at least briefly, and the race "
     "holds each one's latencies",
 )
+ROUNDS = Limit(1_000, "each paired round runs two jobs on the device, a second or more each")
 
 # --- waiting: timeouts and leases --------------------------------------------------------------
 TIMEOUT_S = Limit(7 * DAY_S, "a wait longer than a week is a hang, not a timeout")

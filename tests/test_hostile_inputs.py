@@ -101,6 +101,7 @@ SERVE = ("agent", "serve")  # argparse behind typer: its options are not typer's
 # What each path parameter is, by name. Outputs are written, everything else is read.
 KIND_OF = {
     "plan_file": "plan",
+    "plan": "plan",  # compare --plan
     "inventory": "inventory",
     "store": "store",
     "model": "model",
@@ -127,6 +128,10 @@ BENIGN_VALUES = {
     "variant": "int8-static",  # compile: the variant that reads a calibration file
     "query": "SELECT count(*) FROM runs",
     "keep_days": "30",  # prune: something to keep, so that it goes on to open the store
+    "a": "run:r1",  # compare: a stored job, so nothing is read before the hostile input
+    "b": "run:r1",
+    "target": "r1",  # baseline accept
+    "why": "expected",
 }
 # Flags given whenever a command has them, unless the hostile parameter excludes them.
 BENIGN_FLAGS = {
@@ -486,6 +491,8 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # A truncated store may still hold what a command asks for: then it may succeed (0). What is
 # read from a cut file must never be a traceback.
 MAY_SUCCEED = {("truncated.duckdb", c) for c in ("results", "runs", "sql", "prune")}
+# ... or answer about what it holds: run r1 there is a plain run, which accept refuses.
+MAY_ANSWER = {("truncated.duckdb", "baseline accept")}
 
 
 @dataclass
@@ -510,6 +517,9 @@ def test_a_hostile_input_is_one_line_and_exit_2(
         outcome = Outcome(res.exit_code, res.stdout, res.stderr)
     if hostile is not None and (hostile, case.command.name) in MAY_SUCCEED and outcome.code == 0:
         assert "Traceback" not in outcome.stdout + outcome.stderr
+        return
+    if hostile is not None and (hostile, case.command.name) in MAY_ANSWER:
+        assert_one_clean_line(outcome, "error: ")
         return
     names = Path(hostile).name if hostile is not None else case.expect_in_message
     names = {"samples.yaml": "accuracy.samples", "inf.yaml": "connect_timeout_s"}.get(

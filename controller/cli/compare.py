@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from rigbench import limits
+from rigbench.agent.npzfile import array_headers
 from rigbench.controller.cli import app
 from rigbench.controller.cli.bench import parse_shape, parse_value
 from rigbench.controller.cli.common import (
@@ -32,7 +34,7 @@ from rigbench.controller.context import use_flags
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.plan import InputSpec, load_plan
 from rigbench.controller.progress import ProgressPrinter
-from rigbench.errors import PlanError
+from rigbench.errors import PlanError, UsageError
 from rigbench.reports.compare import render_json, render_markdown, render_table
 
 
@@ -117,6 +119,7 @@ def compare_cmd(
     Example: rigbench compare main/model.onnx pr/model.onnx -f markdown
     """
     use_flags(git_sha, git_branch, pull_request)
+    limits.THREADS.at_least(0).check("--threads", threads, UsageError)
     settings = CompareSettings(
         rounds=rounds,
         max_rounds=max_rounds,
@@ -124,6 +127,12 @@ def compare_cmd(
         round_s=round_s,
         seed=seed,
     )
+    # Every file first, so a bad one is named before anything is measured.
+    inv = load_inventory(inventory)
+    the_plan = load_plan(plan) if plan is not None else None
+    if inputs is not None:
+        array_headers(inputs, f"--inputs {inputs}")
+    work_folder = work_path(work)
     st = open_store(store, create=True)
     opts = RuntimeOptions(
         runtime=runtime,
@@ -132,16 +141,14 @@ def compare_cmd(
         inputs=_inputs(input_shape or [], value or []),
         inputs_npz=inputs,
     )
-    subject_a, subject_b = resolve_subjects(
-        a, b, st, opts, load_plan(plan) if plan is not None else None
-    )
+    subject_a, subject_b = resolve_subjects(a, b, st, opts, the_plan)
     result = asyncio.run(
         run_compare(
             subject_a,
             subject_b,
-            load_inventory(inventory),
+            inv,
             st,
-            work_path(work),
+            work_folder,
             settings,
             ProgressPrinter(quiet=quiet or fmt != CompareFormat.table),
             device_name=device,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from rigbench import limits
 from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
@@ -147,14 +148,20 @@ def nightly_cmd(
     except ValueError as e:
         raise ConfigError(str(e)) from None
     st = open_store(store, create=True)
-    if canary_slack <= 0 or not 0 < max_steal <= 1:
-        raise ConfigError("--canary-slack must be positive and --max-steal in (0, 1]")
+    if not 0 < canary_slack <= 100 or not 0 < max_steal <= 1:
+        raise ConfigError("--canary-slack must be in (0, 100] and --max-steal in (0, 1]")
+    limits.ROUNDS.at_least(1).check("--pair-rounds", pair_rounds, ConfigError)
+    if pair_max_rounds is not None:
+        limits.ROUNDS.at_least(1).check("--pair-max-rounds", pair_max_rounds, ConfigError)
+    limits.DURATION_S.check("--pair-round-s", pair_round_s, ConfigError)
     pair_settings = PairSettings(pairs, pair_rounds, pair_max_rounds, pair_round_s)
     if pairs:
         try:
             pair_settings.compare(policy)  # bad rounds fail now, not after the plan ran
         except RigbenchError as e:
-            raise ConfigError(str(e).replace("--rounds", "--pair-rounds")) from None
+            message = str(e).replace("--max-rounds", "--pair-max-rounds")
+            message = message.replace("--rounds", "--pair-rounds")
+            raise ConfigError(message.replace("--round-s", "--pair-round-s")) from None
     options = NightlyOptions(
         out_dir=folder_to_write(out, "--out"),
         baseline_runs=baseline_runs,

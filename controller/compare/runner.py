@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rigbench import limits
 from rigbench.agent.jobs import JobSpec, MeasurementConfig, TelemetryConfig
 from rigbench.controller.compare.paired import Change, PairedVerdict, min_rounds, paired_verdict
 from rigbench.controller.compare.schedule import Side, round_orders
@@ -62,6 +63,12 @@ class CompareSettings:
     seed: int | None = None  # the order's seed; None draws one (and stores it)
 
     def __post_init__(self) -> None:
+        limits.ROUNDS.at_least(1).check("--rounds", self.rounds, PlanError)
+        if self.max_rounds is not None:
+            limits.ROUNDS.at_least(1).check("--max-rounds", self.max_rounds, PlanError)
+        limits.DURATION_S.check("--round-s", self.round_s, PlanError)
+        if self.seed is not None:
+            limits.SEED.check("--seed", self.seed, PlanError)
         if self.rounds < 1 or self.limit < self.rounds:
             raise PlanError(
                 f"--rounds {self.rounds} and --max-rounds {self.limit}: need "
