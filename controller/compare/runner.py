@@ -19,9 +19,10 @@ of kind ``compare`` (with the seed that drew the order), so the rounds can be re
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ def compare_measurement(s: CompareSettings) -> MeasurementConfig:
         warmup_iterations=s.warmup_iterations,
         warmup_s=s.warmup_s,
         min_iterations=10,
-        max_iterations=2**31 - 1,
+        max_iterations=int(limits.ITERATIONS.maximum),  # the time decides, not the count
         min_duration_s=s.round_s,
         max_duration_s=s.round_s,
         ci_target_rel_width=0.0,
@@ -321,6 +322,17 @@ def _failed_jobs(store: Store, jobs: Sequence[PlannedJob]) -> dict[str, tuple[st
     return {r["job_id"]: (str(r["error_kind"]), str(r["error_message"])) for r in rows}
 
 
+_JOB_ID = re.compile(r"job \S+: ")  # the same failure of every round reads as one
+
+
+def _summarize(problems: Iterable[str]) -> list[str]:
+    """Each distinct problem once, with how many jobs had it."""
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p] = counts.get(p, 0) + 1
+    return [p if n == 1 else f"{p} ({n} jobs)" for p, n in counts.items()]
+
+
 def _verdict(outcome: PairOutcome, settings: CompareSettings) -> PairedVerdict | None:
     """The verdict over every complete round; None (a problem noted) when there are too few.
 
@@ -396,11 +408,10 @@ async def measure_pairs(
             o.problems += lost.get(p.device.name, [])
             mine = [(j, failed[j.job_id]) for j in jobs[p.key] if j.job_id in failed]
             o.failure_kinds |= {kind for _, (kind, _) in mine}
-            o.problems += sorted(
-                {
-                    f"device {p.device.name}: {j.model.name}/{j.variant.name}: {kind}: {msg}"
-                    for j, (kind, msg) in mine
-                }
+            o.problems += _summarize(
+                f"device {p.device.name}: {j.model.name}/{j.variant.name}: {kind}: "
+                + _JOB_ID.sub("", msg)
+                for j, (kind, msg) in mine
             )
             o.verdict = _verdict(o, settings)
             if (
