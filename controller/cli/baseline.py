@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rigbench.controller.cli import _ErrorsToExitCodes, app
+from rigbench.controller.cli import RigbenchGroup, app
 from rigbench.controller.cli.common import (
     GitBranchOpt,
     GitShaOpt,
@@ -18,7 +18,7 @@ from rigbench.controller.context import use_flags
 from rigbench.controller.nightly.accept import accept
 
 baseline_app = typer.Typer(
-    cls=_ErrorsToExitCodes, help="The nightly's baselines.", no_args_is_help=True
+    cls=RigbenchGroup, help="The nightly's baselines.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(baseline_app, name="baseline")
 

@@ -10,7 +10,7 @@ import typer
 
 from rigbench import limits
 from rigbench.agent.npzfile import array_headers
-from rigbench.controller.cli import app
+from rigbench.controller.cli import app, output
 from rigbench.controller.cli.bench import parse_shape, parse_value
 from rigbench.controller.cli.common import (
     GitBranchOpt,
@@ -101,7 +101,6 @@ def compare_cmd(
     inventory: Path = InventoryOpt,
     store: Path = StoreOpt,
     work: Path = WorkOpt,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
     git_sha: str = GitShaOpt,
     git_branch: str = GitBranchOpt,
     pull_request: str = PullRequestOpt,
@@ -142,19 +141,21 @@ def compare_cmd(
         inputs_npz=inputs,
     )
     subject_a, subject_b = resolve_subjects(a, b, st, opts, the_plan)
-    result = asyncio.run(
-        run_compare(
-            subject_a,
-            subject_b,
-            inv,
-            st,
-            work_folder,
-            settings,
-            ProgressPrinter(quiet=quiet or fmt != CompareFormat.table),
-            device_name=device,
-            context=current_context().to_dict(),
+    quiet = output.quiet() or fmt != CompareFormat.table
+    with ProgressPrinter(quiet=quiet, verbose=output.verbose()) as progress:
+        result = asyncio.run(
+            run_compare(
+                subject_a,
+                subject_b,
+                inv,
+                st,
+                work_folder,
+                settings,
+                progress,
+                device_name=device,
+                context=current_context().to_dict(),
+            )
         )
-    )
     render = {
         CompareFormat.table: render_table,
         CompareFormat.json: render_json,
