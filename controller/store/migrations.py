@@ -433,7 +433,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0009_host_load",
+        "0010_host_load",
         """
         -- What else the host did around each job's measured loop (agent/hostload.py): the
         -- 1-minute load average at both ends, other processes' CPU time and the hypervisor's
@@ -445,7 +445,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0010_nightly_pairs",
+        "0011_nightly_pairs",
         """
         -- Nightly latency verdicts rest on pairs: tonight's artifact against the baseline
         -- night's, in interleaved rounds measured tonight (controller/nightly/pairs.py). What a
@@ -460,7 +460,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0011_run_context",
+        "0012_run_context",
         """
         -- Which code each run measured (controller/context.py): from CI's environment or the
         -- command's flags; NULL where nothing said.
@@ -471,7 +471,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0012_baseline_accepts",
+        "0013_baseline_accepts",
         """
         -- Expected changes accepted as a series' new baseline (`rigbench baseline accept`),
         -- with the reason and the code context of whoever accepted them. The nightly's
