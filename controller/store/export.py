@@ -133,6 +133,14 @@ TABLES: tuple[Table, ...] = (
     # Artifacts are content-addressed and shared by runs: --since takes those first stored
     # since then.
     Table("artifacts", "FROM artifacts ar", "ar.*", "ar.sha256", partitioned=False),
+    # Each `baseline accept` writes its rows with one timestamp: a later accept appends.
+    Table(
+        "baseline_accepts",
+        "FROM baseline_accepts ba JOIN runs ru ON ru.run_id = ba.run_id",
+        "ba.*",
+        "ba.accepted_at",
+        partitioned=False,
+    ),
     Table("runs", "FROM runs ru", "ru.*", "ru.run_id", partitioned=False, mutable=True),
 )
 

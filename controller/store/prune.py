@@ -45,7 +45,7 @@ _BY_JOB = (
     "load_points",
     "results",
 )
-_BY_RUN = ("jobs", "devices", "nightly_checks")
+_BY_RUN = ("jobs", "devices", "nightly_checks", "baseline_accepts")
 
 
 @dataclass(frozen=True)
