@@ -57,7 +57,7 @@ from rigbench.agent.jobs import (
     RuntimeConfig,
     TelemetryConfig,
 )
-from rigbench.controller.client import AgentClient, ChannelConfig, sha256_file
+from rigbench.controller.client import AgentClient, ChannelConfig
 from rigbench.controller.compare.paired import paired_verdict
 from rigbench.controller.compare.runner import CompareSettings, run_compare
 from rigbench.controller.compare.subjects import RuntimeOptions, resolve_subjects
@@ -67,6 +67,7 @@ from rigbench.controller.modelgen import generate_cnn
 from rigbench.controller.nightly.verdicts import Outcome, Policy, compare_latency
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.controller.store import Store
+from rigbench.digest import sha256_file
 from rigbench.stats import median_interval, z_value
 
 SPIN = r"""

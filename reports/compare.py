@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rigbench.context import RunContext
 from rigbench.controller.compare.runner import CompareResult
 from rigbench.controller.compare.subjects import Subject
-from rigbench.controller.context import RunContext
 from rigbench.reports.tables import to_text
 
 HEADLINE = {

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from rigbench.context import use_flags
 from rigbench.controller.cli import app
-from rigbench.controller.context import use_flags
 from rigbench.controller.nightly.accept import accept
 from rigbench.controller.nightly.evaluate import decide_night, prepare_night, record_checks
 from rigbench.controller.nightly.verdicts import Outcome
 from rigbench.controller.store import Store
 from rigbench.errors import PlanError, StoreError
-from tests.test_nightly_history import History, Series
+from tests.builders.nightly import History, Series
 
 KEY = Series().key
 GROWN = Series(iterations=100, model_version="v2", slowdown=1.5, peak_rss_bytes=78_000_000)

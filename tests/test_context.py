@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from rigbench.context import RunContext, current, from_environment, use_flags
 from rigbench.controller.cli import app
-from rigbench.controller.context import RunContext, current, from_environment, use_flags
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rigbench.agent.jobs import MeasurementConfig
 from rigbench.agent.measure import early_stop_interval, run_measurement, soak_windows
-from tests.test_shared_stats import latencies_ar1
+from tests.builders.synthetic import latencies_ar1
 
 
 def cfg(**kw: float) -> MeasurementConfig:

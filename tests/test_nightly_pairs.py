@@ -28,7 +28,7 @@ from rigbench.controller.nightly.evaluate import (
 from rigbench.controller.nightly.pairs import latency_from_pair, pair_reference, plan_pair
 from rigbench.controller.nightly.verdicts import Outcome, Verdict
 from rigbench.controller.store import Store
-from tests.test_nightly_history import History, Series
+from tests.builders.nightly import History, Series
 
 DEVICE = Device(name="pi5-01", device_class="rpi", local={})
 KEY = Series().key

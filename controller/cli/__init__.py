@@ -23,8 +23,8 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from rigbench import __version__, limits
+from rigbench.context import use_flags
 from rigbench.controller.cli import common, output
-from rigbench.controller.context import use_flags
 from rigbench.errors import RigbenchError, UsageError
 
 # click's usage errors (typer vendors click, older typer imports it: reach it through typer).

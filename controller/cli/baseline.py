@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from rigbench.context import use_flags
 from rigbench.controller.cli import RigbenchGroup, app
 from rigbench.controller.cli.common import (
     GitBranchOpt,
@@ -14,7 +15,6 @@ from rigbench.controller.cli.common import (
     StoreOpt,
     open_store,
 )
-from rigbench.controller.context import use_flags
 from rigbench.controller.nightly.accept import accept
 
 baseline_app = typer.Typer(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rigbench import limits
+from rigbench.context import use_flags
 from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
@@ -28,7 +29,6 @@ from rigbench.controller.cli.common import (
     open_store,
     work_path,
 )
-from rigbench.controller.context import use_flags
 from rigbench.controller.progress import ProgressPrinter
 from rigbench.errors import PlanError, RigbenchError, UsageError
 

@@ -10,6 +10,8 @@ import typer
 
 from rigbench import limits
 from rigbench.agent.npzfile import array_headers
+from rigbench.context import current as current_context
+from rigbench.context import use_flags
 from rigbench.controller.cli import app, output
 from rigbench.controller.cli.bench import parse_shape, parse_value
 from rigbench.controller.cli.common import (
@@ -29,8 +31,6 @@ from rigbench.controller.compare.runner import (
     run_compare,
 )
 from rigbench.controller.compare.subjects import RuntimeOptions, resolve_subjects
-from rigbench.controller.context import current as current_context
-from rigbench.controller.context import use_flags
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.plan import InputSpec, load_plan
 from rigbench.controller.progress import ProgressPrinter

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from rigbench import limits
+from rigbench.context import use_flags
 from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
@@ -22,7 +23,6 @@ from rigbench.controller.cli.common import (
     open_store,
     work_path,
 )
-from rigbench.controller.context import use_flags
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.nightly import NightlyOptions, run_nightly
 from rigbench.controller.nightly.canary import SpeedPolicy

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from rigbench.context import use_flags
 from rigbench.controller.cli import app, output
 from rigbench.controller.cli.common import (
     Format,
@@ -21,7 +22,6 @@ from rigbench.controller.cli.common import (
     work_path,
 )
 from rigbench.controller.cli.results import results_text
-from rigbench.controller.context import use_flags
 from rigbench.controller.dispatch import RunOutcome, RunRequest, execute_plan
 from rigbench.controller.inventory import load_inventory
 from rigbench.controller.plan import Plan, load_plan

@@ -9,7 +9,7 @@ use its artifact, and the history behind the other metrics begins there.
 
 from __future__ import annotations
 
-from rigbench.controller.context import current
+from rigbench.context import current
 from rigbench.controller.store.checks import Accept, record_accepts
 from rigbench.controller.store.db import Store
 from rigbench.errors import PlanError, StoreError

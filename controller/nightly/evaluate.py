@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rigbench import failures
+from rigbench.context import RunContext
 from rigbench.controller.baseline import (
     Baseline,
     Change,
@@ -30,7 +31,6 @@ from rigbench.controller.baseline import (
     select_baseline,
 )
 from rigbench.controller.compare.runner import PairOutcome
-from rigbench.controller.context import RunContext
 from rigbench.controller.nightly.pairs import latency_from_pair, pair_reference, regressed_runs
 from rigbench.controller.nightly.verdicts import (
     Outcome,

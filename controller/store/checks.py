@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rigbench.controller.context import RunContext
+from rigbench.context import RunContext
 from rigbench.controller.store.db import Store, now
 
 COLUMNS = (

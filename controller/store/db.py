@@ -21,8 +21,8 @@ import duckdb
 
 from rigbench import __version__
 from rigbench.agent.profiling import OpProfile
-from rigbench.controller.context import RunContext
-from rigbench.controller.context import current as current_context
+from rigbench.context import RunContext
+from rigbench.context import current as current_context
 from rigbench.controller.store.handoff import Holder, holding, lock_holder, waiting_for
 from rigbench.controller.store.load import LOAD_POINT_COLUMNS, LoadRecord
 from rigbench.controller.store.migrations import MIGRATIONS

@@ -462,7 +462,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     (
         "0012_run_context",
         """
-        -- Which code each run measured (controller/context.py): from CI's environment or the
+        -- Which code each run measured (rigbench/context.py): from CI's environment or the
         -- command's flags; NULL where nothing said.
         ALTER TABLE runs ADD COLUMN git_sha VARCHAR;
         ALTER TABLE runs ADD COLUMN git_branch VARCHAR;
