@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from rigbench.controller.tune import interim_stats as stats  # rigbench.stats once on main
+from rigbench import stats
 from rigbench.controller.tune import synthetic as syn
 from rigbench.controller.tune.evidence import latency_objective
 from rigbench.controller.tune.race import Race

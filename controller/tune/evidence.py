@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rigbench import stats
 from rigbench.controller.ranking.stats import Interval
-from rigbench.controller.tune import interim_stats as stats  # rigbench.stats once on main
 from rigbench.controller.tune.config import Config
 from rigbench.controller.tune.quantile import QuantileInterval, quantile_interval
 

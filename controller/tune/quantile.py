@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rigbench.controller.tune import interim_stats as stats  # rigbench.stats once on main
+from rigbench import stats
 
 
 @dataclass(frozen=True)
