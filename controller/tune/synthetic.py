@@ -91,6 +91,12 @@ def simulate(request: TrialRequest, truth: Truth, rng: np.random.Generator) -> T
     level = truth.median_ms * 1e6 * math.exp(rng.normal(0.0, truth.trial_sigma))
     n = max(1, int(duration_s / (level / 1e9)))
     latencies = level * np.exp(truth.sigma * _ar1(n, truth.phi, rng))
+    # As the agent's loop: it checks the time after each iteration, so it stops at the first
+    # iteration that reaches the measured length (an inference is never cut short).
+    ends = np.cumsum(latencies)
+    reached = np.nonzero(ends >= duration_s * 1e9)[0]
+    if reached.size:
+        latencies = latencies[: reached[0] + 1]
     spent = float(latencies.sum()) / 1e9
     return Trial(
         config,
