@@ -32,9 +32,9 @@ import numpy as np
 
 from rigbench.controller.ranking import Constraints, RankRequest, rank
 from rigbench.controller.ranking.bundle import build_bundle
-from rigbench.controller.stats import latency_stats
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import ResultRecord, now
+from rigbench.controller.store.latency import latency_stats
 from rigbench.reports.html import render_html
 from rigbench.reports.rank import render_text
 

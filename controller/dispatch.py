@@ -48,9 +48,9 @@ from rigbench.controller.prepare import (
     prepare_model,
 )
 from rigbench.controller.progress import ProgressPrinter
-from rigbench.controller.stats import host_load_columns, latency_stats
 from rigbench.controller.store import queries
 from rigbench.controller.store.db import DeviceRecord, JobMark, JobRecord, ResultRecord, Store, now
+from rigbench.controller.store.latency import host_load_columns, latency_stats
 from rigbench.controller.store.load import load_record
 from rigbench.controller.store.writer import BatchWriter
 from rigbench.errors import (

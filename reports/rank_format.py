@@ -12,9 +12,9 @@ from typing import Any
 
 from rigbench.controller.cost import Basis, CostEstimate, PowerBasis
 from rigbench.controller.ranking.rank import Choice, RankBy, Ranking
-from rigbench.controller.ranking.stats import Interval
 from rigbench.reports.emulated import device_label
 from rigbench.reports.tables import NOT_AVAILABLE
+from rigbench.stats import Interval
 
 UNKNOWN_COST = "unknown"
 BY_TITLE = {

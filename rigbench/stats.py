@@ -301,3 +301,32 @@ def median_interval(
         med, float(s[lo]), float(s[hi]), confidence, ORDER_STATISTICS, 0, 0, None, False,
         halves,
     )  # fmt: skip
+
+
+def mean_ci(mean: float, sd: float | None, n: int, confidence: float = 0.95) -> Interval:
+    """Normal interval of a mean from n samples (sd None or n < 2: no spread known)."""
+    if sd is None or n < 2 or math.isnan(sd):
+        return Interval(mean, mean, mean)
+    half = z_value(confidence) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its confidence interval (lo <= point <= hi)."""
+
+    point: float
+    lo: float
+    hi: float
+
+    def scaled(self, factor: float) -> Interval:
+        return Interval(self.point * factor, self.lo * factor, self.hi * factor)
+
+    def relative_to(self, value: float) -> Interval:
+        """``value`` with this interval's relative width: a figure proportional to the point."""
+        if self.point == 0:
+            return Interval(value, value, value)
+        return Interval(value, value * self.lo / self.point, value * self.hi / self.point)
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.lo <= other.hi and other.lo <= self.hi

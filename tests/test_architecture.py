@@ -361,10 +361,6 @@ PENDING_UPWARD: dict[tuple[str, str], str] = {
     ("rigbench.controller.nightly.runner", "rigbench.reports.junit"): "nightly's files",
     ("rigbench.controller.nightly.runner", "rigbench.reports.nightly_markdown"): "nightly's files",
     ("rigbench.controller.nightly.runner", "rigbench.reports.trends"): "nightly's files",
-    # Interval and mean_ci move to the shared statistics module (rigbench/stats.py).
-    ("rigbench.controller.store.ranking", "rigbench.controller.ranking.stats"): "shared stats",
-    # The load tables' writer takes the latency summary from the controller's statistics.
-    ("rigbench.controller.store.load", "rigbench.controller.stats"): "shared stats",
 }
 # The nightly's decisions and compare's rounds still read and write the store themselves.
 COMPARE_AND_NIGHTLY_SQL = "their queries move behind the store (controller/store/nightly.py)"

@@ -7,14 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rigbench.controller.ranking.stats import (
-    Interval,
-    competition_ranks,
-    mean_ci,
-    pareto_front,
-    tie_groups,
-)
-from rigbench.stats import quantile_ci_ranks
+from rigbench.controller.ranking.stats import competition_ranks, pareto_front, tie_groups
+from rigbench.stats import Interval, mean_ci, quantile_ci_ranks
 
 coord = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 

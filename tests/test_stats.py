@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rigbench.controller.stats import latency_stats
+from rigbench.controller.store.latency import latency_stats
 
 
 def test_percentiles_interpolate_linearly() -> None:

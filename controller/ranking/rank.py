@@ -25,12 +25,7 @@ from rigbench.controller.ranking.capacity import (
     deployment_capacity,
 )
 from rigbench.controller.ranking.constraints import Constraints, Exclusion, check
-from rigbench.controller.ranking.stats import (
-    Interval,
-    competition_ranks,
-    pareto_front,
-    tie_groups,
-)
+from rigbench.controller.ranking.stats import competition_ranks, pareto_front, tie_groups
 from rigbench.controller.store import Store
 from rigbench.controller.store.ranking import (
     RunSummary,
@@ -42,6 +37,7 @@ from rigbench.controller.store.ranking import (
     sample_stats,
 )
 from rigbench.errors import ReportError
+from rigbench.stats import Interval
 
 
 class RankBy(str, Enum):

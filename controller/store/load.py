@@ -110,7 +110,7 @@ class LoadRecord:
 def load_record(job_id: str, load: LoadResult) -> LoadRecord:
     import numpy as np
 
-    from rigbench.controller.stats import load_point_stats
+    from rigbench.controller.store.latency import load_point_stats
 
     rows, samples = [], []
     for i, p in enumerate(load.points):

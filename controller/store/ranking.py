@@ -19,11 +19,10 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from rigbench.controller.ranking.stats import Interval, mean_ci
 from rigbench.controller.store.load import LoadPointRow
 from rigbench.errors import ReportError
 from rigbench.failures import Blame, FailureKind
-from rigbench.stats import quantile_ci_ranks
+from rigbench.stats import Interval, mean_ci, quantile_ci_ranks
 
 # Offsets around q read in the first pass; the second pass ranks only between two of them.
 _BRACKET_OFFSETS = (0.001, 0.004, 0.016, 0.064, 0.256)

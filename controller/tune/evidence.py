@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rigbench import stats
-from rigbench.controller.ranking.stats import Interval
 from rigbench.controller.tune.config import Config
 from rigbench.controller.tune.quantile import QuantileInterval, quantile_interval
+from rigbench.stats import Interval
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from rigbench.controller.ranking.stats import Interval
 from rigbench.controller.tune.config import Config
 from rigbench.controller.tune.evidence import Evidence, Objective, Trial, pool
+from rigbench.stats import Interval
 
 
 class PruneKind(str, Enum):

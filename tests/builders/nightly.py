@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from rigbench.controller.baseline import trends
-from rigbench.controller.stats import latency_stats
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import ArtifactRecord, JobRecord
+from rigbench.controller.store.latency import latency_stats
 from rigbench.reports.trends import render_trends
 from tests.builders.store import one_connection, record_device, store_result
 

@@ -1,7 +1,7 @@
 """A builder of realistic stores for the ranking, fleet and report tests.
 
 Rows go through the real write path (`Store.begin_run`, devices, `record_jobs`, results)
-with statistics from `controller.stats.latency_stats`, exactly as `rigbench run` stores them,
+with statistics from `controller.store.latency.latency_stats`, exactly as `rigbench run` stores them,
 so the tests read what a real run leaves behind.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from rigbench.agent.jobs import LoadPoint, LoadResult
-from rigbench.controller.stats import latency_stats
 from rigbench.controller.store import Store
 from rigbench.controller.store.db import JobRecord, now
+from rigbench.controller.store.latency import latency_stats
 from rigbench.controller.store.load import load_record
 from tests.builders.store import record_device, store_result
 

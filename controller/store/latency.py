@@ -1,4 +1,7 @@
-"""Latency statistics from every per-iteration sample of a job."""
+"""Latency statistics from every per-iteration sample of a job: the ``results`` and
+``load_points`` columns its latencies fill (computed as a row is written, so they live with
+the store).
+"""
 
 from __future__ import annotations
 
