@@ -1,8 +1,8 @@
 """A builder of realistic stores for the ranking, fleet and report tests.
 
 Rows go through the real write path (`Store.begin_run`, devices, `record_jobs`, results)
-with statistics from `controller.store.latency.latency_stats`, exactly as `rigbench run` stores them,
-so the tests read what a real run leaves behind.
+with statistics from `controller.store.latency.latency_stats`, exactly as `rigbench run`
+stores them, so the tests read what a real run leaves behind.
 """
 
 from __future__ import annotations
