@@ -95,6 +95,22 @@ class PlannedJob:
     # (``rigbench tune`` measures a variant's accuracy once per device and kernels).
     measure_accuracy: bool = True
 
+    def record(self, run_id: str) -> JobRecord:
+        """The job's row as the store keeps it (run, tune and compare record jobs alike)."""
+        return JobRecord(
+            self.job_id,
+            run_id,
+            self.job_key,
+            self.device.name,
+            self.model.name,
+            self.variant.name,
+            self.variant.sha256,
+            self.runtime.name,
+            self.runtime.runtime,
+            self.scenario.name,
+            json.dumps(self.spec.to_json_dict()),
+        )
+
     @property
     def label(self) -> str:
         return f"{self.model.name}/{self.variant.name} on {self.runtime.name}" + (
@@ -834,24 +850,7 @@ async def execute_plan(req: RunRequest, progress: ProgressPrinter) -> RunOutcome
         jobs = expand_jobs(run_id, plan, devices, models)
         if not jobs and not prepare_failures:
             raise PlanError(f"plan {plan.name!r}: no runtime takes any of the variants' formats")
-        store.record_jobs(
-            [
-                JobRecord(
-                    j.job_id,
-                    run_id,
-                    j.job_key,
-                    j.device.name,
-                    j.model.name,
-                    j.variant.name,
-                    j.variant.sha256,
-                    j.runtime.name,
-                    j.runtime.runtime,
-                    j.scenario.name,
-                    json.dumps(j.spec.to_json_dict()),
-                )
-                for j in jobs
-            ]
-        )
+        store.record_jobs([j.record(run_id) for j in jobs])
         outcome = await Dispatcher(store, run_id, req.work, progress, plan.retries).run(jobs)
         outcome.failed[:0] = prepare_failures
     except BaseException as e:

@@ -44,7 +44,7 @@ from rigbench.controller.inventory import Device, Inventory
 from rigbench.controller.plan import Scenario
 from rigbench.controller.prepare import PreparedModel
 from rigbench.controller.progress import ProgressPrinter
-from rigbench.controller.store.db import JobRecord, Store
+from rigbench.controller.store.db import Store
 from rigbench.errors import PlanError
 
 DEFAULT_ROUNDS = 10
@@ -348,22 +348,6 @@ def _verdict(outcome: PairOutcome, settings: CompareSettings) -> PairedVerdict |
         return None
 
 
-def _job_record(run_id: str, j: PlannedJob) -> JobRecord:
-    return JobRecord(
-        j.job_id,
-        run_id,
-        j.job_key,
-        j.device.name,
-        j.model.name,
-        j.variant.name,
-        j.variant.sha256,
-        j.runtime.name,
-        j.runtime.runtime,
-        j.scenario.name,
-        json.dumps(j.spec.to_json_dict()),
-    )
-
-
 async def measure_pairs(
     run_id: str,
     plans: Sequence[PairPlan],
@@ -396,7 +380,7 @@ async def measure_pairs(
             jobs[p.key] += pj
             orders[p.key] += stage_orders
             stage_jobs += pj
-        store.record_jobs([_job_record(run_id, j) for j in stage_jobs])
+        store.record_jobs([j.record(run_id) for j in stage_jobs])
         outcome = await Dispatcher(store, run_id, work, progress, retries=1).run(stage_jobs)
         lost = _device_problems(outcome)
         failed = _failed_jobs(store, stage_jobs)

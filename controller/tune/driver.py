@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -238,7 +237,7 @@ class TuneDispatcher(Dispatcher):
                 if trial is not None:
                     race.tell(trial)
                     continue
-            self.writer.record_jobs([_record(job, self.run_id)])
+            self.writer.record_jobs([job.record(self.run_id)])
             start = time.monotonic()
             kind = await self._job_with_retries(conn, job)
             cost_s = time.monotonic() - start
@@ -305,22 +304,6 @@ class TuneDispatcher(Dispatcher):
         return PlannedJob(
             job_id, key, device, model, variant, rt, SCENARIO, spec, measure_accuracy=wants_accuracy
         )
-
-
-def _record(job: PlannedJob, run_id: str) -> JobRecord:
-    return JobRecord(
-        job.job_id,
-        run_id,
-        job.job_key,
-        job.device.name,
-        job.model.name,
-        job.variant.name,
-        job.variant.sha256,
-        job.runtime.name,
-        job.runtime.runtime,
-        job.scenario.name,
-        json.dumps(job.spec.to_json_dict()),
-    )
 
 
 def _accuracy(acc: list[dict[str, Any]]) -> tuple[float | None, str | None]:
